@@ -1,0 +1,1 @@
+"""AgenticAI Framework: the ``communication`` subpackage holds one async client per protocol."""

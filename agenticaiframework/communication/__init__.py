@@ -1,0 +1,119 @@
+"""agenticaiframework.communication: one async client per protocol.
+
+HTTP, WebSocket, SSE, MQTT, gRPC and STDIO clients share one set of config,
+retry, auth, security, event and health machinery. Protocol modules are
+imported on first use, so ``import agenticaiframework.communication`` stays
+cheap and a missing optional engine only matters to the client that needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .auth import APIKeyAuth, BasicAuth, BearerAuth, OAuth2Auth
+from .config import (
+    GRPCConfig,
+    HTTPConfig,
+    MQTTConfig,
+    MQTTWill,
+    RetryConfig,
+    SSEConfig,
+    STDIOConfig,
+    WebSocketConfig,
+)
+from .errors import (
+    AuthenticationError,
+    ClosedError,
+    CommunicationError,
+    ConfigError,
+    ConnectionError,
+    HTTPStatusError,
+    MessageTooLargeError,
+    PoolTimeoutError,
+    ProcessExitedError,
+    ProtocolError,
+    QueueFullError,
+    RemoteError,
+    SecurityError,
+    TimeoutError,
+)
+from .health import HealthStatus
+from .http import HTTPClient, HTTPResponse
+
+if TYPE_CHECKING:
+    from .grpc import GRPCClient, generate_grpc_client
+    from .manager import ConnectionManager
+    from .mqtt import MQTTClient, MQTTMessage
+    from .pool import ConnectionPool
+    from .sse import SSEClient, SSEEvent
+    from .stdio import STDIOClient
+    from .websocket import WebSocketClient
+
+__all__ = [
+    "APIKeyAuth",
+    "AuthenticationError",
+    "BasicAuth",
+    "BearerAuth",
+    "ClosedError",
+    "CommunicationError",
+    "ConfigError",
+    "ConnectionError",
+    "ConnectionManager",
+    "ConnectionPool",
+    "GRPCClient",
+    "GRPCConfig",
+    "HTTPClient",
+    "HTTPConfig",
+    "HTTPResponse",
+    "HTTPStatusError",
+    "HealthStatus",
+    "MQTTClient",
+    "MQTTConfig",
+    "MQTTMessage",
+    "MQTTWill",
+    "MessageTooLargeError",
+    "OAuth2Auth",
+    "PoolTimeoutError",
+    "ProcessExitedError",
+    "ProtocolError",
+    "QueueFullError",
+    "RemoteError",
+    "RetryConfig",
+    "SSEClient",
+    "SSEConfig",
+    "SSEEvent",
+    "STDIOClient",
+    "STDIOConfig",
+    "SecurityError",
+    "TimeoutError",
+    "WebSocketClient",
+    "WebSocketConfig",
+    "generate_grpc_client",
+]
+
+_LAZY = {
+    "WebSocketClient": "websocket",
+    "SSEClient": "sse",
+    "SSEEvent": "sse",
+    "MQTTClient": "mqtt",
+    "MQTTMessage": "mqtt",
+    "GRPCClient": "grpc",
+    "generate_grpc_client": "grpc",
+    "STDIOClient": "stdio",
+    "ConnectionPool": "pool",
+    "ConnectionManager": "manager",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,488 @@
+"""HTTPClient: REST calls on one ``httpx.AsyncClient``, with retry, auth and the URL policy.
+
+Every request URL and every redirect hop passes the shared security policy;
+credentials (Authorization, API-key and cookie headers, and the auth object)
+are dropped when a redirect leaves the original origin. Retries go through
+the shared retry module: statuses in ``retry_on_status`` and connection
+failures are retried for idempotent methods; POST and PATCH only when
+``retry_non_idempotent=True``, except when the connection could not even be
+opened (the request was surely not sent).
+"""
+
+from __future__ import annotations
+
+import json as _json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from tenacity import RetryCallState
+
+from . import errors
+from ._httpx import build_client, translate_error
+from .auth import Auth, build_auth
+from .config import IDEMPOTENT_METHODS, HTTPConfig, merge_config
+from .health import HealthStatus, run_probe
+from .lifecycle import BaseClient
+from .retry import parse_retry_after, retrying
+from .security import check_url, strip_credentials
+
+__all__ = ["HTTPClient", "HTTPResponse"]
+
+_HTTP_SCHEMES = frozenset({"http", "https"})
+_UNSET: Any = httpx.USE_CLIENT_DEFAULT
+
+
+class HTTPResponse:
+    """A response: status, headers and body, with the httpx response underneath.
+
+    Args:
+        response: The httpx response.
+    """
+
+    __slots__ = ("_response",)
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status code."""
+        return self._response.status_code
+
+    @property
+    def is_success(self) -> bool:
+        """True for a 2xx status."""
+        return self._response.is_success
+
+    @property
+    def headers(self) -> httpx.Headers:
+        """Response headers (case-insensitive mapping)."""
+        return self._response.headers
+
+    @property
+    def text(self) -> str:
+        """The body decoded as text."""
+        return self._response.text
+
+    @property
+    def content(self) -> bytes:
+        """The raw body bytes."""
+        return self._response.content
+
+    @property
+    def url(self) -> str:
+        """The final URL (after redirects)."""
+        return str(self._response.url)
+
+    @property
+    def reason_phrase(self) -> str:
+        """The status reason phrase."""
+        return self._response.reason_phrase
+
+    @property
+    def raw(self) -> httpx.Response:
+        """The underlying ``httpx.Response``, for anything else."""
+        return self._response
+
+    def json(self) -> Any:
+        """Decode the body as JSON.
+
+        Returns:
+            The decoded value.
+
+        Raises:
+            ProtocolError: The body is not valid JSON.
+        """
+        try:
+            return self._response.json()
+        except (_json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise errors.ProtocolError(
+                f"response from {self._response.url} is not JSON "
+                f"(status {self.status_code}): {self._response.text[:200]!r}"
+            ) from exc
+
+    def raise_for_status(self) -> HTTPResponse:
+        """Raise HTTPStatusError unless the status is 2xx.
+
+        Returns:
+            This response, for chaining.
+
+        Raises:
+            HTTPStatusError: The status is not 2xx; status and body start kept.
+        """
+        if not self.is_success:
+            body = (
+                self._response.text[:500]
+                if not self._response.is_stream_consumed or self._response.is_closed
+                else ""
+            )
+            raise errors.HTTPStatusError(
+                f"{self._response.request.method} {self._response.url} answered "
+                f"{self.status_code} {self.reason_phrase}",
+                status_code=self.status_code,
+                body_preview=body,
+            )
+        return self
+
+    async def aread(self) -> bytes:
+        """Read the whole body of a streamed response."""
+        return await self._response.aread()
+
+    def aiter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
+        """Iterate over a streamed body in chunks."""
+        return self._response.aiter_bytes(chunk_size)
+
+    def aiter_lines(self) -> AsyncIterator[str]:
+        """Iterate over a streamed body line by line."""
+        return self._response.aiter_lines()
+
+    def aiter_text(self) -> AsyncIterator[str]:
+        """Iterate over a streamed body as decoded text."""
+        return self._response.aiter_text()
+
+    def __repr__(self) -> str:
+        return f"<HTTPResponse [{self.status_code} {self.reason_phrase}] {self._response.url}>"
+
+
+class HTTPClient(BaseClient):
+    """Async HTTP client: ``async with HTTPClient() as client: await client.get(url)``.
+
+    Args:
+        base_url: Prefix for relative URLs (same as ``config.base_url``).
+        config: An :class:`HTTPConfig`; keyword overrides are merged over it.
+        **overrides: Any HTTPConfig field, e.g. ``headers=``, ``auth=``.
+
+    Raises:
+        ConfigError: An invalid field (named).
+        SecurityError: ``base_url`` is plain HTTP to a non-loopback host.
+    """
+
+    _protocol = "http"
+
+    def __init__(
+        self, base_url: str | None = None, *, config: HTTPConfig | None = None, **overrides: Any
+    ) -> None:
+        super().__init__()
+        if base_url is not None:
+            overrides["base_url"] = base_url
+        self.config = merge_config(HTTPConfig, config, overrides)
+        cfg = self.config
+        if cfg.base_url:
+            check_url(cfg.base_url, allow_insecure=cfg.allow_insecure, schemes=_HTTP_SCHEMES)
+        self._auth: Auth | None = build_auth(cfg.auth, allow_insecure=cfg.allow_insecure)
+        self._retry = cfg.retry_config()
+        self._retry_statuses = frozenset(self._retry.retry_on_status)
+        self._client: httpx.AsyncClient | None = None
+        self._allowed_origins: set[tuple[str, str, int | None]] = set()
+        self._auth_headers = self._auth.sensitive_header_names() if self._auth else frozenset()
+
+    @property
+    def base_url(self) -> str | None:
+        """The base URL, if any."""
+        return self.config.base_url
+
+    async def _open(self) -> None:
+        cfg = self.config
+        self._client = build_client(
+            timeout=cfg.timeout_seconds,
+            connect_timeout=cfg.connect_timeout,
+            verify_ssl=cfg.verify_ssl,
+            ca_certs=cfg.ca_certs or cfg.cert_path,
+            client_cert=cfg.client_cert,
+            client_key=cfg.client_key,
+            headers=cfg.headers,
+            max_keepalive=cfg.pool_connections,
+            max_connections=cfg.pool_maxsize,
+            http2=cfg.http2,
+            transport=cfg.transport,
+        )
+        if cfg.base_url:
+            self._client.base_url = httpx.URL(cfg.base_url)
+
+    async def _close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def _ready(self) -> httpx.AsyncClient:
+        if self._client is None:
+            await self.connect()
+        self._ensure_usable()
+        assert self._client is not None
+        return self._client
+
+    def _check(self, url: httpx.URL) -> None:
+        origin = (url.scheme, url.host, url.port)
+        if origin in self._allowed_origins:
+            return
+        check_url(str(url), allow_insecure=self.config.allow_insecure, schemes=_HTTP_SCHEMES)
+        self._allowed_origins.add(origin)
+
+    # -- the public request API -------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, Any] | None = None,
+        content: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = _UNSET,
+        follow_redirects: bool | None = None,
+        retry: bool | None = None,
+    ) -> HTTPResponse:
+        """Send a request and read the whole response.
+
+        Args:
+            method: HTTP method.
+            url: Absolute URL, or relative to ``base_url``.
+            params: Query parameters.
+            json: A JSON body.
+            data: A form body.
+            content: A raw body.
+            headers: Extra headers for this request.
+            timeout: Seconds for this request (None = no timeout).
+            follow_redirects: Override ``config.follow_redirects``.
+            retry: Force retrying on (True) or off (False) for this request;
+                default: retry idempotent methods only.
+
+        Returns:
+            The response (any status; see :meth:`HTTPResponse.raise_for_status`).
+
+        Raises:
+            SecurityError: The URL or a redirect hop breaks the policy.
+            ConnectionError: The server cannot be reached (after retries).
+            TimeoutError: The request timed out (after retries).
+            ClosedError: The client was closed.
+        """
+        client = await self._ready()
+        try:
+            request = client.build_request(
+                method,
+                url,
+                params=params,
+                json=json,
+                data=data,
+                content=content,
+                headers=headers,
+                timeout=timeout,
+            )
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol, TypeError) as exc:
+            raise errors.ConfigError(f"url: cannot build {method} {url}: {exc}") from exc
+        self._check(request.url)
+        follow = self.config.follow_redirects if follow_redirects is None else follow_redirects
+        if retry is None:
+            may_retry = request.method in IDEMPOTENT_METHODS or self._retry.retry_non_idempotent
+        else:
+            may_retry = retry
+        try:
+            response = await self._send(client, request, follow, stream=False)
+        except (errors.ConnectionError, errors.TimeoutError) as exc:
+            if self._retry.max_retries == 0 or not (may_retry or _not_sent(exc)):
+                raise
+            return await self._retry_loop(client, request, follow, may_retry, first=exc)
+        if response.status_code in self._retry_statuses and may_retry and self._retry.max_retries:
+            return await self._retry_loop(client, request, follow, may_retry, first=response)
+        return response
+
+    async def _retry_loop(
+        self,
+        client: httpx.AsyncClient,
+        request: httpx.Request,
+        follow: bool,
+        may_retry: bool,
+        *,
+        first: HTTPResponse | Exception,
+    ) -> HTTPResponse:
+        pending: HTTPResponse | Exception | None = first
+
+        def retry_exc(exc: BaseException) -> bool:
+            return isinstance(exc, errors.ConnectionError | errors.TimeoutError) and (
+                may_retry or _not_sent(exc)
+            )
+
+        def before_sleep(state: RetryCallState) -> None:
+            self.stats.errors += 1
+            self.logger.info(
+                "retrying %s %s (attempt %d failed)",
+                request.method,
+                request.url,
+                state.attempt_number,
+            )
+
+        response: HTTPResponse | None = None
+        async for attempt in retrying(
+            self._retry,
+            retry_if=retry_exc,
+            retry_result=lambda r: may_retry and r.status_code in self._retry_statuses,
+            hint=_retry_after_hint,
+            before_sleep=before_sleep,
+        ):
+            with attempt:
+                if pending is None:
+                    response = await self._send(client, request, follow, stream=False)
+                elif isinstance(pending, Exception):
+                    exc, pending = pending, None
+                    raise exc
+                else:
+                    response, pending = pending, None
+            outcome = attempt.retry_state.outcome
+            if outcome is not None and not outcome.failed:
+                attempt.retry_state.set_result(response)
+        assert response is not None
+        return response
+
+    async def _send(
+        self, client: httpx.AsyncClient, request: httpx.Request, follow: bool, *, stream: bool
+    ) -> HTTPResponse:
+        auth: httpx.Auth | None = self._auth
+        origin = (request.url.scheme, request.url.host, request.url.port)
+        hops = 0
+        current = request
+        while True:
+            try:
+                response = await client.send(current, auth=auth, stream=stream)
+            except httpx.HTTPError as exc:
+                self.stats.errors += 1
+                raise translate_error(exc, current.url) from exc
+            self.stats.sent += 1
+            self.stats.received += 1
+            if not follow or not response.has_redirect_location or response.next_request is None:
+                if not stream:
+                    self.stats.bytes_received += len(response.content)
+                return HTTPResponse(response)
+            next_request = response.next_request
+            await response.aclose()
+            hops += 1
+            if hops > self.config.max_redirects:
+                raise errors.ProtocolError(
+                    f"too many redirects ({hops}) starting from {request.method} {request.url}"
+                )
+            self._check(next_request.url)
+            if (next_request.url.scheme, next_request.url.host, next_request.url.port) != origin:
+                # Credentials belong to the origin the caller named, never to a hop.
+                strip_credentials(next_request.headers, self._auth_headers)
+                auth = None
+            current = next_request
+
+    async def get(self, url: str, **kwargs: Any) -> HTTPResponse:
+        """Send a GET request; keyword arguments as in :meth:`request`."""
+        return await self.request("GET", url, **kwargs)
+
+    async def post(self, url: str, **kwargs: Any) -> HTTPResponse:
+        """Send a POST request (not retried unless asked)."""
+        return await self.request("POST", url, **kwargs)
+
+    async def put(self, url: str, **kwargs: Any) -> HTTPResponse:
+        """Send a PUT request."""
+        return await self.request("PUT", url, **kwargs)
+
+    async def patch(self, url: str, **kwargs: Any) -> HTTPResponse:
+        """Send a PATCH request (not retried unless asked)."""
+        return await self.request("PATCH", url, **kwargs)
+
+    async def delete(self, url: str, **kwargs: Any) -> HTTPResponse:
+        """Send a DELETE request."""
+        return await self.request("DELETE", url, **kwargs)
+
+    async def head(self, url: str, **kwargs: Any) -> HTTPResponse:
+        """Send a HEAD request."""
+        return await self.request("HEAD", url, **kwargs)
+
+    async def options(self, url: str, **kwargs: Any) -> HTTPResponse:
+        """Send an OPTIONS request."""
+        return await self.request("OPTIONS", url, **kwargs)
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, Any] | None = None,
+        content: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = _UNSET,
+    ) -> AsyncIterator[HTTPResponse]:
+        """Send a request and stream the response body (not retried).
+
+        Use ``async with client.stream("GET", url) as response:`` and then
+        ``async for chunk in response.aiter_bytes()``. The connection is
+        released when the block exits, even on error or cancellation.
+
+        Args:
+            method: HTTP method.
+            url: Absolute or relative URL.
+            params: Query parameters.
+            json: A JSON body.
+            data: A form body.
+            content: A raw body.
+            headers: Extra headers.
+            timeout: Seconds for this request.
+
+        Yields:
+            The response, body not yet read.
+        """
+        client = await self._ready()
+        request = client.build_request(
+            method,
+            url,
+            params=params,
+            json=json,
+            data=data,
+            content=content,
+            headers=headers,
+            timeout=timeout,
+        )
+        self._check(request.url)
+        response = await self._send(client, request, self.config.follow_redirects, stream=True)
+        try:
+            yield response
+        finally:
+            await response.raw.aclose()
+
+    async def health_check(self, url: str = "", *, timeout: float = 5.0) -> HealthStatus:
+        """Probe the server with a GET; any status below 500 counts as healthy.
+
+        Args:
+            url: URL to probe; default the base URL.
+            timeout: Seconds the probe may take.
+
+        Returns:
+            The verdict with its latency.
+        """
+
+        async def probe() -> str:
+            target = url or self.config.base_url
+            if not target:
+                raise errors.ConfigError("url: health_check needs a URL or a base_url")
+            response = await self.request("GET", target, retry=False, timeout=timeout)
+            if response.status_code >= 500:
+                raise errors.RemoteError(f"GET {target} answered {response.status_code}")
+            return f"GET {target}: {response.status_code}"
+
+        return await run_probe(probe, timeout=timeout, what="http")
+
+    def __repr__(self) -> str:
+        return f"<HTTPClient base_url={self.config.base_url!r} state={self.state.value}>"
+
+
+def _not_sent(exc: BaseException) -> bool:
+    """The request never left: the connection could not be opened."""
+    return isinstance(exc.__cause__, httpx.ConnectError | httpx.ConnectTimeout)
+
+
+def _retry_after_hint(state: RetryCallState) -> float | None:
+    outcome = state.outcome
+    if outcome is None or outcome.failed:
+        return None
+    response = outcome.result()
+    if isinstance(response, HTTPResponse):
+        return parse_retry_after(response.headers.get("retry-after"))
+    return None
