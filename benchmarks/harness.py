@@ -60,7 +60,9 @@ async def _peak(work: Work) -> float:
     return peak / 1024
 
 
-async def compare(name: str, ours: Work, raw: Work, *, rounds: int = 3, memory: bool = True) -> Result:
+async def compare(
+    name: str, ours: Work, raw: Work, *, rounds: int = 3, memory: bool = True
+) -> Result:
     """Run both sides interleaved ``rounds`` times and return the medians.
 
     Args:
@@ -87,7 +89,9 @@ async def compare(name: str, ours: Work, raw: Work, *, rounds: int = 3, memory: 
             ours_rates.append(await _timed(ours))
     ours_peak = await _peak(ours) if memory else 0.0
     raw_peak = await _peak(raw) if memory else 0.0
-    return Result(name, statistics.median(ours_rates), statistics.median(raw_rates), ours_peak, raw_peak)
+    return Result(
+        name, statistics.median(ours_rates), statistics.median(raw_rates), ours_peak, raw_peak
+    )
 
 
 def format_table(title: str, results: list[Result]) -> str:

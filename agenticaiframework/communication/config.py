@@ -263,6 +263,12 @@ class WebSocketConfig(BaseConfig):
         auth_message: A first message sent after every connect (auth handshake).
         auth_success_types: Reply ``type`` values accepted as auth success.
         auth_timeout: Seconds to wait for the auth reply.
+        auth_error_types: Reply ``type`` values that mean the auth was refused.
+        receive_queue_size: Received messages buffered for ``receive()`` and
+            ``async for``. Full with no ``message`` handler: reading pauses
+            (backpressure). Full with a ``message`` handler (which saw every
+            message): the oldest buffered message is dropped.
+        request_timeout: Default seconds :meth:`request` waits (0 = no limit).
     """
 
     ping_interval: float = 20.0
@@ -285,8 +291,18 @@ class WebSocketConfig(BaseConfig):
     auth_message: Any = None
     auth_success_types: Sequence[str] = ("auth_success", "authenticated", "welcome")
     auth_timeout: float = 10.0
+    auth_error_types: Sequence[str] = ("auth_error", "auth_failed", "unauthorized", "error")
+    receive_queue_size: int = 1024
+    request_timeout: float = 30.0
 
     def _validate(self) -> None:
+        _check_number("request_timeout", self.request_timeout)
+        _check_int("receive_queue_size", self.receive_queue_size, minimum=1)
+        for seq in ("subprotocols", "auth_success_types", "auth_error_types"):
+            value = getattr(self, seq)
+            if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+                raise _fail(seq, f"must be a sequence of str, got {value!r}")
+            object.__setattr__(self, seq, tuple(value))
         for name in ("ping_interval", "ping_timeout", "close_timeout", "open_timeout"):
             _check_number(name, getattr(self, name))
         _check_number("reconnect_delay", self.reconnect_delay)
@@ -301,9 +317,14 @@ class WebSocketConfig(BaseConfig):
             raise _fail("request_id_field", "must not be empty")
 
     def retry_config(self) -> RetryConfig:
-        """The reconnect backoff policy."""
+        """The reconnect backoff policy.
+
+        Every reconnect attempt, the first one included, waits its backoff
+        first; ``max_reconnect_attempts`` attempts are one try plus
+        ``max_reconnect_attempts - 1`` retries.
+        """
         return RetryConfig(
-            max_retries=self.max_reconnect_attempts,
+            max_retries=max(self.max_reconnect_attempts - 1, 0),
             retry_delay=self.reconnect_delay,
             max_delay=max(self.max_reconnect_delay, self.reconnect_delay),
         )
@@ -325,7 +346,12 @@ class SSEConfig(BaseConfig):
         max_reconnect_attempts: Consecutive failed attempts before giving up.
         headers: Extra request headers.
         auth: An auth object or dict.
-        terminal_event: An event name that ends iteration (such as ``"done"``).
+        terminal_event: An event name that ends iteration (such as ``"done"``);
+            that event is still yielded, then the stream is closed.
+        last_event_id: Resume from this id: sent as ``Last-Event-ID`` on the
+            first request (later requests send the last id received).
+        max_event_size: Largest event (or unterminated line), in characters;
+            a bigger one raises ``MessageTooLargeError``.
     """
 
     method: str = "GET"
@@ -340,11 +366,20 @@ class SSEConfig(BaseConfig):
     headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
     auth: Any = None
     terminal_event: str | None = None
+    last_event_id: str | None = None
+    max_event_size: int = 16 * 1024 * 1024
 
     def _validate(self) -> None:
         _check_number("timeout_seconds", self.timeout_seconds)
         _check_number("connect_timeout", self.connect_timeout)
         _check_number("reconnect_delay", self.reconnect_delay)
+        _check_int("max_event_size", self.max_event_size, minimum=1)
+        for name in ("terminal_event", "last_event_id"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise _fail(name, f"must be a str or None, got {value!r}")
+        if self.last_event_id is not None and any(c in self.last_event_id for c in "\0\r\n"):
+            raise _fail("last_event_id", "must not contain NUL, CR or LF")
         _check_number("max_reconnect_delay", self.max_reconnect_delay)
         _check_int("max_reconnect_attempts", self.max_reconnect_attempts)
         _check_mapping("headers", self.headers)

@@ -282,7 +282,7 @@ class HTTPClient(BaseClient):
         try:
             response = await self._send(client, request, follow, stream=False)
         except (errors.ConnectionError, errors.TimeoutError) as exc:
-            if self._retry.max_retries == 0 or not (may_retry or _not_sent(exc)):
+            if self._retry.max_retries == 0 or retry is False or not (may_retry or _not_sent(exc)):
                 raise
             return await self._retry_loop(client, request, follow, may_retry, first=exc)
         if response.status_code in self._retry_statuses and may_retry and self._retry.max_retries:
@@ -306,7 +306,6 @@ class HTTPClient(BaseClient):
             )
 
         def before_sleep(state: RetryCallState) -> None:
-            self.stats.errors += 1
             self.logger.info(
                 "retrying %s %s (attempt %d failed)",
                 request.method,

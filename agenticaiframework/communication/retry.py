@@ -18,7 +18,7 @@ from __future__ import annotations
 import email.utils
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tenacity import (
@@ -120,6 +120,7 @@ def retrying(
     hint: Callable[[RetryCallState], float | None] | None = None,
     before_sleep: Callable[[RetryCallState], Any] | None = None,
     forever: bool = False,
+    sleep: Callable[[float], Awaitable[Any]] | None = None,
 ) -> AsyncRetrying:
     """Build the ``AsyncRetrying`` for a policy.
 
@@ -131,6 +132,8 @@ def retrying(
         hint: Server-sent wait, see :class:`PolicyWait`.
         before_sleep: Called before each wait (logging, "reconnect" events).
         forever: Ignore ``max_retries`` and keep trying (MQTT reconnect with 0).
+        sleep: The coroutine function that waits (default ``asyncio.sleep``);
+            a client passes one that ``close()`` can cut short.
 
     Returns:
         A configured ``AsyncRetrying``; exceptions are re-raised as themselves
@@ -139,6 +142,7 @@ def retrying(
     condition: Any = retry_if_exception(retry_if)
     if retry_result is not None:
         condition = retry_any(condition, retry_if_result(retry_result))
+    extra: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
     return AsyncRetrying(
         stop=stop_never if forever else stop_after_attempt(policy.max_retries + 1),
         wait=PolicyWait(policy, hint),
@@ -146,6 +150,7 @@ def retrying(
         reraise=True,
         before_sleep=before_sleep,
         retry_error_callback=_last_outcome if retry_result is not None else None,
+        **extra,
     )
 
 

@@ -62,15 +62,15 @@ class FaultProxy:
                         pass
                 return
             try:
-                up_reader, up_writer = await asyncio.open_connection(self.target_host, self.target_port)
+                up_reader, up_writer = await asyncio.open_connection(
+                    self.target_host, self.target_port
+                )
             except OSError:
                 _abort(writer)
                 return
             self._writers.add(up_writer)
             try:
-                await asyncio.gather(
-                    self._pipe(reader, up_writer), self._pipe(up_reader, writer)
-                )
+                await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
             finally:
                 self._writers.discard(up_writer)
                 _abort(up_writer)
@@ -132,5 +132,7 @@ def _abort(writer: asyncio.StreamWriter) -> None:
     sock = writer.get_extra_info("socket")
     if sock is not None and not writer.is_closing():
         with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            sock.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+            )
     writer.transport.abort()

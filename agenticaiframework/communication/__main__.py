@@ -1,0 +1,7 @@
+"""``python -m agenticaiframework.communication`` runs the ``agentcomm`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
