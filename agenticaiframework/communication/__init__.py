@@ -43,6 +43,7 @@ from .http import HTTPClient, HTTPResponse
 
 if TYPE_CHECKING:
     from .grpc import GRPCClient, generate_grpc_client
+    from .discovery import AgentRecord, DiscoveryError, connect_agent, discover, parse_record
     from .manager import ConnectionManager
     from .mqtt import MQTTClient, MQTTMessage
     from .pool import ConnectionPool
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "APIKeyAuth",
+    "AgentRecord",
     "AuthenticationError",
     "BasicAuth",
     "BearerAuth",
@@ -61,6 +63,7 @@ __all__ = [
     "ConnectionError",
     "ConnectionManager",
     "ConnectionPool",
+    "DiscoveryError",
     "GRPCClient",
     "GRPCConfig",
     "HTTPClient",
@@ -89,7 +92,10 @@ __all__ = [
     "TimeoutError",
     "WebSocketClient",
     "WebSocketConfig",
+    "connect_agent",
+    "discover",
     "generate_grpc_client",
+    "parse_record",
 ]
 
 _LAZY = {
@@ -103,6 +109,11 @@ _LAZY = {
     "STDIOClient": "stdio",
     "ConnectionPool": "pool",
     "ConnectionManager": "manager",
+    "AgentRecord": "discovery",
+    "DiscoveryError": "discovery",
+    "connect_agent": "discovery",
+    "discover": "discovery",
+    "parse_record": "discovery",
 }
 
 

@@ -1,15 +1,79 @@
-"""The ``agentcomm`` command line: a thin layer over the same clients."""
+"""The ``agentcomm`` command line: a thin layer over the same clients.
+
+Output is one JSON document per line when stdout is not a terminal, and
+readable text when it is. Errors are one line, ``error ERR_CODE: message``,
+on stderr, with exit status 1 (2 for usage errors, from argparse).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import shlex
 import sys
-from collections.abc import Sequence
+import tomllib
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
 
-from .errors import CommunicationError
+from . import codecs
+from .errors import CommunicationError, ConfigError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["Output", "build_parser", "load_clients", "main"]
+
+
+class Output:
+    """Prints results as JSON lines (piped) or readable text (terminal).
+
+    Args:
+        stream: Where to print.
+        json_lines: Force JSON lines on (True) or off (False); default: when
+            ``stream`` is not a terminal.
+    """
+
+    def __init__(self, stream: TextIO, json_lines: bool | None = None) -> None:
+        self.stream = stream
+        self.json_lines = not stream.isatty() if json_lines is None else json_lines
+
+    def emit(self, value: Any, *, label: str = "") -> None:
+        """Print one result.
+
+        Args:
+            value: dict/list/str/bytes/number.
+            label: A short prefix for the readable form (topic, event name...).
+        """
+        if self.json_lines:
+            doc = value if not isinstance(value, bytes) else {"base64": _b64(value)}
+            print(json.dumps(doc, ensure_ascii=False, default=str), file=self.stream, flush=True)
+            return
+        if isinstance(value, dict | list):
+            text = json.dumps(value, ensure_ascii=False, indent=2, default=str)
+        elif isinstance(value, bytes):
+            text = repr(value)
+        else:
+            text = str(value)
+        print(f"{label}: {text}" if label else text, file=self.stream, flush=True)
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode()
+
+
+def _parse_message(text: str) -> Any:
+    """A command-line message: JSON when it parses as an object or array, else text."""
+    return codecs.decode(text, "auto")
+
+
+def _headers(values: Sequence[str]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for item in values:
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            raise ConfigError(f"-H: expected 'Name: value', got {item!r}")
+        headers[name.strip()] = value.strip()
+    return headers
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,7 +86,156 @@ def build_parser() -> argparse.ArgumentParser:
         prog="agentcomm",
         description="Talk HTTP, WebSocket, SSE, MQTT, gRPC and STDIO from the command line.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    fmt = parser.add_mutually_exclusive_group()
+    fmt.add_argument(
+        "--jsonl",
+        dest="json_lines",
+        action="store_true",
+        default=None,
+        help="print JSON lines even on a terminal",
+    )
+    fmt.add_argument(
+        "--pretty",
+        dest="json_lines",
+        action="store_false",
+        help="print readable text even when piped",
+    )
+    parser.add_argument(
+        "--insecure", action="store_true", help="allow plain-text transports to non-loopback hosts"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "http",
+        help="send one HTTP request",
+        description="Send one HTTP request and print the response.",
+    )
+    p.add_argument("method", help="GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS")
+    p.add_argument("url")
+    p.add_argument("--json", dest="body", metavar="BODY", help="JSON request body")
+    p.add_argument(
+        "-H", "--header", action="append", default=[], help="'Name: value' header (repeatable)"
+    )
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
+
+    p = sub.add_parser(
+        "ws",
+        help="WebSocket: send and receive",
+        description=(
+            "Open a WebSocket; send messages and print what arrives. Interactive "
+            "when stdin is a terminal: each line you type is sent."
+        ),
+    )
+    p.add_argument("url")
+    p.add_argument(
+        "--send",
+        action="append",
+        default=[],
+        metavar="MSG",
+        help="message to send (JSON or text; repeatable)",
+    )
+    p.add_argument(
+        "--count",
+        type=int,
+        default=None,
+        help="stop after N received messages (default: one per --send, or forever)",
+    )
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each message")
+
+    p = sub.add_parser(
+        "sse", help="print a Server-Sent Events stream", description="Print each event of a stream."
+    )
+    p.add_argument("url")
+    p.add_argument("--count", type=int, default=None, help="stop after N events")
+    p.add_argument("--until", default=None, metavar="EVENT", help="stop at this event name")
+
+    p = sub.add_parser(
+        "mqtt",
+        help="MQTT publish or subscribe",
+        description="Publish to or subscribe from an MQTT broker.",
+    )
+    p.add_argument(
+        "--broker",
+        default="mqtt://127.0.0.1:1883",
+        help="broker URL (default mqtt://127.0.0.1:1883)",
+    )
+    msub = p.add_subparsers(dest="mqtt_command", required=True, metavar="ACTION")
+    mp = msub.add_parser("pub", help="publish one message", description="Publish one message.")
+    mp.add_argument("topic")
+    mp.add_argument("payload", help="JSON or text")
+    mp.add_argument("--qos", type=int, default=0, choices=(0, 1, 2))
+    mp.add_argument("--retain", action="store_true")
+    ms = msub.add_parser(
+        "sub",
+        help="subscribe and print messages",
+        description="Subscribe to topics and print messages.",
+    )
+    ms.add_argument("topics", nargs="+")
+    ms.add_argument("--qos", type=int, default=0, choices=(0, 1, 2))
+    ms.add_argument("--count", type=int, default=None, help="stop after N messages")
+
+    p = sub.add_parser(
+        "grpc",
+        help="gRPC call or describe",
+        description="Call a gRPC method with a JSON request, or describe a server.",
+    )
+    gsub = p.add_subparsers(dest="grpc_command", required=True, metavar="ACTION")
+    gc = gsub.add_parser(
+        "call",
+        help="call a unary or server-streaming method",
+        description="Call SERVICE.METHOD with a JSON request.",
+    )
+    gc.add_argument("target", help="host:port")
+    gc.add_argument("method", help="Service.Method (short or full service name)")
+    gc.add_argument("request", nargs="?", default="{}", help="JSON request (default {})")
+    gc.add_argument(
+        "--proto", action="append", default=[], help=".proto file (default: server reflection)"
+    )
+    gc.add_argument("--secure", action="store_true", help="use TLS")
+    gc.add_argument("--timeout", type=float, default=30.0)
+    gd = gsub.add_parser(
+        "describe",
+        help="list services and methods with request schemas",
+        description="Describe the services of a server (reflection or --proto).",
+    )
+    gd.add_argument("target")
+    gd.add_argument("--proto", action="append", default=[])
+    gd.add_argument("--secure", action="store_true")
+
+    p = sub.add_parser(
+        "stdio",
+        help="talk to a process over stdin/stdout",
+        description=(
+            "Start CMD; send each --send message (or each line of stdin) and print what it answers."
+        ),
+    )
+    p.add_argument("--send", action="append", default=[], metavar="MSG")
+    p.add_argument("--format", default="json", choices=("json", "line", "raw", "jsonrpc"))
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each answer")
+    p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
+
+    p = sub.add_parser(
+        "health",
+        help="health-check clients listed in a TOML file",
+        description=(
+            "Check every client in FILE through a ConnectionManager; exit 1 if any is "
+            "unhealthy. FILE has one table per client: [clients.NAME] with type = http, "
+            "websocket, sse, mqtt, grpc or stdio, and url = '...' (or target / command)."
+        ),
+    )
+    p.add_argument("file")
+    p.add_argument("--timeout", type=float, default=5.0, help="per-check timeout")
+
+    p = sub.add_parser(
+        "discover",
+        help="look up an agent's AID record",
+        description="Look up the AID TXT record at _agent.NAME and print it.",
+    )
+    p.add_argument("name", help="domain")
+    p.add_argument("--protocol", default=None)
+    p.add_argument("--nameserver", action="append", default=None, help="DNS server IP (repeatable)")
+    p.add_argument("--port", type=int, default=53, help="DNS port")
+
     sub.add_parser(
         "demo",
         help="start embedded loopback servers and walk through the clients",
@@ -31,12 +244,300 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _dispatch(args: argparse.Namespace) -> int:
-    if args.command == "demo":
-        from .demo import run_demo
+async def _http(args: argparse.Namespace, out: Output) -> int:
+    from .http import HTTPClient
 
-        return await run_demo()
-    raise CommunicationError(f"unknown command {args.command!r}")
+    body = json.loads(args.body) if args.body else None
+    async with HTTPClient(
+        max_retries=0, allow_insecure=args.insecure, timeout_seconds=args.timeout
+    ) as client:
+        response = await client.request(
+            args.method.upper(), args.url, json=body, headers=_headers(args.header)
+        )
+    try:
+        payload: Any = response.json()
+    except CommunicationError:
+        payload = response.text
+    if out.json_lines:
+        out.emit(
+            {"status": response.status_code, "headers": dict(response.headers), "body": payload}
+        )
+    else:
+        out.emit(f"HTTP {response.status_code} {response.reason_phrase}")
+        out.emit(payload)
+    return 0 if response.status_code < 400 else 1
+
+
+async def _ws(args: argparse.Namespace, out: Output) -> int:
+    from .websocket import WebSocketClient
+
+    async with WebSocketClient(args.url, allow_insecure=args.insecure, auto_reconnect=False) as ws:
+        if not args.send and sys.stdin.isatty():
+            return await _interactive(ws, out, args.timeout)
+        for message in args.send:
+            await ws.send(_parse_message(message))
+        count = args.count if args.count is not None else (len(args.send) or None)
+        received = 0
+        while count is None or received < count:
+            message = await ws.receive(timeout=args.timeout)
+            out.emit(message)
+            received += 1
+    return 0
+
+
+async def _interactive(ws: Any, out: Output, timeout: float) -> int:
+    loop = asyncio.get_running_loop()
+
+    async def printer() -> None:
+        async for message in ws:
+            out.emit(message, label="<")
+
+    task = loop.create_task(printer(), name="agentcomm-ws-printer")
+    try:
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line:
+                break
+            if line.strip():
+                await ws.send(_parse_message(line.rstrip("\n")))
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    return 0
+
+
+async def _sse(args: argparse.Namespace, out: Output) -> int:
+    from .sse import SSEClient
+
+    received = 0
+    async with SSEClient(args.url, allow_insecure=args.insecure) as sse:
+        async for event in sse:
+            out.emit({"event": event.event, "data": event.data, "id": event.id}, label="event")
+            received += 1
+            if args.until and event.event == args.until:
+                break
+            if args.count is not None and received >= args.count:
+                break
+    return 0
+
+
+async def _mqtt(args: argparse.Namespace, out: Output) -> int:
+    from .mqtt import MQTTClient
+
+    async with MQTTClient(args.broker, allow_insecure=args.insecure) as mqtt:
+        if args.mqtt_command == "pub":
+            await mqtt.publish(
+                args.topic, _parse_message(args.payload), qos=args.qos, retain=args.retain
+            )
+            out.emit({"published": args.topic, "qos": args.qos})
+            return 0
+        await mqtt.subscribe([(topic, args.qos) for topic in args.topics])
+        received = 0
+        async for message in mqtt:
+            out.emit(
+                {"topic": message.topic, "payload": message.payload, "qos": message.qos},
+                label=message.topic,
+            )
+            received += 1
+            if args.count is not None and received >= args.count:
+                break
+    return 0
+
+
+async def _grpc(args: argparse.Namespace, out: Output) -> int:
+    from .grpc import GRPCClient
+
+    options: dict[str, Any] = {"allow_insecure": args.insecure, "secure": args.secure}
+    if args.proto:
+        options["proto_files"] = args.proto
+    async with GRPCClient(args.target, **options) as client:
+        if args.grpc_command == "describe":
+            out.emit(await client.describe())
+            return 0
+        service, sep, method = args.method.rpartition(".")
+        if not sep or not service:
+            raise ConfigError(f"method: expected Service.Method, got {args.method!r}")
+        request = json.loads(args.request)
+        out.emit(await client.call(service, method, request=request, timeout=args.timeout))
+    return 0
+
+
+async def _stdio(args: argparse.Namespace, out: Output) -> int:
+    from .stdio import STDIOClient
+
+    command = [c for c in args.cmd if c != "--"] if args.cmd[:1] == ["--"] else list(args.cmd)
+    if not command:
+        raise ConfigError(
+            "cmd: give the command after --, e.g. agentcomm stdio -- python worker.py"
+        )
+    messages = list(args.send)
+    if not messages and not sys.stdin.isatty():
+        messages = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    async with STDIOClient(
+        command=command, message_format=args.format, response_timeout=args.timeout
+    ) as proc:
+        for message in messages:
+            if args.format == "jsonrpc":
+                await proc.send(_parse_message(message))
+            else:
+                await proc.send(_parse_message(message) if args.format == "json" else message)
+            out.emit(await proc.receive(timeout=args.timeout))
+    return 0
+
+
+def load_clients(path: str, *, allow_insecure: bool = False) -> dict[str, Any]:
+    """Build clients from a TOML file, one ``[clients.NAME]`` table each.
+
+    Keys: ``type`` (http, websocket, sse, mqtt, grpc, stdio), then ``url``
+    (http, websocket, sse, mqtt), ``target`` (grpc) or ``command`` (stdio,
+    a list or a string split like a shell), plus any config field of that
+    client (``timeout_seconds = 2``...).
+
+    Args:
+        path: The TOML file.
+        allow_insecure: Passed to every client.
+
+    Returns:
+        Unconnected clients by name.
+
+    Raises:
+        ConfigError: The file cannot be read or a table is invalid (named).
+    """
+    try:
+        with open(path, "rb") as fh:
+            document = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"file: cannot read {path}: {exc}") from exc
+    tables = document.get("clients")
+    if not isinstance(tables, dict) or not tables:
+        raise ConfigError(f"file: {path} has no [clients.NAME] tables")
+    clients: dict[str, Any] = {}
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"clients.{name}: must be a table")
+        fields = dict(table)
+        kind = str(fields.pop("type", ""))
+        factory = _FACTORIES.get(kind)
+        if factory is None:
+            raise ConfigError(
+                f"clients.{name}.type: must be one of {', '.join(_FACTORIES)}; got {kind!r}"
+            )
+        if allow_insecure:
+            fields.setdefault("allow_insecure", True)
+        try:
+            clients[name] = factory(fields)
+        except KeyError as exc:
+            raise ConfigError(f"clients.{name}.{exc.args[0]}: required for type {kind!r}") from None
+        except TypeError as exc:
+            raise ConfigError(f"clients.{name}: {exc}") from None
+    return clients
+
+
+def _make_http(f: dict[str, Any]) -> Any:
+    from .http import HTTPClient
+
+    return HTTPClient(f.pop("url"), **f)
+
+
+def _make_ws(f: dict[str, Any]) -> Any:
+    from .websocket import WebSocketClient
+
+    return WebSocketClient(f.pop("url"), **f)
+
+
+def _make_sse(f: dict[str, Any]) -> Any:
+    from .sse import SSEClient
+
+    return SSEClient(f.pop("url"), **f)
+
+
+def _make_mqtt(f: dict[str, Any]) -> Any:
+    from .mqtt import MQTTClient
+
+    return MQTTClient(f.pop("url"), **f)
+
+
+def _make_grpc(f: dict[str, Any]) -> Any:
+    from .grpc import GRPCClient
+
+    return GRPCClient(f.pop("target"), **f)
+
+
+def _make_stdio(f: dict[str, Any]) -> Any:
+    from .stdio import STDIOClient
+
+    command = f.pop("command")
+    return STDIOClient(command=shlex.split(command) if isinstance(command, str) else command, **f)
+
+
+_FACTORIES: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "http": _make_http,
+    "websocket": _make_ws,
+    "sse": _make_sse,
+    "mqtt": _make_mqtt,
+    "grpc": _make_grpc,
+    "stdio": _make_stdio,
+}
+
+
+async def _health(args: argparse.Namespace, out: Output) -> int:
+    from .manager import ConnectionManager
+
+    clients = load_clients(args.file, allow_insecure=args.insecure)
+    manager = ConnectionManager()
+    for name, client in clients.items():
+        manager.register(name, client)
+    try:
+        results = await manager.health_check(timeout=args.timeout)
+    finally:
+        await manager.close()
+    if out.json_lines:
+        for name, status in results.items():
+            out.emit(
+                {
+                    "name": name,
+                    "healthy": status.is_healthy,
+                    "latency_ms": round(status.latency_ms, 2),
+                    "detail": status.detail,
+                }
+            )
+    else:
+        width = max(len(n) for n in results)
+        out.emit(f"{'name':<{width}}  status     latency    detail")
+        for name, status in results.items():
+            verdict = "healthy" if status.is_healthy else "UNHEALTHY"
+            out.emit(f"{name:<{width}}  {verdict:<9}  {status.latency_ms:7.1f} ms  {status.detail}")
+    return 0 if all(s.is_healthy for s in results.values()) else 1
+
+
+async def _discover(args: argparse.Namespace, out: Output) -> int:
+    from .discovery import discover
+
+    record = await discover(
+        args.name, protocol=args.protocol, nameservers=args.nameserver, port=args.port
+    )
+    fields = {k: v for k, v in vars(record).items() if v is not None and not k.startswith("_")}
+    out.emit(fields)
+    return 0
+
+
+async def _demo(args: argparse.Namespace, out: Output) -> int:
+    from .demo import run_demo
+
+    return await run_demo(out.stream)
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, Output], Any]] = {
+    "http": _http,
+    "ws": _ws,
+    "sse": _sse,
+    "mqtt": _mqtt,
+    "grpc": _grpc,
+    "stdio": _stdio,
+    "health": _health,
+    "discover": _discover,
+    "demo": _demo,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,13 +547,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: Arguments (default ``sys.argv[1:]``).
 
     Returns:
-        The exit status: 0 on success, 1 on a communication error, 2 on usage errors.
+        The exit status: 0 on success, 1 on an error or an unhealthy check,
+        2 on usage errors, 130 on Ctrl-C.
     """
     args = build_parser().parse_args(argv)
+    out = Output(sys.stdout, args.json_lines)
     try:
-        return asyncio.run(_dispatch(args))
+        return int(asyncio.run(_COMMANDS[args.command](args, out)))
     except CommunicationError as exc:
         print(f"error {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+    except json.JSONDecodeError as exc:
+        print(f"error ERR_CONFIG: invalid JSON argument: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
