@@ -42,8 +42,8 @@ from .health import HealthStatus
 from .http import HTTPClient, HTTPResponse
 
 if TYPE_CHECKING:
-    from .grpc import GRPCClient, generate_grpc_client
     from .discovery import AgentRecord, DiscoveryError, connect_agent, discover, parse_record
+    from .grpc import GRPCClient, generate_grpc_client
     from .manager import ConnectionManager
     from .mqtt import MQTTClient, MQTTMessage
     from .pool import ConnectionPool
