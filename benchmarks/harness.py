@@ -61,7 +61,13 @@ async def _peak(work: Work) -> float:
 
 
 async def compare(
-    name: str, ours: Work, raw: Work, *, rounds: int = 3, memory: bool = True
+    name: str,
+    ours: Work,
+    raw: Work,
+    *,
+    rounds: int = 3,
+    memory: bool = True,
+    warmup: bool = True,
 ) -> Result:
     """Run both sides interleaved ``rounds`` times and return the medians.
 
@@ -70,12 +76,15 @@ async def compare(
         ours: The work through our client.
         raw: The same work through the raw library.
         rounds: Timed rounds per side.
-        memory: Measure peak traced memory in the first (warm-up) run of each side.
+        memory: Measure peak traced memory in one run of each side (after the warm-up).
+        warmup: Run each side once untimed first (imports, connections, caches).
 
     Returns:
         The result row.
     """
-    # The traced run doubles as the warm-up (connections opened, caches filled).
+    if warmup:
+        await ours()
+        await raw()
     ours_peak = await _peak(ours) if memory else (await ours(), 0.0)[1]
     raw_peak = await _peak(raw) if memory else (await raw(), 0.0)[1]
     ours_rates: list[float] = []

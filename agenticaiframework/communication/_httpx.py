@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 import httpx
@@ -56,6 +57,8 @@ def build_client(
         verify = client_ssl_context(
             verify=verify_ssl, ca_certs=ca_certs, client_cert=client_cert, client_key=client_key
         )
+    elif transport is None:
+        verify = _default_ssl_context(http2)
     read = timeout or None
     kwargs: dict[str, Any] = {
         "timeout": httpx.Timeout(read, connect=connect_timeout or None),
@@ -72,6 +75,17 @@ def build_client(
             max_keepalive_connections=max_keepalive, max_connections=max_connections
         )
     return httpx.AsyncClient(**kwargs)
+
+
+@lru_cache(maxsize=2)
+def _default_ssl_context(http2: bool) -> ssl.SSLContext:
+    """The context httpx would build for ``verify=True`` (certifi CA bundle), built once.
+
+    Loading the CA bundle costs tens of milliseconds per client; sharing one
+    context makes opening a client cheap (pools, managers with many clients).
+    One context per ``http2`` value, because httpcore sets ALPN on it.
+    """
+    return httpx.create_ssl_context(verify=True, trust_env=False)
 
 
 def translate_error(

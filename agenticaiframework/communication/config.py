@@ -552,6 +552,11 @@ class GRPCConfig(BaseConfig):
             object.__setattr__(self, "proto_files", (self.proto_files,))
         if (self.private_key is None) != (self.certificate_chain is None):
             raise _fail("private_key", "and certificate_chain must be given together")
+        if not self.verify_ssl:
+            raise _fail("verify_ssl", "grpcio always verifies the server; pass root_certificates")
+        for option in self.options:
+            if not isinstance(option, tuple) or len(option) != 2 or not isinstance(option[0], str):
+                raise _fail("options", f"must be (name, value) pairs, got {option!r}")
 
     def retry_config(self) -> RetryConfig:
         """The retry policy for UNAVAILABLE."""
@@ -579,6 +584,12 @@ class STDIOConfig(BaseConfig):
         ready_line: A line the process prints once ready (waited for at start).
         terminate_timeout: Grace period after closing stdin, and again after
             SIGTERM, before the process group is killed.
+        max_queued_messages: Received messages held for ``receive()``; past
+            it the pipe is no longer read (back-pressure) in json/line/raw
+            mode, while in jsonrpc mode the oldest unread message is dropped
+            and reported (replies must keep flowing).
+        ping_method: JSON-RPC method ``health_check()`` calls (``"ping"`` for
+            MCP servers); None checks only that the process is alive.
     """
 
     command: Sequence[str] = ()
@@ -596,6 +607,8 @@ class STDIOConfig(BaseConfig):
     stderr_tail_bytes: int = 8192
     ready_line: str | None = None
     terminate_timeout: float = 2.0
+    max_queued_messages: int = 10000
+    ping_method: str | None = None
 
     def _validate(self) -> None:
         if isinstance(self.command, str):
@@ -614,7 +627,14 @@ class STDIOConfig(BaseConfig):
         _check_choice("stderr", self.stderr, ("pipe", "inherit", "devnull"))
         _check_int("max_line_length", self.max_line_length, minimum=1)
         _check_int("stderr_tail_bytes", self.stderr_tail_bytes)
-        if not self.delimiter:
+        _check_int("max_queued_messages", self.max_queued_messages, minimum=1)
+        if self.ping_method is not None and not (
+            isinstance(self.ping_method, str) and self.ping_method
+        ):
+            raise _fail("ping_method", f"must be a method name or None, got {self.ping_method!r}")
+        if self.message_format == "raw" and self.framing != "newline":
+            raise _fail("framing", "raw message_format reads unframed bytes; use framing='newline'")
+        if not isinstance(self.delimiter, str) or not self.delimiter:
             raise _fail("delimiter", "must not be empty")
         try:
             "".encode(self.encoding)
