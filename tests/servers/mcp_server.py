@@ -1,0 +1,45 @@
+"""A real MCP server (``mcp`` package server API) on stdio, for the tests.
+
+Tools: ``add(a, b)``, ``echo(text)``, ``fail(reason)`` (always raises, so
+the server answers with ``isError: true``) and ``announce(text)`` (sends a
+log notification to the client before answering).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from mcp.server.mcpserver import Context, MCPServer
+
+warnings.simplefilter("ignore")  # deprecation notes of the logging capability
+
+server = MCPServer("agenticaiframework-test")
+
+
+@server.tool()
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+@server.tool()
+def echo(text: str) -> str:
+    """Return the text unchanged."""
+    return text
+
+
+@server.tool()
+def fail(reason: str) -> str:
+    """Always fail with the given reason."""
+    raise ValueError(reason)
+
+
+@server.tool()
+async def announce(text: str, ctx: Context) -> str:
+    """Send ``text`` to the client as a log notification, then return it."""
+    await ctx.info(text)
+    return f"announced {text}"
+
+
+if __name__ == "__main__":
+    server.run("stdio")
