@@ -1,0 +1,108 @@
+"""MQTT publish -> receive through a local Mosquitto: MQTTClient vs raw aiomqtt.
+
+Each round: one subscriber and one publisher connection; the publisher sends
+N messages (``await publish`` each, as a user would) while the subscriber
+consumes them; the rate is N divided by the time until the last one arrived.
+QoS 0 (N = 50,000; quick 2,000) and QoS 1 (N = 10,000; quick 500).
+
+Run alone: ``python -m benchmarks.bench_mqtt [--quick]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+
+import aiomqtt
+
+from agenticaiframework.communication import MQTTClient
+from benchmarks.harness import Result, compare, format_table
+from tests.servers.mosquitto import Mosquitto
+
+__all__ = ["run"]
+
+_PAYLOAD = b'{"agent":"a1","status":"online","seq":0}'
+
+
+def _ours(url: str, n: int, qos: int):  # type: ignore[no-untyped-def]
+    async def work() -> int:
+        topic = f"bench/{uuid.uuid4().hex}"
+        async with (
+            MQTTClient(url, max_queued_messages=max(n, 1)) as sub,
+            MQTTClient(url) as pub,
+        ):
+            await sub.subscribe(topic, qos=qos)
+
+            async def produce() -> None:
+                for _ in range(n):
+                    await pub.publish(topic, _PAYLOAD, qos=qos)
+
+            producer = asyncio.create_task(produce())
+            count = 0
+            async for _message in sub:
+                count += 1
+                if count == n:
+                    break
+            await producer
+        return n
+
+    return work
+
+
+def _raw(port: int, n: int, qos: int):  # type: ignore[no-untyped-def]
+    async def work() -> int:
+        topic = f"bench/{uuid.uuid4().hex}"
+        async with (
+            aiomqtt.Client("127.0.0.1", port) as sub,
+            aiomqtt.Client("127.0.0.1", port) as pub,
+        ):
+            await sub.subscribe(topic, qos=qos)
+
+            async def produce() -> None:
+                for _ in range(n):
+                    await pub.publish(topic, _PAYLOAD, qos=qos)
+
+            producer = asyncio.create_task(produce())
+            count = 0
+            async for _message in sub.messages:
+                count += 1
+                if count == n:
+                    break
+            await producer
+        return n
+
+    return work
+
+
+async def run(quick: bool) -> list[Result]:
+    """Measure both workloads.
+
+    Args:
+        quick: Smaller message counts (CI smoke run).
+
+    Returns:
+        One result row per QoS level.
+    """
+    n0, n1 = (2_000, 500) if quick else (50_000, 10_000)
+    rounds = 1 if quick else 3
+    results: list[Result] = []
+    async with Mosquitto() as broker:
+        for qos, n in ((0, n0), (1, n1)):
+            results.append(
+                await compare(
+                    f"MQTT QoS {qos} publish->receive ({n:,} msgs)",
+                    _ours(broker.url, n, qos),
+                    _raw(broker.port, n, qos),
+                    rounds=rounds,
+                    memory=not quick,
+                )
+            )
+    for r in results:
+        r.unit = "msg/s"
+    return results
+
+
+if __name__ == "__main__":
+    rows = asyncio.run(run("--quick" in sys.argv))
+    print(format_table("MQTT through Mosquitto: MQTTClient vs aiomqtt", rows))
