@@ -1,20 +1,89 @@
-"""The README's demo command runs end to end and leaves nothing behind."""
+"""The README's demo command runs end to end, quickly, and leaves nothing behind."""
 
 from __future__ import annotations
 
+import io
+import os
+import re
 import subprocess
 import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agenticaiframework.communication import _demo_servers, demo
+
+DEMO = [sys.executable, "-m", "agenticaiframework.communication", "demo"]
+# Markers in the command lines of the demo's child processes: Mosquitto's
+# generated config lives in an "agentcomm-demo-mqtt-" temp dir.
+CHILD_MARKERS = ("agentcomm-demo-mqtt-", "agenticaiframework.communication._demo_mcp")
 
 
-def test_demo_runs_and_exits_zero() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "agenticaiframework.communication", "demo"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+def _children() -> dict[int, str]:
+    """Live (non-zombie) processes that look like the demo's children: pid -> command line."""
+    found: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and any(marker in cmdline for marker in CHILD_MARKERS):
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def test_demo_runs_every_step_and_leaves_no_process() -> None:
+    before = _children()
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        DEMO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
     )
-    assert result.returncode == 0, result.stderr
-    assert "POST /tasks -> 201" in result.stdout
-    assert "all servers stopped; done" in result.stdout
-    assert result.stderr == ""
+    seen: dict[int, str] = {}
+    while proc.poll() is None and time.monotonic() - start < 30:
+        seen.update((pid, cmd) for pid, cmd in _children().items() if pid not in before)
+        time.sleep(0.05)
+    stdout, stderr = proc.communicate(timeout=30)
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0, stdout + stderr
+    assert elapsed < 30
+    assert stderr == ""
+    lines = stdout.splitlines()
+    for step in demo.STEPS:
+        assert any(step in line for line in lines), (step, stdout)
+    assert "POST /tasks -> 201" in stdout
+    assert "Last-Event-ID: 3" in stdout
+    assert "events [1, 2, 3, 4, 5, 6]" in stdout
+    assert "'result': 42" in stdout  # the MCP tool call
+    for name in ("http", "sse", "websocket", "mqtt", "grpc", "stdio"):
+        assert re.search(rf"\] +{name} +healthy ", stdout), (name, stdout)
+    assert lines[-1].endswith("all servers stopped; done")
+    # Both children (Mosquitto and the MCP server) ran, and both are gone.
+    for marker in CHILD_MARKERS:
+        assert any(marker in cmd for cmd in seen.values()), (marker, seen)
+    assert not set(_children()) - set(before), "the demo left child processes behind"
+
+
+def test_demo_help_and_module_entry() -> None:
+    result = subprocess.run(
+        [*DEMO, "--help"], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 0
+    assert "embedded servers" in result.stdout
+
+
+async def test_demo_without_mosquitto_skips_mqtt_and_says_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_demo_servers, "find_mosquitto", lambda: None)
+    out = io.StringIO()
+    assert await demo.run_demo(out) == 0
+    text = out.getvalue()
+    assert "mqtt      SKIPPED: the mosquitto broker is not installed" in text
+    assert "apt-get install -y mosquitto" in text
+    assert "health    all healthy" in text
+    assert " mqtt " not in text.split("health    all healthy", 1)[1]
+    assert text.rstrip().endswith("all servers stopped; done")

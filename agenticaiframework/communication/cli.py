@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import shlex
 import sys
 import tomllib
@@ -102,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--insecure", action="store_true", help="allow plain-text transports to non-loopback hosts"
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log the clients' activity on stderr (-v: info, -vv: debug)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -206,7 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
         "stdio",
         help="talk to a process over stdin/stdout",
         description=(
-            "Start CMD; send each --send message (or each line of stdin) and print what it answers."
+            "Start CMD; send each --send message (or each line of stdin) and print what it "
+            "answers. With --format jsonrpc, messages are JSON-RPC requests (printed: the "
+            "whole reply) or notifications (no id: nothing awaited)."
         ),
     )
     p.add_argument("--send", action="append", default=[], metavar="MSG")
@@ -273,7 +283,7 @@ async def _ws(args: argparse.Namespace, out: Output) -> int:
 
     async with WebSocketClient(args.url, allow_insecure=args.insecure, auto_reconnect=False) as ws:
         if not args.send and sys.stdin.isatty():
-            return await _interactive(ws, out, args.timeout)
+            return await _interactive(ws, out)
         for message in args.send:
             await ws.send(_parse_message(message))
         count = args.count if args.count is not None else (len(args.send) or None)
@@ -285,24 +295,39 @@ async def _ws(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
-async def _interactive(ws: Any, out: Output, timeout: float) -> int:
+async def _interactive(ws: Any, out: Output) -> int:
+    """Send each line typed on stdin, print each message; stop at EOF or when the peer closes."""
     loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    # A non-blocking read of stdin on the loop: no thread left blocked in readline() at exit.
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
+    )
 
     async def printer() -> None:
         async for message in ws:
             out.emit(message, label="<")
 
-    task = loop.create_task(printer(), name="agentcomm-ws-printer")
+    async def sender() -> None:
+        while line := await reader.readline():
+            text = line.decode(errors="replace").rstrip("\r\n")
+            if text.strip():
+                await ws.send(_parse_message(text))
+
+    tasks = [
+        loop.create_task(printer(), name="agentcomm-ws-printer"),
+        loop.create_task(sender(), name="agentcomm-ws-sender"),
+    ]
     try:
-        while True:
-            line = await loop.run_in_executor(None, sys.stdin.readline)
-            if not line:
-                break
-            if line.strip():
-                await ws.send(_parse_message(line.rstrip("\n")))
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+        transport.close()
+    for task in tasks:
+        if not task.cancelled():
+            task.result()  # re-raise what ended it, if anything failed
     return 0
 
 
@@ -347,7 +372,12 @@ async def _mqtt(args: argparse.Namespace, out: Output) -> int:
 async def _grpc(args: argparse.Namespace, out: Output) -> int:
     from .grpc import GRPCClient
 
-    options: dict[str, Any] = {"allow_insecure": args.insecure, "secure": args.secure}
+    # One attempt, as for http: a command line should fail fast and say why.
+    options: dict[str, Any] = {
+        "allow_insecure": args.insecure,
+        "secure": args.secure,
+        "max_retries": 0,
+    }
     if args.proto:
         options["proto_files"] = args.proto
     async with GRPCClient(args.target, **options) as client:
@@ -358,8 +388,37 @@ async def _grpc(args: argparse.Namespace, out: Output) -> int:
         if not sep or not service:
             raise ConfigError(f"method: expected Service.Method, got {args.method!r}")
         request = json.loads(args.request)
+        if _server_streaming(await client.describe(), service, method):
+            async with client.stream_call(
+                service, method, request=request, timeout=args.timeout
+            ) as replies:
+                async for reply in replies:
+                    out.emit(reply)
+            return 0
         out.emit(await client.call(service, method, request=request, timeout=args.timeout))
     return 0
+
+
+def _server_streaming(description: dict[str, Any], service: str, method: str) -> bool:
+    """Whether ``service.method`` streams its responses (unknown methods: False).
+
+    Raises:
+        ConfigError: The method streams its requests, which a single JSON
+            argument cannot express.
+    """
+    for svc in description["services"]:
+        if service not in (svc["name"], svc["short_name"]):
+            continue
+        for info in svc["methods"]:
+            if info["name"] != method:
+                continue
+            if info["client_streaming"]:
+                raise ConfigError(
+                    f"method: {svc['name']}.{method} streams its requests; "
+                    "agentcomm grpc call sends one request (unary or server-streaming only)"
+                )
+            return bool(info["server_streaming"])
+    return False
 
 
 async def _stdio(args: argparse.Namespace, out: Output) -> int:
@@ -376,13 +435,17 @@ async def _stdio(args: argparse.Namespace, out: Output) -> int:
     async with STDIOClient(
         command=command, message_format=args.format, response_timeout=args.timeout
     ) as proc:
-        for message in messages:
-            if args.format == "jsonrpc":
-                await proc.send(_parse_message(message))
-            else:
-                await proc.send(_parse_message(message) if args.format == "json" else message)
+        for text in messages:
+            message = _parse_message(text) if args.format in ("json", "jsonrpc") else text
+            await proc.send(message)
+            if _is_notification(message):
+                continue  # JSON-RPC notifications get no answer
             out.emit(await proc.receive(timeout=args.timeout))
     return 0
+
+
+def _is_notification(message: Any) -> bool:
+    return isinstance(message, dict) and "method" in message and "id" not in message
 
 
 def load_clients(path: str, *, allow_insecure: bool = False) -> dict[str, Any]:
@@ -540,6 +603,23 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Output], Any]] = {
 }
 
 
+def _configure_logging(verbosity: int) -> None:
+    """Log to stderr when asked; otherwise keep errors to the one ``error`` line.
+
+    Without a handler, Python's last-resort handler would print the clients'
+    warnings (a process exit, a retry) next to the error line.
+    """
+    package = logging.getLogger("agenticaiframework.communication")
+    if verbosity:
+        logging.basicConfig(
+            level=logging.DEBUG if verbosity > 1 else logging.INFO,
+            format="%(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
+    elif not any(isinstance(h, logging.NullHandler) for h in package.handlers):
+        package.addHandler(logging.NullHandler())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line.
 
@@ -551,6 +631,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         2 on usage errors, 130 on Ctrl-C.
     """
     args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose)
     out = Output(sys.stdout, args.json_lines)
     try:
         return int(asyncio.run(_COMMANDS[args.command](args, out)))

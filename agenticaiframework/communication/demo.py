@@ -1,82 +1,55 @@
-"""The demo: embedded loopback servers, then a walk through the clients.
+"""The demo: embedded loopback servers for all six protocols, then a walk through the clients.
 
-Run it with ``agentcomm demo`` or ``python -m agenticaiframework.communication demo``.
-Every server binds 127.0.0.1 on a free port and is stopped before the demo
-returns; nothing is contacted outside this machine.
+Run it with ``agentcomm demo`` or ``python -m agenticaiframework.communication demo``
+(``scripts/demo`` installs the ``demo`` extra first). Every server binds
+127.0.0.1 on a free port and is stopped before the demo returns, child
+processes included; nothing outside this machine is contacted.
+
+The walk: an HTTP request, an SSE stream that the server cuts and the client
+resumes with ``Last-Event-ID``, a WebSocket exchange, an MQTT publish and
+subscribe round trip through Mosquitto (skipped, with the reason, when it is
+not installed), a gRPC call through server reflection, an MCP tool call over
+STDIO, and a ConnectionManager health table over one client of each protocol.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any, TextIO
 
+from . import _demo_servers as servers
+from . import errors
+from .grpc import GRPCClient
 from .http import HTTPClient
+from .manager import ConnectionManager
+from .mqtt import MQTTClient
+from .sse import SSEClient
+from .stdio import STDIOClient
+from .websocket import WebSocketClient
 
-__all__ = ["run_demo"]
+__all__ = ["DEMO_EXTRA_HINT", "STEPS", "run_demo"]
 
+DEMO_EXTRA_HINT = "pip install 'agenticaiframework[demo]'"
 
-def _http_app() -> Any:
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse
-    from starlette.routing import Route
+#: The step lines every complete run prints, in order (the tests look for them).
+STEPS = (
+    "http      POST /tasks -> 201",
+    "sse       resumed after the drop",
+    "websocket request/response",
+    "mqtt      round trip",
+    "grpc      reflection call",
+    "stdio     MCP tools/call",
+    "health    all healthy",
+)
 
-    tasks: dict[str, dict[str, Any]] = {}
-
-    async def create_task(request: Request) -> JSONResponse:
-        body = await request.json()
-        task_id = str(len(tasks) + 1)
-        tasks[task_id] = {"id": task_id, "status": "queued", **body}
-        return JSONResponse(tasks[task_id], status_code=201)
-
-    async def get_task(request: Request) -> JSONResponse:
-        task = tasks.get(request.path_params["task_id"])
-        if task is None:
-            return JSONResponse({"error": "not found"}, status_code=404)
-        return JSONResponse(task)
-
-    async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
-
-    return Starlette(
-        routes=[
-            Route("/tasks", create_task, methods=["POST"]),
-            Route("/tasks/{task_id}", get_task),
-            Route("/health", health),
-        ]
-    )
-
-
-@contextlib.asynccontextmanager
-async def _serve_http(app: Any) -> AsyncIterator[str]:
-    import uvicorn
-
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="off",
-        ws="none",
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(), name="demo-uvicorn")
-    try:
-        while not server.started:
-            if task.done():
-                await task
-                raise RuntimeError("the demo HTTP server did not start")
-            await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+Report = Callable[[str, str], None]
+_MCP_MODULE = "agenticaiframework.communication._demo_mcp"
+_TIMEOUT = 10.0
 
 
 class _Reporter:
@@ -89,33 +62,192 @@ class _Reporter:
         print(f"[{elapsed:5.2f}s] {protocol:<9} {text}", file=self.out, flush=True)
 
 
-async def _http_walkthrough(url: str, report: Callable[[str, str], None]) -> None:
-    async with HTTPClient(url) as client:
+def _missing_demo_modules() -> list[str]:
+    return [m for m in ("uvicorn", "starlette") if importlib.util.find_spec(m) is None]
+
+
+async def _http(url: str, report: Report) -> None:
+    async with HTTPClient(url, max_retries=0) as client:
         created = await client.post("/tasks", json={"title": "summarise the logs"})
-        report("http", f"POST /tasks -> {created.status_code} {created.json()}")
-        fetched = await client.get(f"/tasks/{created.json()['id']}")
-        report(
-            "http", f"GET /tasks/{created.json()['id']} -> {fetched.status_code} {fetched.json()}"
-        )
+        task = created.json()
+        fetched = await client.get(f"/tasks/{task['id']}")
         missing = await client.get("/tasks/999")
-        report("http", f"GET /tasks/999 -> {missing.status_code} (is_success={missing.is_success})")
-        health = await client.health_check("/health")
-        report("http", f"health: healthy={health.is_healthy} latency={health.latency_ms:.1f} ms")
+    report(
+        "http",
+        f"POST /tasks -> {created.status_code} {task}; GET /tasks/{task['id']} -> "
+        f"{fetched.status_code}; GET /tasks/999 -> {missing.status_code} "
+        f"(is_success={missing.is_success})",
+    )
+
+
+async def _sse(url: str, state: servers.SSEState, report: Report) -> None:
+    steps: list[int] = []
+    async with SSEClient(f"{url}/events", terminal_event="done", reconnect_delay=0.1) as sse:
+        async for event in sse:
+            if event.event == "progress":
+                steps.append(event.json()["step"])
+        reconnects = sse.stats.reconnects
+    resumed_from = state.last_event_ids[-1] if len(state.last_event_ids) > 1 else None
+    if resumed_from is None or reconnects < 1:
+        raise errors.ProtocolError("the SSE stream was not resumed after the drop")
+    report(
+        "sse",
+        f"resumed after the drop: events {steps}, reconnected {reconnects}x with "
+        f"Last-Event-ID: {resumed_from}",
+    )
+
+
+async def _websocket(url: str, report: Report) -> None:
+    async with WebSocketClient(url, auto_reconnect=False) as ws:
+        await ws.send({"type": "hello"})
+        welcome = await ws.receive(timeout=_TIMEOUT)
+        result = await ws.request({"method": "add", "params": [20, 22]}, timeout=_TIMEOUT)
+    report("websocket", f"request/response: hello -> {welcome}; add(20, 22) -> {result['result']}")
+
+
+async def _mqtt(url: str, report: Report) -> None:
+    async with MQTTClient(url, client_id="agentcomm-demo") as mqtt:
+        await mqtt.subscribe("agents/+/status", qos=1)
+        start = time.perf_counter()
+        await mqtt.publish("agents/demo/status", {"state": "ready"}, qos=1)
+        message = await _within(mqtt.receive(), "the MQTT message")
+        elapsed_ms = (time.perf_counter() - start) * 1000
+    report(
+        "mqtt",
+        f"round trip: agents/+/status got {message.topic} {message.payload} "
+        f"(QoS {message.qos}) in {elapsed_ms:.1f} ms",
+    )
+
+
+async def _grpc(target: str, report: Report) -> None:
+    async with GRPCClient(target, timeout_seconds=_TIMEOUT) as client:
+        services = await client.list_services()
+        reply = await client.call(
+            "AgentService", "ExecuteTask", {"task_id": "t-1", "input": "plan the agent run"}
+        )
+    shown = [s for s in services if not s.startswith("grpc.")]
+    report("grpc", f"reflection call: services {shown}; ExecuteTask -> {reply}")
+
+
+def _mcp_command() -> list[str]:
+    return [sys.executable, "-m", _MCP_MODULE]
+
+
+def _mcp_client() -> STDIOClient:
+    # ping_method lets health_check() ask the server itself, not just the process.
+    return STDIOClient(
+        _mcp_command(), message_format="jsonrpc", response_timeout=_TIMEOUT, ping_method="ping"
+    )
+
+
+async def _mcp(mcp: STDIOClient, report: Report) -> None:
+    init = await mcp.request(
+        "initialize",
+        {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "agentcomm-demo", "version": "1"},
+        },
+    )
+    await mcp.notify("notifications/initialized")
+    tools = await mcp.request("tools/list")
+    called = await mcp.request("tools/call", {"name": "add", "arguments": {"a": 2, "b": 40}})
+    names = [tool["name"] for tool in tools["tools"]]
+    answer = called.get("structuredContent") or called.get("content")
+    report(
+        "stdio",
+        f"MCP tools/call: server {init['serverInfo']['name']!r}, tools {names}, "
+        f"add(2, 40) -> {answer}",
+    )
+
+
+async def _within(awaitable: Any, what: str) -> Any:
+    try:
+        async with asyncio.timeout(_TIMEOUT):
+            return await awaitable
+    except TimeoutError:
+        raise errors.TimeoutError(f"{what} did not arrive in {_TIMEOUT:g} s") from None
+
+
+async def _health_table(
+    http_url: str,
+    ws_url: str,
+    mqtt_url: str | None,
+    grpc_target: str,
+    mcp: STDIOClient | None,
+    report: Report,
+) -> bool:
+    manager = ConnectionManager()
+    manager.register("http", HTTPClient(f"{http_url}/health", max_retries=0))
+    manager.register("sse", SSEClient(f"{http_url}/events", auto_reconnect=False))
+    manager.register("websocket", WebSocketClient(ws_url, auto_reconnect=False))
+    if mqtt_url is not None:
+        manager.register("mqtt", MQTTClient(mqtt_url, client_id="agentcomm-demo-health"))
+    manager.register("grpc", GRPCClient(grpc_target))
+    if mcp is not None:
+        manager.register("stdio", mcp)
+    try:
+        results = await manager.health_check(timeout=_TIMEOUT)
+    finally:
+        await manager.close()
+    healthy = all(status.is_healthy for status in results.values())
+    report("health", f"{'all healthy' if healthy else 'UNHEALTHY'}: ConnectionManager table")
+    for name, status in results.items():
+        verdict = "healthy" if status.is_healthy else "UNHEALTHY"
+        report("", f"  {name:<10} {verdict:<9} {status.latency_ms:7.1f} ms  {status.detail}")
+    return healthy
 
 
 async def run_demo(out: TextIO = sys.stdout) -> int:
     """Start the embedded servers, walk through each client, and stop everything.
 
     Args:
-        out: Where the walk-through is printed.
+        out: Where the walk-through is printed, one line per step.
 
     Returns:
-        The process exit status (0 when every step worked).
+        The process exit status: 0 when every step worked, 1 otherwise (the
+        failing step is printed).
     """
     reporter = _Reporter(out)
-    reporter.step("demo", "starting embedded servers on 127.0.0.1")
-    async with _serve_http(_http_app()) as http_url:
-        reporter.step("http", f"server at {http_url}")
-        await _http_walkthrough(http_url, reporter.step)
-    reporter.step("demo", "all servers stopped; done")
-    return 0
+    report = reporter.step
+    missing = _missing_demo_modules()
+    if missing:
+        report("demo", f"cannot start: {', '.join(missing)} missing; run {DEMO_EXTRA_HINT}")
+        return 1
+    report("demo", "starting embedded servers on 127.0.0.1 (free ports)")
+    mosquitto = servers.find_mosquitto()
+    async with contextlib.AsyncExitStack() as stack:
+        http_url, sse_state = await stack.enter_async_context(servers.serve_http())
+        ws_url = await stack.enter_async_context(servers.serve_websocket())
+        grpc_target = await stack.enter_async_context(servers.serve_grpc())
+        mqtt_url: str | None = None
+        if mosquitto is not None:
+            mqtt_url = await stack.enter_async_context(servers.serve_mosquitto(mosquitto))
+        mcp: STDIOClient | None = None
+        if importlib.util.find_spec("mcp") is not None:
+            # Started now so that its (slow) start overlaps the other steps.
+            mcp = await stack.enter_async_context(_mcp_client())
+        report(
+            "demo",
+            f"http+sse {http_url}, websocket {ws_url}, grpc {grpc_target}, "
+            f"mqtt {mqtt_url or 'not started'}, mcp: {_MCP_MODULE} over stdio",
+        )
+        await _http(http_url, report)
+        await _sse(http_url, sse_state, report)
+        await _websocket(ws_url, report)
+        if mqtt_url is not None:
+            await _mqtt(mqtt_url, report)
+        else:
+            report(
+                "mqtt",
+                "SKIPPED: the mosquitto broker is not installed, so the MQTT step is "
+                f"skipped; to run it, {servers.MOSQUITTO_INSTALL_HINT}",
+            )
+        await _grpc(grpc_target, report)
+        if mcp is not None:
+            await _mcp(mcp, report)
+        else:
+            report("stdio", f"SKIPPED: the mcp package is not installed; run {DEMO_EXTRA_HINT}")
+        healthy = await _health_table(http_url, ws_url, mqtt_url, grpc_target, mcp, report)
+    report("demo", "all servers stopped; done")
+    return 0 if healthy else 1

@@ -33,7 +33,7 @@ async def serve_asgi(app: Any, **config: Any) -> AsyncIterator[str]:
         **config,
     )
     server = uvicorn.Server(cfg)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     task = asyncio.create_task(server.serve(), name="uvicorn")
     try:
         while not server.started:
