@@ -152,7 +152,8 @@ def test_config_repr_hides_secrets() -> None:
 
 def test_retry_config_derivation() -> None:
     assert HTTPConfig(max_retries=2, retry_delay=0.5).retry_config().max_retries == 2
-    assert WebSocketConfig(max_reconnect_attempts=7).retry_config().max_retries == 7
+    # Attempts count the first try of each outage; retries are the ones after it.
+    assert WebSocketConfig(max_reconnect_attempts=7).retry_config().max_retries == 6
     assert SSEConfig(reconnect_delay=2).retry_config().retry_delay == 2
 
 

@@ -4,25 +4,45 @@ A block is preceded by one marker comment:
 
 * ``<!-- run: http -->``: run with ``http://127.0.0.1:8000`` replaced by the
   test HTTP server's URL (its app is ``tests/servers/http_app.py``);
+* ``<!-- run: sse -->``: ``http://127.0.0.1:8000`` replaced by the SSE test
+  app's URL (``tests/servers/sse_app.py``);
+* ``<!-- run: ws -->``: ``ws://127.0.0.1:8765`` replaced by the WebSocket test
+  server's URL (``tests/servers/ws_server.py``; paths such as ``/ws`` kept);
+* ``<!-- run: mqtt -->``: ``mqtt://127.0.0.1:1883`` replaced by a Mosquitto
+  broker started for the block (``tests/servers/mosquitto.py``);
+* ``<!-- run: grpc -->``: ``127.0.0.1:50051`` replaced by the gRPC test
+  server's target and ``protos/agent_service.proto`` by the test proto
+  (``tests/servers/grpc_server.py``);
+* ``<!-- run: stdio -->``: ``"python"`` replaced by this interpreter, and
+  ``worker.py`` / ``jsonrpc_server.py`` by the test children in
+  ``tests/servers/``;
 * ``<!-- run: none -->``: run as is, no server needed;
 * ``<!-- illustrative -->``: shown, not run (it talks to example hosts, or
   needs a server the docs page names but the test does not start).
 
 A block without a marker fails the test, so the docs cannot drift silently.
+Each configuration table of a protocol page is also checked against the
+config dataclass: every field must have a row.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import re
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from agenticaiframework.communication import config as config_module
 from tests.conftest import HTTPServer
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
+SERVERS = Path(__file__).resolve().parent / "servers"
 BLOCK = re.compile(r"(?:<!--\s*(?P<marker>[^>]*?)\s*-->\s*\n)?```python\n(?P<code>.*?)```", re.S)
+KINDS = ("http", "sse", "ws", "mqtt", "grpc", "stdio", "none")
 
 
 def _blocks() -> list[tuple[str, int, str, str]]:
@@ -42,7 +62,28 @@ def test_every_block_is_marked() -> None:
     unmarked = [f"{page}:{line}" for page, line, marker, _ in BLOCKS if not marker]
     assert not unmarked, f"python blocks without a run/illustrative marker: {unmarked}"
     for page, line, marker, _ in BLOCKS:
-        assert marker == "illustrative" or marker.startswith("run: "), f"{page}:{line}: {marker!r}"
+        if marker == "illustrative":
+            continue
+        assert marker.startswith("run: "), f"{page}:{line}: {marker!r}"
+        assert marker.removeprefix("run: ").strip() in KINDS, f"{page}:{line}: {marker!r}"
+
+
+@pytest.mark.parametrize(
+    ("page", "cls"),
+    [
+        ("protocols/http.md", config_module.HTTPConfig),
+        ("protocols/websocket.md", config_module.WebSocketConfig),
+        ("protocols/sse.md", config_module.SSEConfig),
+        ("protocols/mqtt.md", config_module.MQTTConfig),
+        ("protocols/grpc.md", config_module.GRPCConfig),
+        ("protocols/stdio.md", config_module.STDIOConfig),
+    ],
+)
+def test_config_table_names_every_field(page: str, cls: type) -> None:
+    text = (DOCS / page).read_text(encoding="utf-8")
+    rows = "\n".join(line for line in text.splitlines() if line.startswith("| "))
+    missing = [f.name for f in dataclasses.fields(cls) if f"`{f.name}`" not in rows]
+    assert not missing, f"{page}: configuration table lacks {missing}"
 
 
 async def _run(code: str) -> None:
@@ -50,6 +91,40 @@ async def _run(code: str) -> None:
     namespace: dict[str, object] = {}
     exec(compile(source, "<docs>", "exec"), namespace)
     await namespace["__doc_block__"]()  # type: ignore[operator]
+
+
+async def _prepare(server: str, code: str, http_url: str, stack: contextlib.AsyncExitStack) -> str:
+    """Start the server a block needs and point the block's URLs at it."""
+    if server == "http":
+        return code.replace("http://127.0.0.1:8000", http_url)
+    if server == "sse":
+        from tests.servers.sse_app import make_app
+        from tests.servers.uvicorn_server import serve_asgi
+
+        app, _ = make_app()
+        url = await stack.enter_async_context(serve_asgi(app))
+        return code.replace("http://127.0.0.1:8000", url)
+    if server == "ws":
+        from tests.servers.ws_server import WSServer
+
+        ws = await stack.enter_async_context(WSServer())
+        return code.replace("ws://127.0.0.1:8765", ws.url(""))
+    if server == "mqtt":
+        from tests.servers.mosquitto import Mosquitto
+
+        broker = await stack.enter_async_context(Mosquitto())
+        return code.replace("mqtt://127.0.0.1:1883", broker.url)
+    if server == "grpc":
+        from tests.servers.grpc_server import PROTO_FILE, serve_grpc
+
+        grpc_server = await stack.enter_async_context(serve_grpc())
+        code = code.replace("127.0.0.1:50051", grpc_server.target)
+        return code.replace('"protos/agent_service.proto"', repr(str(PROTO_FILE)))
+    if server == "stdio":
+        code = code.replace('"python"', repr(sys.executable))
+        code = code.replace('"worker.py"', repr(str(SERVERS / "workers" / "worker.py")))
+        return code.replace('"jsonrpc_server.py"', repr(str(SERVERS / "jsonrpc_child.py")))
+    return code
 
 
 RUNNABLE = [b for b in BLOCKS if b[2].startswith("run: ")]
@@ -62,8 +137,8 @@ async def test_doc_block_runs(
     page: str, line: int, marker: str, code: str, http_server: HTTPServer
 ) -> None:
     server = marker.removeprefix("run: ").strip()
-    if server == "http":
-        code = code.replace("http://127.0.0.1:8000", http_server.url)
-    elif server != "none":
+    if server not in KINDS:
         pytest.fail(f"{page}:{line}: unknown server {server!r}")
-    await _run(code)
+    async with contextlib.AsyncExitStack() as stack:
+        code = await _prepare(server, code, http_server.url, stack)
+        await _run(code)

@@ -80,6 +80,8 @@ def _redact(name: str, value: Any) -> str:
     if value is None or value == "" or value == {} or value == ():
         return repr(value)
     lowered = name.lower()
+    if isinstance(value, bool | int | float):
+        return repr(value)
     if any(word in lowered for word in _SECRET_WORDS):
         return "'***'"
     if isinstance(value, Mapping):
