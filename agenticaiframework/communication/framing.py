@@ -1,4 +1,4 @@
-"""Message framing for byte streams (no I/O): newline-delimited and Content-Length.
+r"""Message framing for byte streams (no I/O): newline-delimited and Content-Length.
 
 A decoder is fed the bytes as they arrive, in chunks of any size, and returns
 the complete frames found so far. A frame longer than ``max_length`` is not
@@ -7,12 +7,12 @@ buffered: its bytes are skipped up to the next frame boundary and a
 its place in the output, so one bad frame never stops the stream::
 
     decoder = NewlineDecoder(max_length=1024)
-    decoder.feed(b'{"a": 1}\\n{"b"')   # [b'{"a": 1}']
-    decoder.feed(b': 2}\\n')           # [b'{"b": 2}']
+    decoder.feed(b'{"a": 1}\n{"b"')   # [b'{"a": 1}']
+    decoder.feed(b': 2}\n')           # [b'{"b": 2}']
     decoder.eof()                       # [] (or the last unterminated line)
 
 Content-Length framing is the one LSP servers use: a header block
-``Content-Length: N\\r\\n\\r\\n`` then exactly ``N`` body bytes.
+``Content-Length: N\r\n\r\n`` then exactly ``N`` body bytes.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ class RawDecoder(FrameDecoder):
 
 
 class NewlineDecoder(FrameDecoder):
-    """Split a stream on a delimiter (``b"\\n"`` by default).
+    r"""Split a stream on a delimiter (``b"\n"`` by default).
 
     The delimiter is not part of the frame. A frame longer than
     ``max_length`` bytes becomes a :class:`MessageTooLargeError`, and the rest
@@ -198,7 +198,7 @@ class NewlineDecoder(FrameDecoder):
 
 
 class ContentLengthDecoder(FrameDecoder):
-    """Decode ``Content-Length: N\\r\\n\\r\\n`` + body frames (LSP style).
+    r"""Decode ``Content-Length: N\r\n\r\n`` + body frames (LSP style).
 
     Other headers (``Content-Type``) are accepted and ignored. A body larger
     than ``max_length`` is skipped (its length is known) and replaced by a
@@ -319,10 +319,10 @@ class ContentLengthDecoder(FrameDecoder):
 
 
 def encode_newline(payload: bytes, delimiter: bytes = b"\n") -> bytes:
-    """Frame ``payload`` as one delimited line.
+    r"""Frame ``payload`` as one delimited line.
 
     The delimiter is appended unless the payload already ends with it, so
-    ``send("print(1)\\n")`` does not add an empty line.
+    ``send("print(1)\n")`` does not add an empty line.
 
     Args:
         payload: The message bytes.

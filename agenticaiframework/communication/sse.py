@@ -65,11 +65,11 @@ _logger = logging.getLogger("agenticaiframework.communication.sse")
 
 @dataclasses.dataclass(slots=True)
 class SSEEvent:
-    """One dispatched server-sent event.
+    r"""One dispatched server-sent event.
 
     Attributes:
         event: The event type; ``"message"`` when the server gave none.
-        data: The data lines joined with ``"\\n"``.
+        data: The data lines joined with ``"\n"``.
         id: The last event id at dispatch (it persists across events, as in
             browsers); ``""`` when the server never sent one.
         retry: The ``retry:`` value (milliseconds) sent with this event, if any.

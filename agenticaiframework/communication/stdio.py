@@ -902,8 +902,10 @@ class STDIOClient(BaseClient):
         return self
 
     async def __anext__(self) -> Any:
-        """The next message; iteration ends when the client is closed or the
-        process exits with status 0, and raises ProcessExitedError otherwise.
+        """Return the next message.
+
+        Iteration ends when the client is closed or the process exits with
+        status 0, and raises ProcessExitedError otherwise.
         """
         try:
             return await self.receive(timeout=None)
