@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from .harness import format_table
 
-SUITES = ["http", "websocket", "sse", "mqtt", "grpc", "stdio", "pool"]
+SUITES = ["http", "websocket", "sse", "mqtt", "grpc", "stdio", "pool", "tools"]
 
 
 async def main(quick: bool, only: list[str]) -> int:

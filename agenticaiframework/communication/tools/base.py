@@ -1,0 +1,139 @@
+"""What every call-template transport implements, and what it is given.
+
+A transport turns call templates of one type into manuals (discovery) and
+tool calls, on top of one of our protocol clients. It owns the connections it
+opens per manual and closes them in :meth:`Transport.deregister_manual`.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
+
+from ..config import HTTPConfig
+from ..errors import CommunicationError
+from .manual import Manual, Tool
+from .templates import CallTemplate
+
+__all__ = ["Discovery", "ToolNotFoundError", "Transport", "TransportContext"]
+
+
+class ToolNotFoundError(CommunicationError, LookupError):
+    """No registered tool has this name; ``suggestions`` holds close matches.
+
+    Attributes:
+        tool_name: The name asked for.
+        suggestions: Registered names that look like it.
+    """
+
+    code = "ERR_TOOL_NOT_FOUND"
+
+    def __init__(self, tool_name: str, suggestions: list[str]) -> None:
+        hint = f"; did you mean {', '.join(map(repr, suggestions))}?" if suggestions else ""
+        super().__init__(f"unknown tool {tool_name!r}{hint}")
+        self.tool_name = tool_name
+        self.suggestions = suggestions
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TransportContext:
+    """Settings a :class:`~agenticaiframework.communication.tools.ToolClient` hands its transports.
+
+    Attributes:
+        allow_insecure: Allow plain-text transports to non-loopback hosts.
+        http_config: Base config of the HTTP (and SSE) clients for tools.
+        logger: The tool client's logger.
+    """
+
+    allow_insecure: bool
+    http_config: HTTPConfig
+    logger: logging.Logger
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Discovery:
+    """What a transport found for a manual.
+
+    Attributes:
+        manual: The manual (tool names not yet prefixed).
+        problems: Parts left out, one line each.
+        source_url: Where the manual came from (for the loopback rule).
+    """
+
+    manual: Manual
+    problems: tuple[str, ...] = ()
+    source_url: str = ""
+
+
+class Transport(abc.ABC):
+    """One call-template type: discovery, calls, and the connections they need.
+
+    Args:
+        context: Settings from the tool client.
+    """
+
+    type_name: ClassVar[str] = ""
+
+    def __init__(self, context: TransportContext) -> None:
+        self.context = context
+
+    @abc.abstractmethod
+    async def register_manual(self, manual_name: str, template: CallTemplate) -> Discovery:
+        """Discover the tools of a manual.
+
+        Args:
+            manual_name: The (sanitized) name the manual is registered under.
+            template: Its call template, variables already substituted.
+
+        Returns:
+            The discovered manual.
+
+        Raises:
+            CommunicationError: The provider could not be reached or answered badly.
+        """
+
+    @abc.abstractmethod
+    async def deregister_manual(self, manual_name: str) -> None:
+        """Close whatever this transport keeps open for the manual (idempotent).
+
+        Args:
+            manual_name: The manual's name.
+        """
+
+    @abc.abstractmethod
+    async def call_tool(
+        self, manual_name: str, tool: Tool, template: CallTemplate, args: Mapping[str, Any]
+    ) -> Any:
+        """Call a tool and return its result.
+
+        Args:
+            manual_name: The manual the tool belongs to (owner of connections).
+            tool: The tool.
+            template: Its call template, variables substituted.
+            args: The arguments.
+
+        Returns:
+            The decoded result.
+        """
+
+    async def call_tool_streaming(
+        self, manual_name: str, tool: Tool, template: CallTemplate, args: Mapping[str, Any]
+    ) -> AsyncIterator[Any]:
+        """Call a tool and yield its results as they come (default: one result).
+
+        Args:
+            manual_name: The manual the tool belongs to.
+            tool: The tool.
+            template: Its call template, variables substituted.
+            args: The arguments.
+
+        Yields:
+            Decoded results.
+        """
+        yield await self.call_tool(manual_name, tool, template, args)
+
+    async def close(self) -> None:  # noqa: B027  (optional hook)
+        """Release anything not tied to a manual (default: nothing)."""

@@ -1,0 +1,467 @@
+"""ToolClient: one tool registry over HTTP, SSE, WebSocket, MCP and gRPC.
+
+::
+
+    async with ToolClient(variables={"weather_API_KEY": "..."}) as tools:
+        result = await tools.register_manual(
+            {"name": "weather", "call_template_type": "http",
+             "url": "https://api.example.com/utcp"}
+        )
+        print([t.name for t in tools.search_tools("forecast")])
+        forecast = await tools.call_tool("weather.get_forecast", {"city": "Oslo"})
+        async for chunk in tools.call_tool_streaming("weather.live", {"city": "Oslo"}):
+            ...
+
+Security (UTCP's rules, secure by default): every manual and tool URL passes
+the shared policy (https/wss, or plain text to loopback only, unless
+``allow_insecure=True``); a manual registers only tools of its own call
+template type unless it lists ``allowed_communication_protocols``; a manual
+served from a remote host may not point tools at this machine; credentials of
+a template go only to the origin that template names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import aclosing
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..config import HTTPConfig
+from ..errors import CommunicationError, ConfigError, SecurityError
+from ..lifecycle import BaseClient
+from ..security import is_loopback_host
+from .base import Discovery, ToolNotFoundError, Transport, TransportContext
+from .manual import (
+    Manual,
+    RegisterManualResult,
+    Tool,
+    close_matches,
+    find_variables,
+    sanitize_name,
+    search,
+    substitute,
+)
+from .templates import CallTemplate, parse_template
+
+__all__ = ["ToolClient"]
+
+_TRANSPORTS = {
+    "http": ("http_tools", "HttpTransport"),
+    "sse": ("sse_tools", "SseTransport"),
+    "websocket": ("ws_tools", "WebSocketTransport"),
+    "mcp": ("mcp_tools", "McpTransport"),
+    "grpc": ("grpc_tools", "GrpcTransport"),
+}
+
+
+@dataclasses.dataclass
+class _Registered:
+    template: CallTemplate
+    manual: Manual
+    transport: Transport
+    tools: dict[str, Tool]
+    resolved: dict[str, CallTemplate] = dataclasses.field(default_factory=dict)
+    used: dict[str, Transport] = dataclasses.field(default_factory=dict)
+
+
+def _template_host(raw: Mapping[str, Any]) -> str | None:
+    """The host a tool template points at, if it has a URL or target."""
+    url = raw.get("url")
+    if isinstance(url, str) and "://" in url:
+        return urlsplit(url).hostname
+    target = raw.get("target")
+    if isinstance(target, str) and target:
+        return target.rsplit(":", 1)[0].strip("[]") if ":" in target else target
+    return None
+
+
+class ToolClient(BaseClient):
+    """A registry of tools from UTCP manuals, OpenAPI documents, MCP and gRPC servers.
+
+    Args:
+        variables: Values for ``${VAR}`` in call templates, namespaced as
+            UTCP does: ``<manual name, _ doubled>_VAR`` (the manual call
+            template you pass may also use plain ``VAR``; tool templates a
+            provider sent may not).
+        use_environment: Also look variables up in the process environment.
+        allow_insecure: Allow plain-text transports to non-loopback hosts.
+        http_config: Base :class:`HTTPConfig` for HTTP and SSE tools
+            (timeouts, retries, TLS); each manual's auth is merged in.
+
+    Raises:
+        ConfigError: ``variables`` is not a mapping of strings.
+    """
+
+    _protocol = "tools"
+
+    def __init__(
+        self,
+        *,
+        variables: Mapping[str, str] | None = None,
+        use_environment: bool = False,
+        allow_insecure: bool = False,
+        http_config: HTTPConfig | None = None,
+    ) -> None:
+        super().__init__()
+        if variables is not None and not isinstance(variables, Mapping):
+            raise ConfigError(f"variables: must be a mapping, got {type(variables).__name__}")
+        for key, value in (variables or {}).items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise ConfigError(f"variables.{key}: names and values must be strings")
+        self._variables = dict(variables or {})
+        self._use_environment = use_environment
+        self._context = TransportContext(
+            allow_insecure=allow_insecure,
+            http_config=http_config or HTTPConfig(),
+            logger=self.logger,
+        )
+        self._transports: dict[str, Transport] = {}
+        self._manuals: dict[str, _Registered] = {}
+        self._pending: set[str] = set()
+        self._tool_index: dict[str, str] = {}
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def _open(self) -> None:
+        """Nothing to open up front: connections are made per manual."""
+
+    async def _close(self) -> None:
+        errors: list[BaseException] = []
+        for name in list(self._manuals):
+            try:
+                await self._drop(name)
+            except Exception as exc:  # close the rest, then report the first
+                errors.append(exc)
+        for transport in list(self._transports.values()):
+            try:
+                await transport.close()
+            except Exception as exc:
+                errors.append(exc)
+        self._transports.clear()
+        for extra in errors[1:]:
+            self.logger.warning("another error while closing the tool client: %r", extra)
+        if errors:
+            raise errors[0]
+
+    def _transport(self, kind: str) -> Transport:
+        transport = self._transports.get(kind)
+        if transport is None:
+            module_name, class_name = _TRANSPORTS[kind]
+            module = importlib.import_module(f"{__package__}.{module_name}")
+            transport = getattr(module, class_name)(self._context)
+            self._transports[kind] = transport
+        return transport
+
+    # -- manuals -----------------------------------------------------------------
+
+    async def register_manual(
+        self, call_template: Mapping[str, Any] | CallTemplate
+    ) -> RegisterManualResult:
+        """Discover a manual's tools and register them as ``<manual>.<tool>``.
+
+        Args:
+            call_template: A UTCP call template dict (``name``,
+                ``call_template_type`` and the type's fields) or a parsed template.
+
+        Returns:
+            The template, the manual with the registered tools, and errors:
+            ``success`` is False when the provider could not be reached or
+            served no manual (nothing is registered then); tools that were
+            invalid or refused are listed in ``errors`` and left out.
+
+        Raises:
+            ConfigError: Invalid template, a missing variable, or a manual of
+                that name is registered already.
+            SecurityError: The manual URL breaks the URL policy.
+            ClosedError: The client was closed.
+        """
+        await self.connect()
+        raw = call_template.to_dict() if isinstance(call_template, CallTemplate) else call_template
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"call_template: must be an object, got {type(raw).__name__}")
+        name = sanitize_name(str(raw.get("name") or uuid.uuid4().hex))
+        if name in self._manuals or name in self._pending:
+            raise ConfigError(
+                f"name: a manual named {name!r} is registered already; deregister it first"
+            )
+        resolved = substitute(
+            {**raw, "name": name},
+            self._variables,
+            namespace=name,
+            use_environment=self._use_environment,
+            where=f"manual {name!r}",
+        )
+        template = parse_template(resolved, f"manual {name!r}")
+        transport = self._transport(template.call_template_type)
+        self._pending.add(name)
+        try:
+            try:
+                found = await transport.register_manual(name, template)
+            except (ConfigError, SecurityError):
+                await transport.deregister_manual(name)
+                raise
+            except CommunicationError as exc:
+                await transport.deregister_manual(name)
+                self.logger.warning("manual %r could not be registered: %s", name, exc)
+                return RegisterManualResult(
+                    manual_call_template=template,
+                    manual=Manual(manual_version="0.0.0"),
+                    success=False,
+                    errors=(f"manual {name!r}: {exc}",),
+                )
+            except BaseException:
+                await transport.deregister_manual(name)
+                raise
+            tools, problems = self._admit(name, template, found)
+            manual = dataclasses.replace(found.manual, tools=tuple(tools.values()))
+            self._manuals[name] = _Registered(template, manual, transport, tools)
+            for full in tools:
+                self._tool_index[full] = name
+        finally:
+            self._pending.discard(name)
+        for problem in problems:
+            self.logger.warning("manual %r: %s", name, problem)
+        return RegisterManualResult(
+            manual_call_template=template, manual=manual, success=True, errors=tuple(problems)
+        )
+
+    def _admit(
+        self, name: str, template: CallTemplate, found: Discovery
+    ) -> tuple[dict[str, Tool], list[str]]:
+        allowed = template.allowed_types()
+        problems = [f"manual {name!r}: {p}" for p in found.problems]
+        source_host = urlsplit(found.source_url).hostname if found.source_url else None
+        remote_source = source_host is not None and not is_loopback_host(source_host)
+        tools: dict[str, Tool] = {}
+        for tool in found.manual.tools:
+            kind = tool.call_template_type
+            if kind not in allowed:
+                problems.append(
+                    f"tool {tool.name!r} uses call template type {kind!r}, not allowed for "
+                    f"manual {name!r} (allowed: {', '.join(allowed)}; list more in "
+                    "allowed_communication_protocols); left out"
+                )
+                continue
+            host = _template_host(tool.tool_call_template)
+            if remote_source and host is not None and is_loopback_host(host):
+                problems.append(
+                    f"tool {tool.name!r}: a manual served by {source_host!r} may not point "
+                    f"tools at this machine ({host!r}); left out"
+                )
+                continue
+            full = tool.name if tool.name.startswith(name + ".") else f"{name}.{tool.name}"
+            tools[full] = dataclasses.replace(tool, name=full)
+        return tools, problems
+
+    async def register_manuals(
+        self, call_templates: Iterable[Mapping[str, Any] | CallTemplate]
+    ) -> list[RegisterManualResult]:
+        """Register several manuals one after the other.
+
+        Args:
+            call_templates: Call templates as for :meth:`register_manual`.
+
+        Returns:
+            One result per template, in order.
+        """
+        return [await self.register_manual(t) for t in call_templates]
+
+    async def deregister_manual(self, name: str) -> bool:
+        """Remove a manual and its tools, closing its connections.
+
+        Args:
+            name: The manual's name.
+
+        Returns:
+            True if it was registered.
+        """
+        name = sanitize_name(name)
+        if name not in self._manuals:
+            return False
+        await self._drop(name)
+        return True
+
+    async def _drop(self, name: str) -> None:
+        entry = self._manuals.pop(name)
+        for full in entry.tools:
+            self._tool_index.pop(full, None)
+        await entry.transport.deregister_manual(name)
+        for transport in entry.used.values():
+            if transport is not entry.transport:
+                await transport.deregister_manual(name)
+
+    def manuals(self) -> list[str]:
+        """Names of the registered manuals, in registration order."""
+        return list(self._manuals)
+
+    def get_manual(self, name: str) -> Manual | None:
+        """The registered manual of that name, or None."""
+        entry = self._manuals.get(sanitize_name(name))
+        return entry.manual if entry else None
+
+    def required_variables(self, name: str) -> list[str]:
+        """Variables the manual's tools need (namespaced names as looked up first).
+
+        Args:
+            name: The manual's name.
+
+        Returns:
+            Sorted variable names.
+
+        Raises:
+            ConfigError: No such manual.
+        """
+        entry = self._manuals.get(sanitize_name(name))
+        if entry is None:
+            raise ConfigError(f"name: no manual named {name!r}")
+        templates = [t.tool_call_template for t in entry.tools.values()]
+        return find_variables(templates, entry.template.name)
+
+    # -- tools -------------------------------------------------------------------
+
+    def list_tools(self) -> list[Tool]:
+        """Every registered tool, in registration order."""
+        return [tool for entry in self._manuals.values() for tool in entry.tools.values()]
+
+    def get_tool(self, name: str) -> Tool:
+        """The tool of that full name.
+
+        Args:
+            name: ``<manual>.<tool>``.
+
+        Returns:
+            The tool.
+
+        Raises:
+            ToolNotFoundError: No such tool; the error lists close matches.
+        """
+        manual = self._tool_index.get(name)
+        if manual is None:
+            raise ToolNotFoundError(name, close_matches(name, self._tool_index))
+        return self._manuals[manual].tools[name]
+
+    def search_tools(
+        self, query: str, limit: int = 10, *, tags: Iterable[str] | None = None
+    ) -> list[Tool]:
+        """Find tools by name, tags and description words.
+
+        Args:
+            query: Free text.
+            limit: At most this many results.
+            tags: If given, only tools carrying one of these tags.
+
+        Returns:
+            Matching tools, best first.
+        """
+        return search(self.list_tools(), query, limit=limit, tags=tags)
+
+    def _prepare(
+        self, name: str, args: Mapping[str, Any] | None
+    ) -> tuple[Transport, _Registered, Tool, CallTemplate, dict[str, Any]]:
+        self._ensure_usable()
+        tool = self.get_tool(name)
+        entry = self._manuals[self._tool_index[name]]
+        if args is None:
+            args = {}
+        if not isinstance(args, Mapping):
+            raise ConfigError(
+                f"tool {name!r}: arguments must be an object, got {type(args).__name__}"
+            )
+        missing = [r for r in tool.inputs.get("required") or () if r not in args]
+        if missing:
+            raise ConfigError(
+                f"tool {name!r}: missing required argument(s) {', '.join(map(repr, missing))}"
+            )
+        template = entry.resolved.get(name)
+        if template is None:
+            resolved = substitute(
+                tool.tool_call_template,
+                self._variables,
+                namespace=entry.template.name,
+                use_environment=self._use_environment,
+                plain_names=False,
+                where=f"tool {name!r}",
+            )
+            template = parse_template(resolved, f"tool {name!r}.tool_call_template")
+            if template.call_template_type not in entry.template.allowed_types():
+                raise SecurityError(
+                    f"tool {name!r} uses call template type {template.call_template_type!r}, "
+                    f"not allowed by manual {entry.template.name!r}"
+                )
+            entry.resolved[name] = template
+        kind = template.call_template_type
+        transport = entry.used.get(kind)
+        if transport is None:
+            transport = entry.used[kind] = self._transport(kind)
+        return transport, entry, tool, template, dict(args)
+
+    async def call_tool(self, name: str, args: Mapping[str, Any] | None = None) -> Any:
+        """Call a tool and return its result.
+
+        Args:
+            name: ``<manual>.<tool>``.
+            args: The arguments (checked against the tool's required inputs).
+
+        Returns:
+            The tool's result: decoded JSON, text, or bytes, as the protocol gives.
+
+        Raises:
+            ToolNotFoundError: Unknown tool (close matches listed).
+            ConfigError: Bad arguments or a missing variable.
+            SecurityError: The tool's endpoint breaks the URL policy.
+            RemoteError: The tool itself failed (HTTPStatusError for HTTP,
+                with status and body kept; MCP ``isError``; gRPC status).
+            ConnectionError: The provider cannot be reached.
+            TimeoutError: No answer in time.
+        """
+        await self.connect()
+        transport, entry, tool, template, arguments = self._prepare(name, args)
+        self.stats.sent += 1
+        try:
+            result = await transport.call_tool(entry.template.name, tool, template, arguments)
+        except CommunicationError:
+            self.stats.errors += 1
+            raise
+        self.stats.received += 1
+        return result
+
+    async def call_tool_streaming(
+        self, name: str, args: Mapping[str, Any] | None = None
+    ) -> AsyncIterator[Any]:
+        """Call a tool and yield its results as they arrive.
+
+        Protocols without streaming yield the one result. Leaving the loop
+        early closes the stream (SSE response, gRPC call) at once.
+
+        Args:
+            name: ``<manual>.<tool>``.
+            args: The arguments.
+
+        Yields:
+            Each result chunk, decoded.
+
+        Raises:
+            The same errors as :meth:`call_tool`.
+        """
+        await self.connect()
+        transport, entry, tool, template, arguments = self._prepare(name, args)
+        stream = transport.call_tool_streaming(entry.template.name, tool, template, arguments)
+        self.stats.sent += 1
+        async with aclosing(stream) as chunks:  # type: ignore[type-var]
+            try:
+                async for chunk in chunks:
+                    self.stats.received += 1
+                    yield chunk
+            except CommunicationError:
+                self.stats.errors += 1
+                raise
+
+    def __repr__(self) -> str:
+        return (
+            f"<ToolClient manuals={len(self._manuals)} tools={len(self._tool_index)} "
+            f"state={self.state.value}>"
+        )

@@ -1,0 +1,367 @@
+"""OpenAPI 3 (and Swagger 2) documents converted to UTCP tools (no I/O).
+
+One tool per operation: named by ``operationId``, or ``<method>_<path>`` when
+there is none. Path, query and header parameters and the JSON request body
+(as the ``body`` argument) are merged into one input schema; ``$ref`` is
+resolved within the document. Security schemes become UTCP auth dicts whose
+secrets are ``${VAR}`` placeholders (``${<SCHEME>_API_KEY}``,
+``${<SCHEME>_USERNAME}``/``_PASSWORD``, ``${<SCHEME>_CLIENT_ID}``/``_CLIENT_SECRET``)
+to be filled from the client's variables, unless the manual's template gives
+``auth_tools``, which is then used for every operation that needs auth.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import yaml
+
+from .. import codecs
+from ..errors import ConfigError, ProtocolError, SecurityError
+from ..security import is_loopback_host
+from .manual import Manual, Tool
+
+__all__ = ["convert_openapi", "is_openapi", "load_document"]
+
+_METHODS = ("get", "post", "put", "delete", "patch")
+_MAX_REF_DEPTH = 32
+
+
+def load_document(text: str, *, content_type: str = "", url: str = "") -> Any:
+    """Parse a discovery response as JSON, or YAML when it says so.
+
+    Args:
+        text: The response body.
+        content_type: Its Content-Type header.
+        url: Where it came from (a ``.yaml``/``.yml`` suffix means YAML).
+
+    Returns:
+        The decoded document.
+
+    Raises:
+        ProtocolError: The body is neither valid JSON nor valid YAML.
+    """
+    path = urlsplit(url).path.lower()
+    is_yaml = "yaml" in content_type.lower() or path.endswith((".yaml", ".yml"))
+    if not is_yaml:
+        try:
+            return codecs.loads(text)
+        except ProtocolError:
+            if "json" in content_type.lower():
+                raise
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ProtocolError(f"document from {url} is neither JSON nor YAML: {exc}") from exc
+
+
+def is_openapi(data: Any) -> bool:
+    """Tell whether a document is an OpenAPI 3 / Swagger 2 description.
+
+    Args:
+        data: A decoded document.
+
+    Returns:
+        True when it has ``openapi`` or ``swagger`` and ``paths``.
+    """
+    return (
+        isinstance(data, Mapping)
+        and ("openapi" in data or "swagger" in data)
+        and isinstance(data.get("paths"), Mapping)
+    )
+
+
+class _Converter:
+    def __init__(
+        self,
+        spec: Mapping[str, Any],
+        spec_url: str,
+        manual_name: str,
+        auth_tools: Mapping[str, Any] | None,
+    ) -> None:
+        self.spec = spec
+        self.spec_url = spec_url
+        self.manual_name = manual_name
+        self.auth_tools = dict(auth_tools) if auth_tools else None
+        self.problems: list[str] = []
+
+    # -- $ref ------------------------------------------------------------------
+
+    def resolve(self, obj: Any, depth: int = 0) -> Any:
+        if depth > _MAX_REF_DEPTH:
+            return {}
+        if isinstance(obj, Mapping):
+            ref = obj.get("$ref")
+            if isinstance(ref, str):
+                target = self._lookup(ref)
+                return self.resolve(target, depth + 1)
+            return {k: self.resolve(v, depth + 1) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [self.resolve(v, depth + 1) for v in obj]
+        return obj
+
+    def _lookup(self, ref: str) -> Any:
+        if not ref.startswith("#/"):
+            self.problems.append(f"$ref {ref!r}: only local references are supported")
+            return {}
+        node: Any = self.spec
+        for part in ref[2:].split("/"):
+            part = part.replace("~1", "/").replace("~0", "~")
+            if not isinstance(node, Mapping) or part not in node:
+                self.problems.append(f"$ref {ref!r}: not found in the document")
+                return {}
+            node = node[part]
+        return node
+
+    # -- servers and auth --------------------------------------------------------
+
+    def base_url(self) -> str:
+        servers = self.spec.get("servers")
+        if isinstance(servers, list) and servers and isinstance(servers[0], Mapping):
+            server = servers[0]
+            url = str(server.get("url", ""))
+            for name, var in (server.get("variables") or {}).items():
+                if isinstance(var, Mapping) and "default" in var:
+                    url = url.replace("{" + name + "}", str(var["default"]))
+            base = urljoin(self.spec_url, url) if self.spec_url else url
+        elif "swagger" in self.spec and self.spec.get("host"):
+            scheme = (self.spec.get("schemes") or ["https"])[0]
+            base = f"{scheme}://{self.spec['host']}{self.spec.get('basePath', '')}"
+        elif self.spec_url:
+            parts = urlsplit(self.spec_url)
+            base = f"{parts.scheme}://{parts.netloc}"
+        else:
+            raise ConfigError("openapi: no servers and no document URL to call against")
+        if self.spec_url:
+            spec_host = urlsplit(self.spec_url).hostname or ""
+            host = urlsplit(base).hostname or ""
+            if not is_loopback_host(spec_host) and is_loopback_host(host):
+                raise SecurityError(
+                    f"OpenAPI document from {self.spec_url} declares a loopback server "
+                    f"{base!r}: a remote document may not point tools at this machine"
+                )
+        return base
+
+    def scheme_auth(self, scheme_name: str) -> dict[str, Any] | None:
+        schemes = (self.spec.get("components") or {}).get("securitySchemes") or self.spec.get(
+            "securityDefinitions", {}
+        )
+        scheme = self.resolve(schemes.get(scheme_name)) if isinstance(schemes, Mapping) else None
+        if not isinstance(scheme, Mapping):
+            return None
+        prefix = re.sub(r"\W", "_", scheme_name).upper()
+        kind = str(scheme.get("type", "")).lower()
+        if kind == "apikey":
+            return {
+                "auth_type": "api_key",
+                "api_key": f"${{{prefix}_API_KEY}}",
+                "var_name": scheme.get("name", "X-Api-Key"),
+                "location": scheme.get("in", "header"),
+            }
+        http_scheme = str(scheme.get("scheme", "")).lower()
+        if kind == "basic" or (kind == "http" and http_scheme == "basic"):
+            return {
+                "auth_type": "basic",
+                "username": f"${{{prefix}_USERNAME}}",
+                "password": f"${{{prefix}_PASSWORD}}",
+            }
+        if kind == "http" and http_scheme == "bearer":
+            return {
+                "auth_type": "api_key",
+                "api_key": f"Bearer ${{{prefix}_TOKEN}}",
+                "var_name": "Authorization",
+                "location": "header",
+            }
+        if kind == "oauth2":
+            flows = scheme.get("flows") or {}
+            flow = flows.get("clientCredentials") if isinstance(flows, Mapping) else None
+            if flow is None and scheme.get("flow") in ("application", "clientCredentials"):
+                flow = scheme
+            if isinstance(flow, Mapping) and flow.get("tokenUrl"):
+                token_url = urljoin(self.spec_url, str(flow["tokenUrl"]))
+                scopes = flow.get("scopes") or {}
+                return {
+                    "auth_type": "oauth2",
+                    "token_url": token_url,
+                    "client_id": f"${{{prefix}_CLIENT_ID}}",
+                    "client_secret": f"${{{prefix}_CLIENT_SECRET}}",
+                    "scope": " ".join(scopes) or None,
+                }
+        return None
+
+    def operation_auth(self, operation: Mapping[str, Any]) -> dict[str, Any] | None:
+        requirements = operation.get("security", self.spec.get("security"))
+        if not isinstance(requirements, list) or not requirements:
+            return None
+        if self.auth_tools is not None:
+            return self.auth_tools
+        for requirement in requirements:
+            if not isinstance(requirement, Mapping):
+                continue
+            for scheme_name in requirement:
+                auth = self.scheme_auth(str(scheme_name))
+                if auth is not None:
+                    return auth
+        return None
+
+    # -- operations ------------------------------------------------------------
+
+    def inputs(
+        self, path_item: Mapping[str, Any], operation: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], list[str], str | None, str]:
+        params: dict[tuple[str, str], Mapping[str, Any]] = {}
+        for source in (path_item.get("parameters"), operation.get("parameters")):
+            for param in source or []:
+                param = self.resolve(param)
+                if isinstance(param, Mapping) and param.get("name"):
+                    params[(str(param["name"]), str(param.get("in", "query")))] = param
+        properties: dict[str, Any] = {}
+        required: list[str] = []
+        header_fields: list[str] = []
+        body_field: str | None = None
+        content_type = "application/json"
+        for (name, where), param in params.items():
+            if where == "cookie":
+                self.problems.append(
+                    f"parameter {name!r} in cookie: cookie parameters are not supported; left out"
+                )
+                continue
+            if where == "body":  # Swagger 2
+                body_field = "body"
+                schema = dict(param.get("schema") or {})
+            else:
+                schema = dict(param.get("schema") or {})
+                for key in ("type", "items", "enum", "format"):
+                    if key in param and key not in schema:
+                        schema[key] = param[key]
+                if where == "header":
+                    header_fields.append(name)
+            if param.get("description"):
+                schema.setdefault("description", param["description"])
+            key = "body" if where == "body" else name
+            properties[key] = schema
+            if param.get("required") or where == "path":
+                required.append(key)
+        request_body = self.resolve(operation.get("requestBody"))
+        if isinstance(request_body, Mapping):
+            content = request_body.get("content") or {}
+            media = None
+            for candidate in content:
+                if "json" in candidate:
+                    media = candidate
+                    break
+            if media is None and content:
+                media = next(iter(content))
+            if media is not None:
+                content_type = str(media)
+                schema = dict((content.get(media) or {}).get("schema") or {})
+                if request_body.get("description"):
+                    schema.setdefault("description", request_body["description"])
+                body_field = "body"
+                properties["body"] = schema
+                if request_body.get("required"):
+                    required.append("body")
+        inputs: dict[str, Any] = {"type": "object", "properties": properties}
+        if required:
+            inputs["required"] = required
+        return inputs, header_fields, body_field, content_type
+
+    def outputs(self, operation: Mapping[str, Any]) -> dict[str, Any]:
+        responses = operation.get("responses") or {}
+        for status in ("200", "201", "202", "default"):
+            response = self.resolve(
+                responses.get(status) or responses.get(int(status) if status.isdigit() else status)
+            )
+            if isinstance(response, Mapping):
+                content = response.get("content") or {}
+                for media, body in content.items():
+                    if "json" in media and isinstance(body, Mapping) and body.get("schema"):
+                        return dict(body["schema"])
+                if isinstance(response.get("schema"), Mapping):  # Swagger 2
+                    return dict(response["schema"])
+        return {}
+
+    def convert(self) -> Manual:
+        base = self.base_url().rstrip("/")
+        tools: list[Tool] = []
+        seen: set[str] = set()
+        for path, raw_item in (self.spec.get("paths") or {}).items():
+            path_item = self.resolve(raw_item)
+            if not isinstance(path_item, Mapping):
+                continue
+            for method in _METHODS:
+                operation = path_item.get(method)
+                if not isinstance(operation, Mapping):
+                    continue
+                name = operation.get("operationId") or f"{method}_{path}"
+                name = re.sub(r"[\W_]+", "_", str(name)).strip("_")
+                if name in seen:
+                    self.problems.append(f"{method.upper()} {path}: duplicate tool name {name!r}")
+                    continue
+                seen.add(name)
+                inputs, header_fields, body_field, content_type = self.inputs(path_item, operation)
+                template: dict[str, Any] = {
+                    "name": self.manual_name,
+                    "call_template_type": "http",
+                    "url": base + "/" + str(path).lstrip("/"),
+                    "http_method": method.upper(),
+                    "content_type": content_type,
+                    "body_field": body_field,
+                }
+                if header_fields:
+                    template["header_fields"] = header_fields
+                auth = self.operation_auth(operation)
+                if auth is not None:
+                    template["auth"] = auth
+                tags = [str(t) for t in operation.get("tags") or []]
+                tools.append(
+                    Tool(
+                        name=name,
+                        description=str(
+                            operation.get("summary") or operation.get("description") or ""
+                        ),
+                        inputs=inputs,
+                        outputs=self.outputs(operation),
+                        tags=tuple(tags),
+                        tool_call_template=template,
+                    )
+                )
+        info = self.spec.get("info") or {}
+        return Manual(
+            manual_version=str(info.get("version", "1.0.0"))
+            if isinstance(info, Mapping)
+            else "1.0.0",
+            info=dict(info) if isinstance(info, Mapping) else {},
+            tools=tuple(tools),
+        )
+
+
+def convert_openapi(
+    spec: Mapping[str, Any],
+    *,
+    spec_url: str = "",
+    manual_name: str = "openapi",
+    auth_tools: Mapping[str, Any] | None = None,
+) -> tuple[Manual, list[str]]:
+    """Convert an OpenAPI 3 (or Swagger 2) document into a UTCP manual.
+
+    Args:
+        spec: The decoded document.
+        spec_url: Where it was fetched from (relative servers and token URLs
+            resolve against it; a remote document may not name a loopback server).
+        manual_name: The manual's name, put in every generated call template.
+        auth_tools: A UTCP auth dict given to every operation that needs auth.
+
+    Returns:
+        The manual and a list of problems (parts of the document left out).
+
+    Raises:
+        ConfigError: No server URL can be worked out.
+        SecurityError: A remote document points at a loopback server.
+    """
+    converter = _Converter(spec, spec_url, manual_name, auth_tools)
+    manual = converter.convert()
+    return manual, converter.problems

@@ -1,0 +1,90 @@
+"""Tools: ToolClient.call_tool over HTTP vs the same request with raw httpx (and UTCP's client).
+
+The tool server (tests/servers/tools_app.py) runs under uvicorn in a child
+process. Each operation is one ``api.get_user`` call: a path argument, a
+query argument and a header argument, JSON answer decoded.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+import httpx
+
+from agenticaiframework.communication import HTTPConfig
+from agenticaiframework.communication.tools import ToolClient
+
+from .harness import Result, compare
+from .servers import child_server, free_port
+
+ARGS = {"user_id": "u1", "verbose": "true", "X-Trace": "t"}
+
+
+async def run(quick: bool) -> list[Result]:
+    """Sequential tool calls: ours vs raw httpx, and ours vs the reference utcp client."""
+    n = 200 if quick else 2_000
+    rounds = 1 if quick else 3
+    port = free_port()
+    args = [
+        "-m", "uvicorn", "--factory", "tests.servers.tools_app:app_factory",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+        "--no-access-log", "--lifespan", "off", "--ws", "none",
+    ]  # fmt: skip
+    async with child_server(args, port):
+        url = f"http://127.0.0.1:{port}"
+        manual = {"name": "api", "call_template_type": "http", "url": url + "/utcp?compat=1"}
+        results: list[Result] = []
+        async with (
+            ToolClient(http_config=HTTPConfig(max_retries=0)) as tools,
+            httpx.AsyncClient(base_url=url) as raw,
+        ):
+            await tools.register_manual(manual)
+
+            async def ours() -> int:
+                for _ in range(n):
+                    await tools.call_tool("api.get_user", ARGS)
+                return n
+
+            async def raw_httpx() -> int:
+                for _ in range(n):
+                    response = await raw.get(
+                        "/users/u1", params={"verbose": "true"}, headers={"X-Trace": "t"}
+                    )
+                    response.raise_for_status()
+                    response.json()
+                return n
+
+            results.append(
+                await compare(f"{n} tool calls vs raw httpx", ours, raw_httpx, rounds=rounds)
+            )
+
+            if importlib.util.find_spec("utcp_http") is not None:
+                import logging
+                import warnings
+
+                root = logging.getLogger()
+                level = root.level
+                from utcp.utcp_client import UtcpClient
+
+                reference: Any = await UtcpClient.create(config={"manual_call_templates": [manual]})
+                # utcp_http calls logging.basicConfig(INFO) when its plugin loads, which
+                # would make httpx log every request of ours: keep logging as it was.
+                root.setLevel(level)
+
+                async def utcp_ref() -> int:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        for _ in range(n):
+                            await reference.call_tool("api.get_user", dict(ARGS))
+                    return n
+
+                try:
+                    results.append(
+                        await compare(
+                            f"{n} tool calls vs utcp-http 1.1", ours, utcp_ref, rounds=rounds
+                        )
+                    )
+                finally:
+                    await reference.close()
+        return results
