@@ -51,6 +51,7 @@ import asyncio
 import builtins
 import collections
 import enum
+import heapq
 import inspect
 import logging
 import os
@@ -153,6 +154,54 @@ def _expire(future: asyncio.Future[Any], method: str, seconds: float) -> None:
         future.set_exception(errors.TimeoutError(f"no reply to {method!r} within {seconds:g}s"))
 
 
+class _Deadlines:
+    """Request deadlines on one loop timer instead of one timer per request.
+
+    A heap of (when, seq, future, method, seconds); a single ``call_at`` handle
+    fires for the earliest entry. Entries whose future finished early are
+    dropped lazily, and the heap is compacted when they outnumber live ones,
+    so memory stays bounded by the requests actually in flight.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, asyncio.Future[Any], str, float]] = []
+        self._seq = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, future: asyncio.Future[Any], method: str, seconds: float, live: int) -> None:
+        """Expire ``future`` with TimeoutError after ``seconds`` unless done by then."""
+        loop = asyncio.get_running_loop()
+        when = loop.time() + seconds
+        heap = self._heap
+        if len(heap) > 2 * live + 64:
+            heap[:] = [entry for entry in heap if not entry[2].done()]
+            heapq.heapify(heap)
+        self._seq += 1
+        heapq.heappush(heap, (when, self._seq, future, method, seconds))
+        timer = self._timer
+        if timer is None or when < timer.when():
+            if timer is not None:
+                timer.cancel()
+            self._timer = loop.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        heap = self._heap
+        now = asyncio.get_running_loop().time()
+        while heap and (heap[0][0] <= now or heap[0][2].done()):
+            _, _, future, method, seconds = heapq.heappop(heap)
+            _expire(future, method, seconds)
+        if heap:
+            self._timer = asyncio.get_running_loop().call_at(heap[0][0], self._fire)
+
+    def clear(self) -> None:
+        """Cancel the timer and forget every deadline."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._heap.clear()
+
+
 class STDIOClient(BaseClient):
     """Async client for a local process speaking over stdin/stdout.
 
@@ -190,6 +239,7 @@ class STDIOClient(BaseClient):
         self._max_queued = cfg.max_queued_messages
         self._events = EventEmitter(_EVENTS, self.logger)
         self._request_handlers: list[Handler] = []
+        self._deadlines = _Deadlines()
         self._pending: jsonrpc.PendingRequests[tuple[asyncio.Future[Any], str]] = (
             jsonrpc.PendingRequests()
         )
@@ -364,6 +414,7 @@ class STDIOClient(BaseClient):
             await self._stop_process()
 
     async def _close(self) -> None:
+        self._deadlines.clear()
         closed = errors.ClosedError("STDIOClient was closed")
         for future, _ in self._pending.drain():
             if not future.done():
@@ -964,14 +1015,9 @@ class STDIOClient(BaseClient):
             if self._write_paused:
                 await self._drain()
             seconds = self._timeout(timeout)
-            if seconds is None:
-                return await future
-            # A timer handle per request is cheaper than asyncio.timeout() here.
-            timer = asyncio.get_running_loop().call_later(seconds, _expire, future, method, seconds)
-            try:
-                return await future
-            finally:
-                timer.cancel()
+            if seconds is not None:
+                self._deadlines.add(future, method, seconds, len(pending))
+            return await future
         finally:
             pending.pop(request_id)
 
