@@ -56,8 +56,14 @@ async def run(quick: bool) -> list[Result]:
 
             rounds = 1 if quick else 3
             return [
-                await compare(f"{n} sequential GETs", ours_seq, raw_seq, rounds=rounds),
                 await compare(
-                    f"{n} GETs, {inflight} in flight", ours_conc, raw_conc, rounds=rounds
+                    f"{n} sequential GETs", ours_seq, raw_seq, rounds=rounds, warmup=True
+                ),
+                await compare(
+                    f"{n} GETs, {inflight} in flight",
+                    ours_conc,
+                    raw_conc,
+                    rounds=rounds,
+                    warmup=True,
                 ),
             ]

@@ -64,13 +64,21 @@ async def run(quick: bool) -> list[Result]:
                 import warnings
 
                 root = logging.getLogger()
-                level = root.level
-                from utcp.utcp_client import UtcpClient
-
-                reference: Any = await UtcpClient.create(config={"manual_call_templates": [manual]})
+                level, handlers = root.level, list(root.handlers)
                 # utcp_http calls logging.basicConfig(INFO) when its plugin loads, which
-                # would make httpx log every request of ours: keep logging as it was.
-                root.setLevel(level)
+                # would print its registrations and make httpx log every request of
+                # ours: silence it while it loads, then put logging back as it was.
+                logging.disable(logging.INFO)
+                try:
+                    from utcp.utcp_client import UtcpClient
+
+                    reference: Any = await UtcpClient.create(
+                        config={"manual_call_templates": [manual]}
+                    )
+                finally:
+                    logging.disable(logging.NOTSET)
+                    root.setLevel(level)
+                    root.handlers[:] = handlers
 
                 async def utcp_ref() -> int:
                     with warnings.catch_warnings():

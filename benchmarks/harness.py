@@ -67,7 +67,7 @@ async def compare(
     *,
     rounds: int = 3,
     memory: bool = True,
-    warmup: bool = True,
+    warmup: bool = False,
 ) -> Result:
     """Run both sides interleaved ``rounds`` times and return the medians.
 
@@ -77,7 +77,8 @@ async def compare(
         raw: The same work through the raw library.
         rounds: Timed rounds per side.
         memory: Measure peak traced memory in one run of each side (after the warm-up).
-        warmup: Run each side once untimed first (imports, connections, caches).
+        warmup: Run each side once untimed first. Off by default: the traced
+            memory run already warms connections and caches before the timed rounds.
 
     Returns:
         The result row.

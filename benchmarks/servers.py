@@ -69,6 +69,9 @@ async def uvicorn_server() -> AsyncIterator[str]:
         "--no-access-log",
         "--lifespan",
         "off",
+        # Idle keep-alive connections must outlive the other side's rounds.
+        "--timeout-keep-alive",
+        "600",
         "--ws",
         "none",
     ]
