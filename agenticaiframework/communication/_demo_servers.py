@@ -139,8 +139,55 @@ def _http_app(state: SSEState) -> Any:
 
 
 @contextlib.asynccontextmanager
+async def serve_asgi(app: Any, **config: Any) -> AsyncIterator[str]:
+    """Serve an ASGI app under uvicorn in this event loop on 127.0.0.1, port 0.
+
+    Args:
+        app: The ASGI application.
+        **config: Extra ``uvicorn.Config`` arguments (``ssl_certfile``...).
+
+    Yields:
+        The base URL, ``http://127.0.0.1:<port>`` (https when TLS is configured).
+
+    Raises:
+        RuntimeError: The server did not start.
+    """
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            lifespan="off",
+            ws="none",
+            access_log=False,
+            timeout_graceful_shutdown=1,
+            **config,
+        )
+    )
+    # Ctrl-C should reach the caller (which then stops every server), not uvicorn.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    task = asyncio.create_task(server.serve(), name="uvicorn")
+    try:
+        while not server.started:
+            if task.done():
+                await task
+                raise RuntimeError("the HTTP server did not start")
+            await asyncio.sleep(0.005)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        scheme = "https" if config.get("ssl_certfile") else "http"
+        yield f"{scheme}://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        server.force_exit = True
+        await task
+
+
+@contextlib.asynccontextmanager
 async def serve_http() -> AsyncIterator[tuple[str, SSEState]]:
-    """Serve the HTTP + SSE app under uvicorn (no WebSocket support loaded).
+    """Serve the demo's HTTP + SSE app under uvicorn (no WebSocket support loaded).
 
     Yields:
         ``(base_url, sse_state)``.
@@ -148,35 +195,9 @@ async def serve_http() -> AsyncIterator[tuple[str, SSEState]]:
     Raises:
         RuntimeError: The server did not start.
     """
-    import uvicorn
-
     state = SSEState()
-    config = uvicorn.Config(
-        _http_app(state),
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="off",
-        ws="none",
-        access_log=False,
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    # Ctrl-C should reach the demo (which then stops every server), not uvicorn.
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-    task = asyncio.create_task(server.serve(), name="demo-uvicorn")
-    try:
-        while not server.started:
-            if task.done():
-                await task
-                raise RuntimeError("the demo HTTP server did not start")
-            await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}", state
-    finally:
-        server.should_exit = True
-        server.force_exit = True
-        await task
+    async with serve_asgi(_http_app(state)) as url:
+        yield url, state
 
 
 # -- WebSocket ----------------------------------------------------------------------------
