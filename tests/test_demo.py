@@ -79,6 +79,7 @@ async def test_demo_without_mosquitto_skips_mqtt_and_says_why(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(_demo_servers, "find_mosquitto", lambda: None)
+    monkeypatch.setattr(_demo_servers, "find_amqtt", lambda *args, **kwargs: None)
     out = io.StringIO()
     assert await demo.run_demo(out) == 0
     text = out.getvalue()

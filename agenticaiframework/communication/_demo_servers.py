@@ -10,6 +10,11 @@
   ``{"id": x, "result": a + b}``; anything else is echoed.
 * :func:`serve_mosquitto` — a Mosquitto broker child process with a generated
   config; :func:`find_mosquitto` says whether it is installed.
+* :func:`serve_amqtt` — the fallback when Mosquitto is missing: the
+  pure-Python amqtt broker, run as a child process from a virtual environment
+  of its own (:func:`amqtt_venv_dir`, set up by ``scripts/setup``) so that its
+  ``websockets==15.0.1`` pin never touches this environment;
+  :func:`find_amqtt` says whether that environment is there.
 * :func:`serve_grpc` — a grpc.aio server for ``demo.v1.AgentService`` (compiled
   at run time from :data:`DEMO_PROTO` with grpcio-tools), with server
   reflection and ``grpc.health.v1``.
@@ -29,16 +34,22 @@ import shutil
 import signal
 import socket
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "AMQTT_INSTALL_HINT",
+    "AMQTT_VENV_ENV",
+    "AMQTT_VERSION",
     "DEMO_PROTO",
     "MOSQUITTO_INSTALL_HINT",
     "SSEState",
+    "amqtt_venv_dir",
+    "find_amqtt",
     "find_mosquitto",
+    "serve_amqtt",
     "serve_grpc",
     "serve_http",
     "serve_mosquitto",
@@ -47,6 +58,16 @@ __all__ = [
 
 MOSQUITTO_INSTALL_HINT = (
     "install Mosquitto 2.x (apt-get install -y mosquitto, brew install mosquitto)"
+)
+
+#: The amqtt release the fallback broker environment holds.
+AMQTT_VERSION = "0.12.1"
+#: Environment variable naming the amqtt virtual environment (see :func:`amqtt_venv_dir`).
+AMQTT_VENV_ENV = "AGENTCOMM_AMQTT_VENV"
+AMQTT_INSTALL_HINT = (
+    "run scripts/setup, which puts the pure-Python amqtt broker in an environment of its own "
+    f"(python3 -m venv DIR && DIR/bin/pip install amqtt=={AMQTT_VERSION}, DIR = ${AMQTT_VENV_ENV} "
+    "or ~/.cache/agenticaiframework/amqtt-venv)"
 )
 
 DEMO_PROTO = """\
@@ -236,7 +257,7 @@ async def serve_websocket() -> AsyncIterator[str]:
         yield f"ws://127.0.0.1:{port}/agent"
 
 
-# -- MQTT (Mosquitto) ---------------------------------------------------------------------
+# -- MQTT (Mosquitto, or amqtt as the fallback) -------------------------------------------
 
 
 def find_mosquitto() -> str | None:
@@ -253,6 +274,47 @@ def find_mosquitto() -> str | None:
     ):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
+    return None
+
+
+def amqtt_venv_dir() -> Path:
+    """Where the amqtt broker's own virtual environment lives.
+
+    ``$AGENTCOMM_AMQTT_VENV`` when set, else
+    ``${XDG_CACHE_HOME:-~/.cache}/agenticaiframework/amqtt-venv`` (the same
+    rule as ``scripts/setup``, which creates it).
+
+    Returns:
+        The environment's directory (it may not exist).
+    """
+    override = os.environ.get(AMQTT_VENV_ENV)
+    if override:
+        return Path(override).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "agenticaiframework" / "amqtt-venv"
+
+
+def find_amqtt(venv: str | os.PathLike[str] | None = None) -> str | None:
+    """Locate the Python interpreter of an environment that has amqtt installed.
+
+    The environment counts when its interpreter is executable and pip has
+    installed amqtt's ``amqtt`` console script there (pip writes scripts
+    last, so a half-finished install does not count).
+
+    Args:
+        venv: The environment's directory; :func:`amqtt_venv_dir` when None.
+
+    Returns:
+        The interpreter's path, or None when the environment is not there.
+    """
+    root = Path(venv) if venv is not None else amqtt_venv_dir()
+    for scripts, python, amqtt in (
+        ("bin", "python", "amqtt"),
+        ("Scripts", "python.exe", "amqtt.exe"),
+    ):
+        interpreter = root / scripts / python
+        if os.access(interpreter, os.X_OK) and (root / scripts / amqtt).is_file():
+            return str(interpreter)
     return None
 
 
@@ -280,6 +342,25 @@ def _write_mosquitto_config(directory: str, port: int) -> str:
     return str(path)
 
 
+def _amqtt_config(port: int) -> dict[str, Any]:
+    """The amqtt broker config: one TCP listener on 127.0.0.1, anonymous clients allowed.
+
+    amqtt's own default binds 0.0.0.0:1883 and loads the packet logger and the
+    ``$SYS`` plugin; naming the listener and the plugins replaces all of that.
+    """
+    return {
+        "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+    }
+
+
+def _write_amqtt_config(directory: str, port: int) -> str:
+    # JSON is YAML, so amqtt reads it and this environment needs no YAML library.
+    path = Path(directory) / "amqtt.yaml"
+    path.write_text(json.dumps(_amqtt_config(port), indent=2) + "\n")
+    return str(path)
+
+
 async def _stop_process(proc: asyncio.subprocess.Process) -> None:
     if proc.returncode is None:
         with contextlib.suppress(ProcessLookupError):
@@ -293,6 +374,36 @@ async def _stop_process(proc: asyncio.subprocess.Process) -> None:
             await proc.wait()
     if proc.stderr is not None:
         await proc.stderr.read()
+
+
+async def _wait_listening(
+    proc: asyncio.subprocess.Process,
+    port: int,
+    *,
+    name: str,
+    timeout: float,
+    stderr: Callable[[], Awaitable[bytes]],
+) -> None:
+    """Wait until ``127.0.0.1:port`` accepts a connection, or fail when ``proc`` exits."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        if proc.returncode is not None:
+            err = await stderr()
+            raise RuntimeError(
+                f"{name} exited with status {proc.returncode}: "
+                f"{err.decode(errors='replace').strip()}"
+            )
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if loop.time() > deadline:
+                raise RuntimeError(f"{name} did not listen on port {port}") from None
+            await asyncio.sleep(0.02)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
 
 
 @contextlib.asynccontextmanager
@@ -320,26 +431,69 @@ async def serve_mosquitto(binary: str, *, timeout: float = 10.0) -> AsyncIterato
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
+
+        async def stderr() -> bytes:
+            return await proc.stderr.read() if proc.stderr else b""
+
         try:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout
-            while True:
-                if proc.returncode is not None:
-                    err = await proc.stderr.read() if proc.stderr else b""
-                    raise RuntimeError(
-                        f"mosquitto exited with status {proc.returncode}: "
-                        f"{err.decode(errors='replace').strip()}"
-                    )
-                try:
-                    _, writer = await asyncio.open_connection("127.0.0.1", port)
-                except OSError:
-                    if loop.time() > deadline:
-                        raise RuntimeError(f"mosquitto did not listen on port {port}") from None
-                    await asyncio.sleep(0.02)
-                    continue
-                writer.close()
-                await writer.wait_closed()
-                break
+            await _wait_listening(proc, port, name="mosquitto", timeout=timeout, stderr=stderr)
+            yield f"mqtt://127.0.0.1:{port}"
+        finally:
+            await _stop_process(proc)
+
+
+def _read_tail(path: Path, limit: int = 4000) -> bytes:
+    try:
+        return path.read_bytes()[-limit:]
+    except OSError:
+        return b""
+
+
+@contextlib.asynccontextmanager
+async def serve_amqtt(python: str, *, timeout: float = 20.0) -> AsyncIterator[str]:
+    """Run the amqtt broker from its own environment on a free loopback port.
+
+    The broker is ``python -m amqtt.scripts.broker_script`` (what amqtt's
+    ``amqtt`` console script runs) with a generated config: one TCP listener
+    on 127.0.0.1, anonymous clients allowed, no WebSocket listener. amqtt
+    speaks MQTT 3.1.1 only (clients must use ``protocol_version=4``) and
+    delivers QoS 0 publishes to QoS 1 subscribers at QoS 1. Its log goes to a
+    file in the config's temporary directory, quoted when it fails to start.
+
+    Args:
+        python: The environment's interpreter (see :func:`find_amqtt`).
+        timeout: Seconds to wait for the broker to listen.
+
+    Yields:
+        ``mqtt://127.0.0.1:<port>``.
+
+    Raises:
+        RuntimeError: The broker exited or never listened.
+    """
+    with tempfile.TemporaryDirectory(prefix="agentcomm-demo-amqtt-") as directory:
+        port = _free_port()
+        config = await asyncio.to_thread(_write_amqtt_config, directory, port)
+        log_path = Path(directory) / "amqtt.log"
+        log = await asyncio.to_thread(log_path.open, "wb")
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                python,
+                "-m",
+                "amqtt.scripts.broker_script",
+                "-c",
+                config,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
+        finally:
+            log.close()  # the child holds its own copy of the descriptor
+
+        async def stderr() -> bytes:
+            return await asyncio.to_thread(_read_tail, log_path)
+
+        try:
+            await _wait_listening(proc, port, name="amqtt", timeout=timeout, stderr=stderr)
             yield f"mqtt://127.0.0.1:{port}"
         finally:
             await _stop_process(proc)

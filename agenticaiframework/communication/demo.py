@@ -7,9 +7,11 @@ processes included; nothing outside this machine is contacted.
 
 The walk: an HTTP request, an SSE stream that the server cuts and the client
 resumes with ``Last-Event-ID``, a WebSocket exchange, an MQTT publish and
-subscribe round trip through Mosquitto (skipped, with the reason, when it is
-not installed), a gRPC call through server reflection, an MCP tool call over
-STDIO, and a ConnectionManager health table over one client of each protocol.
+subscribe round trip (through Mosquitto; when Mosquitto is missing, through the
+pure-Python amqtt broker, run from the environment of its own that
+``scripts/setup`` creates; skipped, with the reason, when neither is there), a
+gRPC call through server reflection, an MCP tool call over STDIO, and a
+ConnectionManager health table over one client of each protocol.
 """
 
 from __future__ import annotations
@@ -105,8 +107,9 @@ async def _websocket(url: str, report: Report) -> None:
     report("websocket", f"request/response: hello -> {welcome}; add(20, 22) -> {result['result']}")
 
 
-async def _mqtt(url: str, report: Report) -> None:
-    async with MQTTClient(url, client_id="agentcomm-demo") as mqtt:
+async def _mqtt(url: str, broker: str, report: Report) -> None:
+    # MQTT 3.1.1: what both brokers speak (amqtt refuses MQTT 5).
+    async with MQTTClient(url, client_id="agentcomm-demo", protocol_version=4) as mqtt:
         await mqtt.subscribe("agents/+/status", qos=1)
         start = time.perf_counter()
         await mqtt.publish("agents/demo/status", {"state": "ready"}, qos=1)
@@ -114,7 +117,7 @@ async def _mqtt(url: str, report: Report) -> None:
         elapsed_ms = (time.perf_counter() - start) * 1000
     report(
         "mqtt",
-        f"round trip: agents/+/status got {message.topic} {message.payload} "
+        f"round trip via {broker}: agents/+/status got {message.topic} {message.payload} "
         f"(QoS {message.qos}) in {elapsed_ms:.1f} ms",
     )
 
@@ -182,7 +185,10 @@ async def _health_table(
     manager.register("sse", SSEClient(f"{http_url}/events", auto_reconnect=False))
     manager.register("websocket", WebSocketClient(ws_url, auto_reconnect=False))
     if mqtt_url is not None:
-        manager.register("mqtt", MQTTClient(mqtt_url, client_id="agentcomm-demo-health"))
+        manager.register(
+            "mqtt",
+            MQTTClient(mqtt_url, client_id="agentcomm-demo-health", protocol_version=4),
+        )
     manager.register("grpc", GRPCClient(grpc_target))
     if mcp is not None:
         manager.register("stdio", mcp)
@@ -216,13 +222,23 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
         return 1
     report("demo", "starting embedded servers on 127.0.0.1 (free ports)")
     mosquitto = servers.find_mosquitto()
+    # Mosquitto first; amqtt (from its own environment) only when Mosquitto is missing.
+    amqtt = servers.find_amqtt() if mosquitto is None else None
     async with contextlib.AsyncExitStack() as stack:
         http_url, sse_state = await stack.enter_async_context(servers.serve_http())
         ws_url = await stack.enter_async_context(servers.serve_websocket())
         grpc_target = await stack.enter_async_context(servers.serve_grpc())
         mqtt_url: str | None = None
+        broker = ""
+        mqtt_shown = "not started"
         if mosquitto is not None:
             mqtt_url = await stack.enter_async_context(servers.serve_mosquitto(mosquitto))
+            broker = "mosquitto"
+            mqtt_shown = f"{mqtt_url} (mosquitto)"
+        elif amqtt is not None:
+            mqtt_url = await stack.enter_async_context(servers.serve_amqtt(amqtt))
+            broker = "amqtt"
+            mqtt_shown = f"{mqtt_url} (amqtt, run by {amqtt})"
         mcp: STDIOClient | None = None
         if importlib.util.find_spec("mcp") is not None:
             # Started now so that its (slow) start overlaps the other steps.
@@ -230,18 +246,20 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
         report(
             "demo",
             f"http+sse {http_url}, websocket {ws_url}, grpc {grpc_target}, "
-            f"mqtt {mqtt_url or 'not started'}, mcp: {_MCP_MODULE} over stdio",
+            f"mqtt {mqtt_shown}, mcp: {_MCP_MODULE} over stdio",
         )
         await _http(http_url, report)
         await _sse(http_url, sse_state, report)
         await _websocket(ws_url, report)
         if mqtt_url is not None:
-            await _mqtt(mqtt_url, report)
+            await _mqtt(mqtt_url, broker, report)
         else:
             report(
                 "mqtt",
-                "SKIPPED: the mosquitto broker is not installed, so the MQTT step is "
-                f"skipped; to run it, {servers.MOSQUITTO_INSTALL_HINT}",
+                "SKIPPED: the mosquitto broker is not installed and no amqtt broker "
+                f"environment was found at {servers.amqtt_venv_dir()}, so the MQTT step is "
+                f"skipped; to run it, {servers.MOSQUITTO_INSTALL_HINT}, or "
+                f"{servers.AMQTT_INSTALL_HINT}",
             )
         await _grpc(grpc_target, report)
         if mcp is not None:
