@@ -125,6 +125,7 @@ async def run(quick: bool) -> list[Result]:
                     _raw_rpc(proc, n),
                     rounds=rounds,
                     memory=not quick,
+                    slices=(_ours_rpc(client, n // 10), _raw_rpc(proc, n // 10)),
                 )
             )
         finally:
@@ -139,6 +140,7 @@ async def run(quick: bool) -> list[Result]:
                     _raw_json(proc, n),
                     rounds=rounds,
                     memory=not quick,
+                    slices=(_ours_json(client, n // 10), _raw_json(proc, n // 10)),
                 )
             )
         finally:

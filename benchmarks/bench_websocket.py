@@ -18,7 +18,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from agenticaiframework.communication import WebSocketClient
 
-from .harness import Result, compare
+from .harness import Result, Work, compare
 from .servers import child_server, free_port
 
 
@@ -39,37 +39,60 @@ async def run(quick: bool) -> list[Result]:
             connect(f"{base}/sink", ping_interval=None) as raw_sink,
         ):
 
-            async def ours_round_trips() -> int:
-                for _ in range(n):
-                    await ours_echo.send(message)
-                    await ours_echo.receive()
-                return n
+            def ours_round_trips(count: int) -> Work:
+                async def work() -> int:
+                    for _ in range(count):
+                        await ours_echo.send(message)
+                        await ours_echo.receive()
+                    return count
 
-            async def raw_round_trips() -> int:
-                for _ in range(n):
-                    await raw_echo.send(json.dumps(message, separators=(",", ":")))
-                    json.loads(await raw_echo.recv())
-                return n
+                return work
 
-            async def ours_one_way() -> int:
-                for _ in range(n):
-                    await ours_sink.send(message)
-                await ours_sink.send("sync")
-                await ours_sink.receive()
-                return n
+            def raw_round_trips(count: int) -> Work:
+                async def work() -> int:
+                    for _ in range(count):
+                        await raw_echo.send(json.dumps(message, separators=(",", ":")))
+                        json.loads(await raw_echo.recv())
+                    return count
 
-            async def raw_one_way() -> int:
-                for _ in range(n):
-                    await raw_sink.send(json.dumps(message, separators=(",", ":")))
-                await raw_sink.send("sync")
-                await raw_sink.recv()
-                return n
+                return work
 
+            def ours_one_way(count: int) -> Work:
+                async def work() -> int:
+                    for _ in range(count):
+                        await ours_sink.send(message)
+                    await ours_sink.send("sync")
+                    await ours_sink.receive()
+                    return count
+
+                return work
+
+            def raw_one_way(count: int) -> Work:
+                async def work() -> int:
+                    for _ in range(count):
+                        await raw_sink.send(json.dumps(message, separators=(",", ":")))
+                    await raw_sink.send("sync")
+                    await raw_sink.recv()
+                    return count
+
+                return work
+
+            # The traced memory runs do a tenth of the work.
             return [
                 await compare(
-                    f"{n} echo round trips", ours_round_trips, raw_round_trips, rounds=rounds
+                    f"{n} echo round trips",
+                    ours_round_trips(n),
+                    raw_round_trips(n),
+                    rounds=rounds,
+                    slices=(ours_round_trips(n // 10), raw_round_trips(n // 10)),
                 ),
-                await compare(f"{n} one-way messages", ours_one_way, raw_one_way, rounds=rounds),
+                await compare(
+                    f"{n} one-way messages",
+                    ours_one_way(n),
+                    raw_one_way(n),
+                    rounds=rounds,
+                    slices=(ours_one_way(n // 10), raw_one_way(n // 10)),
+                ),
             ]
 
 

@@ -88,6 +88,12 @@ _JSON_START = frozenset("{[")
 _ID_PATTERN_KEYS = (b'"id":', b'"id" :')
 
 
+def _receive_expired(waiter: asyncio.Future[bool | None]) -> None:
+    """Timer callback: end one receive() wait with "timed out"."""
+    if not waiter.done():
+        waiter.set_result(True)
+
+
 class _Default(enum.Enum):
     TOKEN = 0
 
@@ -244,7 +250,7 @@ class STDIOClient(BaseClient):
             jsonrpc.PendingRequests()
         )
         self._inbox: collections.deque[Any] = collections.deque()
-        self._receivers: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._receivers: collections.deque[asyncio.Future[bool | None]] = collections.deque()
         self._dispatch_queue: asyncio.Queue[tuple[str, Any]] | None = None
         self._handle_frame: Callable[[bytes], None] = self._frame_handler()
         self._reset_process_state()
@@ -914,30 +920,34 @@ class STDIOClient(BaseClient):
             return self._take()
         seconds = self._timeout(timeout)
         loop = asyncio.get_running_loop()
-        deadline = asyncio.timeout(seconds)
-        try:
-            async with deadline:
-                while not inbox:
-                    self._ensure_usable()
-                    if self._finished:
-                        raise self._exit_error()
-                    waiter: asyncio.Future[None] = loop.create_future()
-                    self._receivers.append(waiter)
+        # A plain timer that resolves the waiter, not an asyncio.timeout()
+        # scope: this is the per-message path, and the scope costs more.
+        deadline = None if seconds is None else loop.time() + seconds
+        receivers = self._receivers
+        while not inbox:
+            self._ensure_usable()
+            if self._finished:
+                raise self._exit_error()
+            waiter: asyncio.Future[bool | None] = loop.create_future()
+            receivers.append(waiter)
+            timer = None if deadline is None else loop.call_at(deadline, _receive_expired, waiter)
+            try:
+                expired = await waiter
+            finally:
+                if timer is not None:
+                    timer.cancel()
+                if not waiter.done():
+                    waiter.cancel()
                     try:
-                        await waiter
-                    finally:
-                        if not waiter.done():
-                            waiter.cancel()
-                            try:
-                                self._receivers.remove(waiter)
-                            except ValueError:
-                                pass
-        except builtins.TimeoutError as exc:
-            if deadline.expired():
-                raise errors.TimeoutError(
-                    f"no message from {self._name!r} within {seconds:g}s"
-                ) from exc
-            raise
+                        receivers.remove(waiter)
+                    except ValueError:
+                        pass
+            if expired and not inbox:
+                try:
+                    receivers.remove(waiter)
+                except ValueError:
+                    pass
+                raise errors.TimeoutError(f"no message from {self._name!r} within {seconds:g}s")
         self._ensure_usable()
         return self._take()
 

@@ -389,11 +389,14 @@ class WebSocketClient(BaseClient):
             ClosedError: The client was closed.
         """
         self._ensure_usable()
-        try:
-            async with asyncio.timeout(timeout):
-                item = await self._next()
-        except TimeoutError as exc:
-            raise errors.TimeoutError(f"no message within {timeout:g}s") from exc
+        if timeout is None:
+            item = await self._next()  # no timeout scope: this is the per-message path
+        else:
+            try:
+                async with asyncio.timeout(timeout):
+                    item = await self._next()
+            except TimeoutError as exc:
+                raise errors.TimeoutError(f"no message within {timeout:g}s") from exc
         if type(item) is _End:
             raise errors.ConnectionError(
                 f"connection to {self._safe_url} closed: {describe_close(item.code, item.reason)}",
