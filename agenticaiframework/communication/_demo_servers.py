@@ -361,7 +361,8 @@ def _write_amqtt_config(directory: str, port: int) -> str:
     return str(path)
 
 
-async def _stop_process(proc: asyncio.subprocess.Process) -> None:
+async def stop_child(proc: asyncio.subprocess.Process) -> None:
+    """Stop a child server: SIGTERM, up to 5 s, then SIGKILL; always reaped."""
     if proc.returncode is None:
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGTERM)
@@ -439,7 +440,7 @@ async def serve_mosquitto(binary: str, *, timeout: float = 10.0) -> AsyncIterato
             await _wait_listening(proc, port, name="mosquitto", timeout=timeout, stderr=stderr)
             yield f"mqtt://127.0.0.1:{port}"
         finally:
-            await _stop_process(proc)
+            await stop_child(proc)
 
 
 def _read_tail(path: Path, limit: int = 4000) -> bytes:
@@ -496,7 +497,7 @@ async def serve_amqtt(python: str, *, timeout: float = 20.0) -> AsyncIterator[st
             await _wait_listening(proc, port, name="amqtt", timeout=timeout, stderr=stderr)
             yield f"mqtt://127.0.0.1:{port}"
         finally:
-            await _stop_process(proc)
+            await stop_child(proc)
 
 
 # -- gRPC ---------------------------------------------------------------------------------

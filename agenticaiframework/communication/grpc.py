@@ -48,7 +48,7 @@ from .auth import Auth, OAuth2Auth, build_auth
 from .config import GRPCConfig, merge_config
 from .health import HealthStatus, run_probe
 from .lifecycle import BaseClient
-from .retry import retrying
+from .retry import retry_after_first, retrying
 from .security import check_endpoint
 
 __all__ = [
@@ -481,18 +481,17 @@ class GRPCClient(BaseClient):
         info: MethodInfo,
         first: errors.CommunicationError,
     ) -> Any:
-        pending: errors.CommunicationError | None = first
-        reply: Any = None
-        async for attempt in retrying(
-            self._retry, retry_if=_is_unavailable, before_sleep=self._log_retry(info.path)
-        ):
-            with attempt:
-                if pending is not None:
-                    err, pending = pending, None
-                    raise err
-                self._ensure_usable()
-                reply = await self._unary_once(stub, message, deadline, metadata, info)
-        return reply
+        async def again() -> Any:
+            self._ensure_usable()
+            return await self._unary_once(stub, message, deadline, metadata, info)
+
+        return await retry_after_first(
+            self._retry,
+            first,
+            again,
+            retry_if=_is_unavailable,
+            before_sleep=self._log_retry(info.path),
+        )
 
     def stream_call(
         self,
@@ -869,23 +868,23 @@ class ResponseStream:
         if not retryable:
             await self._finish()
             raise err from exc
-        pending: errors.CommunicationError | None = err
-        reply: Any = None
-        async for attempt in retrying(
-            client._retry, retry_if=_is_unavailable, before_sleep=client._log_retry(info.path)
-        ):
-            with attempt:
-                if pending is not None:
-                    failed, pending = pending, None
-                    raise failed
-                client._ensure_usable()
-                self._call = None
-                await self._start()
-                try:
-                    reply = await self._call.read()
-                except grpc.aio.AioRpcError as again:
-                    raise translate_rpc_error(again, info.path) from again
-        return reply
+
+        async def again() -> Any:
+            client._ensure_usable()
+            self._call = None
+            await self._start()
+            try:
+                return await self._call.read()
+            except grpc.aio.AioRpcError as exc_again:
+                raise translate_rpc_error(exc_again, info.path) from exc_again
+
+        return await retry_after_first(
+            client._retry,
+            err,
+            again,
+            retry_if=_is_unavailable,
+            before_sleep=client._log_retry(info.path),
+        )
 
     async def _finish(self) -> None:
         self._finished = True

@@ -25,7 +25,7 @@ from .auth import Auth, build_auth
 from .config import IDEMPOTENT_METHODS, HTTPConfig, merge_config
 from .health import HealthStatus, run_probe
 from .lifecycle import BaseClient
-from .retry import parse_retry_after, retrying
+from .retry import parse_retry_after, retry_after_first
 from .security import check_url, strip_credentials
 
 __all__ = ["HTTPClient", "HTTPResponse"]
@@ -298,8 +298,6 @@ class HTTPClient(BaseClient):
         *,
         first: HTTPResponse | Exception,
     ) -> HTTPResponse:
-        pending: HTTPResponse | Exception | None = first
-
         def retry_exc(exc: BaseException) -> bool:
             return isinstance(exc, errors.ConnectionError | errors.TimeoutError) and (
                 may_retry or _not_sent(exc)
@@ -313,27 +311,15 @@ class HTTPClient(BaseClient):
                 state.attempt_number,
             )
 
-        response: HTTPResponse | None = None
-        async for attempt in retrying(
+        return await retry_after_first(
             self._retry,
+            first,
+            lambda: self._send(client, request, follow, stream=False),
             retry_if=retry_exc,
             retry_result=lambda r: may_retry and r.status_code in self._retry_statuses,
             hint=_retry_after_hint,
             before_sleep=before_sleep,
-        ):
-            with attempt:
-                if pending is None:
-                    response = await self._send(client, request, follow, stream=False)
-                elif isinstance(pending, Exception):
-                    exc, pending = pending, None
-                    raise exc
-                else:
-                    response, pending = pending, None
-            outcome = attempt.retry_state.outcome
-            if outcome is not None and not outcome.failed:
-                attempt.retry_state.set_result(response)
-        assert response is not None
-        return response
+        )
 
     async def _send(
         self, client: httpx.AsyncClient, request: httpx.Request, follow: bool, *, stream: bool

@@ -19,7 +19,7 @@ import email.utils
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from tenacity import (
     AsyncRetrying,
@@ -34,10 +34,13 @@ from tenacity.wait import wait_base
 
 from .config import RetryConfig
 
+T = TypeVar("T")
+
 __all__ = [
     "PolicyWait",
     "backoff_delay",
     "parse_retry_after",
+    "retry_after_first",
     "retrying",
 ]
 
@@ -158,3 +161,55 @@ def _last_outcome(retry_state: RetryCallState) -> Any:
     # Attempts ran out on a retryable *result*: hand it back (e.g. the last 503).
     assert retry_state.outcome is not None
     return retry_state.outcome.result()
+
+
+async def retry_after_first(
+    policy: RetryConfig,
+    first: Any,
+    call: Callable[[], Awaitable[T]],
+    *,
+    retry_if: Callable[[BaseException], bool],
+    retry_result: Callable[[Any], bool] | None = None,
+    hint: Callable[[RetryCallState], float | None] | None = None,
+    before_sleep: Callable[[RetryCallState], Any] | None = None,
+) -> T:
+    """Go on retrying an operation whose first attempt already ran.
+
+    Clients make the first attempt on their fast path, without tenacity; only
+    when it fails (or returns a retryable result) do they come here, so the
+    first outcome counts as attempt 1 and the policy's waits and limits apply
+    exactly as if tenacity had made it.
+
+    Args:
+        policy: The retry policy.
+        first: The first attempt's outcome: the exception it raised, or its result.
+        call: Makes one more attempt.
+        retry_if: Whether an exception is worth another attempt.
+        retry_result: Whether a result is worth another attempt (the last
+            result is returned when attempts run out).
+        hint: Server-sent wait, see :class:`PolicyWait`.
+        before_sleep: Called before each wait.
+
+    Returns:
+        The first result nobody wants retried, or the last one.
+
+    Raises:
+        BaseException: The last exception when attempts run out on errors.
+    """
+    pending: list[Any] = [first]
+    result: Any = None
+    async for attempt in retrying(
+        policy, retry_if=retry_if, retry_result=retry_result, hint=hint, before_sleep=before_sleep
+    ):
+        with attempt:
+            if pending:
+                outcome = pending.pop()
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                result = outcome
+            else:
+                result = await call()
+        state = attempt.retry_state
+        if state.outcome is not None and not state.outcome.failed:
+            state.set_result(result)
+    return result  # type: ignore[no-any-return]

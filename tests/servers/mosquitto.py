@@ -14,14 +14,14 @@ skips: ``apt-get install -y mosquitto``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import getpass
 import os
 import shutil
-import signal
 import tempfile
 from pathlib import Path
 from types import TracebackType
+
+from agenticaiframework.communication._demo_servers import stop_child
 
 from .ports import free_port
 
@@ -149,18 +149,7 @@ class Mosquitto:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-            try:
-                async with asyncio.timeout(5):
-                    await proc.wait()
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
-        if proc.stderr is not None:
-            await proc.stderr.read()
+        await stop_child(proc)
 
     async def restart(self) -> None:
         """Stop, then start again on the same port."""
