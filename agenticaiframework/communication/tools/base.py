@@ -11,14 +11,54 @@ import abc
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from ..config import HTTPConfig
 from ..errors import CommunicationError
 from .manual import Manual, Tool
 from .templates import CallTemplate
 
-__all__ = ["Discovery", "ToolNotFoundError", "Transport", "TransportContext"]
+__all__ = [
+    "Discovery",
+    "ToolNotFoundError",
+    "Transport",
+    "TransportContext",
+    "connect_cached",
+]
+
+
+V = TypeVar("V")
+
+
+class _Connectable(Protocol):
+    async def connect(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+async def connect_cached(cache: dict[Any, V], key: Any, value: V, client: _Connectable) -> V:
+    """Cache ``value`` under ``key`` and connect ``client``; on failure undo both.
+
+    The entry goes in before connecting so concurrent callers reuse it; if the
+    connect fails (or is cancelled) the entry is removed and the client closed.
+
+    Args:
+        cache: A transport's per-manual connection cache.
+        key: The cache key.
+        value: What to cache (the client, or a wrapper around it).
+        client: The client to connect.
+
+    Returns:
+        ``value``, connected.
+    """
+    cache[key] = value
+    try:
+        await client.connect()
+    except BaseException:
+        cache.pop(key, None)
+        await client.close()
+        raise
+    return value
 
 
 class ToolNotFoundError(CommunicationError, LookupError):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import codecs
 from ..config import GRPCConfig
-from .base import Discovery, Transport
+from .base import Discovery, Transport, connect_cached
 from .manual import Manual, Tool
 from .templates import CallTemplate, GrpcCallTemplate, auth_from_utcp
 
@@ -70,14 +70,7 @@ class GrpcTransport(Transport):
             root_certificates=base.ca_certs,
         )
         client = GRPCClient(config=config)
-        per_manual[key] = client
-        try:
-            await client.connect()
-        except BaseException:
-            per_manual.pop(key, None)
-            await client.close()
-            raise
-        return client
+        return await connect_cached(per_manual, key, client, client)
 
     async def register_manual(self, manual_name: str, template: CallTemplate) -> Discovery:
         """Describe the server and make one tool per method."""

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import codecs, errors
 from ..config import WebSocketConfig
-from .base import Discovery, Transport
+from .base import Discovery, Transport, connect_cached
 from .manual import Tool, parse_manual
 from .templates import CallTemplate, WebSocketCallTemplate, auth_from_utcp
 
@@ -143,15 +143,7 @@ class WebSocketTransport(Transport):
             client_key=base.client_key,
         )
         client = WebSocketClient(template.url, config=config)
-        conn = _Conn(client)
-        per_manual[key] = conn
-        try:
-            await client.connect()
-        except BaseException:
-            per_manual.pop(key, None)
-            await client.close()
-            raise
-        return conn
+        return await connect_cached(per_manual, key, _Conn(client), client)
 
     async def register_manual(self, manual_name: str, template: CallTemplate) -> Discovery:
         """Send ``{"type": "utcp"}`` and read the manual from the answer."""
