@@ -15,7 +15,7 @@ import sys
 import grpc
 
 from agenticaiframework.communication import GRPCClient
-from benchmarks.harness import Result, Work, compare_rows, format_table
+from benchmarks.harness import Result, Side, compare_rows, format_table
 from benchmarks.servers import child_server, free_port
 from tests.servers.grpc_server import PROTO_FILE, generate_modules, serve_grpc
 
@@ -37,7 +37,7 @@ async def run(quick: bool) -> list[Result]:
     """
     unary_n = 500 if quick else 10_000
     stream_n = 2_000 if quick else 50_000
-    rounds = 3
+    rounds = 2 if quick else 10
     pb2, pb2_grpc = generate_modules()
     port = free_port()
     target = f"127.0.0.1:{port}"
@@ -51,26 +51,20 @@ async def run(quick: bool) -> list[Result]:
         try:
             await channel.channel_ready()
 
-            def raw_unary(count: int) -> Work:
-                async def work() -> int:
-                    for i in range(count):
-                        reply = await stub.ExecuteTask(pb2.TaskRequest(task_id=str(i), input="x"))
-                        assert reply.task_id == str(i)
-                    return count
+            async def raw_unary(count: int) -> int:
+                for i in range(count):
+                    reply = await stub.ExecuteTask(pb2.TaskRequest(task_id=str(i), input="x"))
+                    assert reply.task_id == str(i)
+                return count
 
-                return work
+            async def raw_stream(count: int) -> int:
+                got = 0
+                async for reply in stub.StreamTokens(pb2.StreamRequest(count=count)):
+                    got += bool(reply.token)
+                return got
 
-            def raw_stream(count: int) -> Work:
-                async def work() -> int:
-                    got = 0
-                    async for reply in stub.StreamTokens(pb2.StreamRequest(count=count)):
-                        got += bool(reply.token)
-                    return got
-
-                return work
-
-            def ours_unary(client: GRPCClient, count: int) -> Work:
-                async def work() -> int:
+            def ours_unary(client: GRPCClient) -> Side:
+                async def side(count: int) -> int:
                     for i in range(count):
                         reply = await client.call(
                             "AgentService", "ExecuteTask", {"task_id": str(i), "input": "x"}
@@ -78,10 +72,10 @@ async def run(quick: bool) -> list[Result]:
                         assert reply["task_id"] == str(i)
                     return count
 
-                return work
+                return side
 
-            def ours_stream(client: GRPCClient, count: int) -> Work:
-                async def work() -> int:
+            def ours_stream(client: GRPCClient) -> Side:
+                async def side(count: int) -> int:
                     got = 0
                     async for reply in client.stream_call(
                         "AgentService", "StreamTokens", {"count": count}
@@ -89,7 +83,7 @@ async def run(quick: bool) -> list[Result]:
                         got += bool(reply["token"])
                     return got
 
-                return work
+                return side
 
             for client in clients.values():
                 await client.connect()
@@ -98,17 +92,9 @@ async def run(quick: bool) -> list[Result]:
                 ("unary calls", "calls/s", ours_unary, raw_unary, unary_n),
                 ("server-streamed messages", "msg/s", ours_stream, raw_stream, stream_n),
             ):
-                baseline = raw(n)
-                slices: dict[Work, Work] = {baseline: raw(n // 10)}
-                rows: list[tuple[str, Work, Work]] = []
-                for name, client in clients.items():
-                    work = ours(client, n)
-                    # The traced memory runs do a tenth of the work.
-                    slices[work] = ours(client, n // 10)
-                    rows.append((f"{label}, {name}", work, baseline))
-                for row in await compare_rows(rows, rounds=rounds, slices=slices):
-                    row.unit = unit
-                    results.append(row)
+                rows = [(f"{n:,} {label}, {name}", ours(c), raw) for name, c in clients.items()]
+                # One raw baseline, timed once a round against both of ours.
+                results.extend(await compare_rows(rows, total=n, rounds=rounds, unit=unit))
         finally:
             for client in clients.values():
                 await client.close()

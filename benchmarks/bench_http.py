@@ -8,7 +8,7 @@ import httpx
 
 from agenticaiframework.communication import HTTPClient
 
-from .harness import Result, Work, compare
+from .harness import Result, Side, compare
 from .servers import uvicorn_server
 
 
@@ -29,16 +29,16 @@ async def run(quick: bool) -> list[Result]:
         raw = httpx.AsyncClient(base_url=url, limits=limits)
         async with ours, raw:
 
-            def seq(client: HTTPClient | httpx.AsyncClient, count: int) -> Work:
-                async def work() -> int:
+            def seq(client: HTTPClient | httpx.AsyncClient) -> Side:
+                async def side(count: int) -> int:
                     for _ in range(count):
                         (await client.get("/")).json()
                     return count
 
-                return work
+                return side
 
-            def conc(client: HTTPClient | httpx.AsyncClient, count: int) -> Work:
-                async def work() -> int:
+            def conc(client: HTTPClient | httpx.AsyncClient) -> Side:
+                async def side(count: int) -> int:
                     sem = asyncio.Semaphore(inflight)
 
                     async def one() -> None:
@@ -48,23 +48,17 @@ async def run(quick: bool) -> list[Result]:
                     await asyncio.gather(*(one() for _ in range(count)))
                     return count
 
-                return work
+                return side
 
-            rounds = 1 if quick else 3
-            # The traced memory runs do a tenth of the work (and warm the pools).
+            rounds = 2 if quick else 10
             return [
-                await compare(
-                    f"{n} sequential GETs",
-                    seq(ours, n),
-                    seq(raw, n),
-                    rounds=rounds,
-                    slices=(seq(ours, n // 10), seq(raw, n // 10)),
-                ),
+                await compare(f"{n} sequential GETs", seq(ours), seq(raw), total=n, rounds=rounds),
                 await compare(
                     f"{n} GETs, {inflight} in flight",
-                    conc(ours, n),
-                    conc(raw, n),
-                    rounds=rounds,
-                    slices=(conc(ours, n // 10), conc(raw, n // 10)),
+                    conc(ours),
+                    conc(raw),
+                    total=n,
+                    # Rounds of 1,000: each round fills the 100 slots and drains them.
+                    rounds=2 if quick else 5,
                 ),
             ]

@@ -1,8 +1,9 @@
 """MQTT publish -> receive through a local Mosquitto: MQTTClient vs raw aiomqtt.
 
 Each round: one subscriber and one publisher connection; the publisher sends
-N messages (``await publish`` each, as a user would) while the subscriber
-consumes them; the rate is N divided by the time until the last one arrived.
+the round's messages (``await publish`` each, as a user would) while the subscriber
+consumes them; a round's rate is its message count divided by the time until
+the last one arrived.
 QoS 0 (N = 50,000; quick 2,000) and QoS 1 (N = 10,000; quick 500).
 
 Run alone: ``python -m benchmarks.bench_mqtt [--quick]``.
@@ -17,7 +18,7 @@ import uuid
 import aiomqtt
 
 from agenticaiframework.communication import MQTTClient
-from benchmarks.harness import Result, compare, format_table
+from benchmarks.harness import Result, Side, compare, format_table
 from tests.servers.mosquitto import Mosquitto
 
 __all__ = ["run"]
@@ -25,8 +26,8 @@ __all__ = ["run"]
 _PAYLOAD = b'{"agent":"a1","status":"online","seq":0}'
 
 
-def _ours(url: str, n: int, qos: int):  # type: ignore[no-untyped-def]
-    async def work() -> int:
+def _ours(url: str, qos: int) -> Side:
+    async def side(n: int) -> int:
         topic = f"bench/{uuid.uuid4().hex}"
         async with (
             MQTTClient(url, max_queued_messages=max(n, 1)) as sub,
@@ -47,11 +48,11 @@ def _ours(url: str, n: int, qos: int):  # type: ignore[no-untyped-def]
             await producer
         return n
 
-    return work
+    return side
 
 
-def _raw(port: int, n: int, qos: int):  # type: ignore[no-untyped-def]
-    async def work() -> int:
+def _raw(port: int, qos: int) -> Side:
+    async def side(n: int) -> int:
         topic = f"bench/{uuid.uuid4().hex}"
         async with (
             aiomqtt.Client("127.0.0.1", port) as sub,
@@ -72,7 +73,7 @@ def _raw(port: int, n: int, qos: int):  # type: ignore[no-untyped-def]
             await producer
         return n
 
-    return work
+    return side
 
 
 async def run(quick: bool) -> list[Result]:
@@ -85,23 +86,20 @@ async def run(quick: bool) -> list[Result]:
         One result row per QoS level.
     """
     n0, n1 = (2_000, 500) if quick else (50_000, 10_000)
-    rounds = 1 if quick else 3
     results: list[Result] = []
     async with Mosquitto() as broker:
         for qos, n in ((0, n0), (1, n1)):
             results.append(
                 await compare(
                     f"MQTT QoS {qos} publish->receive ({n:,} msgs)",
-                    _ours(broker.url, n, qos),
-                    _raw(broker.port, n, qos),
-                    rounds=rounds,
+                    _ours(broker.url, qos),
+                    _raw(broker.port, qos),
+                    total=n,
+                    rounds=2 if quick else 10,
                     memory=not quick,
-                    # The traced memory runs send a tenth of the messages.
-                    slices=(_ours(broker.url, n // 10, qos), _raw(broker.port, n // 10, qos)),
+                    unit="msg/s",
                 )
             )
-    for r in results:
-        r.unit = "msg/s"
     return results
 
 

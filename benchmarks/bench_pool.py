@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 
 import httpx
 
@@ -45,15 +46,15 @@ async def run(quick: bool) -> list[Result]:
 async def _throughput(url: str, quick: bool) -> list[Result]:
     n = 200 if quick else 1_000
     workers = 10
-    rounds = 1 if quick else 3
+    rounds = 2 if quick else 5
 
-    async def fan_out(one: object) -> int:
+    async def fan_out(one: Callable[[], Awaitable[None]], n: int) -> int:
         async def worker(count: int) -> None:
             for _ in range(count):
-                await one()  # type: ignore[operator]
+                await one()
 
         await asyncio.gather(*(worker(n // workers) for _ in range(workers)))
-        return n
+        return n // workers * workers
 
     async with ConnectionPool(
         protocol="http", max_connections=workers, connection_timeout=30, config=CONFIG
@@ -67,11 +68,11 @@ async def _throughput(url: str, quick: bool) -> list[Result]:
             async with HTTPClient(url, config=CONFIG) as client:
                 (await client.get("/")).json()
 
-        async def pooled() -> int:
-            return await fan_out(pooled_one)
+        async def pooled(count: int) -> int:
+            return await fan_out(pooled_one, count)
 
-        async def unpooled() -> int:
-            return await fan_out(unpooled_one)
+        async def unpooled(count: int) -> int:
+            return await fan_out(unpooled_one, count)
 
         async with httpx.AsyncClient(
             base_url=url, limits=httpx.Limits(max_connections=workers)
@@ -80,8 +81,8 @@ async def _throughput(url: str, quick: bool) -> list[Result]:
             async def shared_one() -> None:
                 (await shared.get("/")).json()
 
-            async def one_client() -> int:
-                return await fan_out(shared_one)
+            async def one_client(count: int) -> int:
+                return await fan_out(shared_one, count)
 
             # One pooled baseline timed once a round against both alternatives.
             return await compare_rows(
@@ -98,7 +99,9 @@ async def _throughput(url: str, quick: bool) -> list[Result]:
                         one_client,
                     ),
                 ],
+                total=n,
                 rounds=rounds,
+                memory_share=0.2,
             )
 
 

@@ -16,11 +16,10 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from agenticaiframework.communication import STDIOClient
-from benchmarks.harness import Result, compare, format_table
+from benchmarks.harness import Result, Side, compare, format_table
 
 __all__ = ["run"]
 
@@ -28,36 +27,34 @@ _SERVERS = Path(__file__).resolve().parent.parent / "tests" / "servers"
 _JSONRPC = [sys.executable, str(_SERVERS / "jsonrpc_child.py")]
 _ECHO = [sys.executable, str(_SERVERS / "stdio_children.py"), "echo"]
 
-Work = Callable[[], Awaitable[int]]
 
-
-def _ours_rpc(client: STDIOClient, n: int) -> Work:
-    async def work() -> int:
+def _ours_rpc(client: STDIOClient) -> Side:
+    async def side(n: int) -> int:
         for i in range(n):
             result = await client.request("echo", {"i": i})
             assert result["i"] == i
         return n
 
-    return work
+    return side
 
 
-def _ours_json(client: STDIOClient, n: int) -> Work:
-    async def work() -> int:
+def _ours_json(client: STDIOClient) -> Side:
+    async def side(n: int) -> int:
         for i in range(n):
             await client.send({"i": i})
             message = await client.receive()
             assert message["i"] == i
         return n
 
-    return work
+    return side
 
 
-def _raw_rpc(proc: asyncio.subprocess.Process, n: int) -> Work:
+def _raw_rpc(proc: asyncio.subprocess.Process) -> Side:
     assert proc.stdin is not None and proc.stdout is not None
     stdin, stdout = proc.stdin, proc.stdout
     counter = iter(range(1, 1 << 62))
 
-    async def work() -> int:
+    async def side(n: int) -> int:
         for i in range(n):
             request_id = next(counter)
             line = json.dumps(
@@ -70,21 +67,21 @@ def _raw_rpc(proc: asyncio.subprocess.Process, n: int) -> Work:
             assert reply["id"] == request_id and reply["result"]["i"] == i
         return n
 
-    return work
+    return side
 
 
-def _raw_json(proc: asyncio.subprocess.Process, n: int) -> Work:
+def _raw_json(proc: asyncio.subprocess.Process) -> Side:
     assert proc.stdin is not None and proc.stdout is not None
     stdin, stdout = proc.stdin, proc.stdout
 
-    async def work() -> int:
+    async def side(n: int) -> int:
         for i in range(n):
             stdin.write(json.dumps({"i": i}, separators=(",", ":")).encode() + b"\n")
             await stdin.drain()
             assert json.loads(await stdout.readline())["i"] == i
         return n
 
-    return work
+    return side
 
 
 async def _spawn(command: list[str]) -> asyncio.subprocess.Process:
@@ -113,7 +110,7 @@ async def run(quick: bool) -> list[Result]:
         One result row per workload.
     """
     n = 1_000 if quick else 20_000
-    rounds = 1 if quick else 3
+    rounds = 2 if quick else 10
     results: list[Result] = []
     async with STDIOClient(_JSONRPC, message_format="jsonrpc") as client:
         proc = await _spawn(_JSONRPC)
@@ -121,11 +118,12 @@ async def run(quick: bool) -> list[Result]:
             results.append(
                 await compare(
                     f"JSON-RPC request round trips ({n:,})",
-                    _ours_rpc(client, n),
-                    _raw_rpc(proc, n),
+                    _ours_rpc(client),
+                    _raw_rpc(proc),
+                    total=n,
                     rounds=rounds,
                     memory=not quick,
-                    slices=(_ours_rpc(client, n // 10), _raw_rpc(proc, n // 10)),
+                    unit="rt/s",
                 )
             )
         finally:
@@ -136,17 +134,16 @@ async def run(quick: bool) -> list[Result]:
             results.append(
                 await compare(
                     f"JSON line send/receive round trips ({n:,})",
-                    _ours_json(client, n),
-                    _raw_json(proc, n),
+                    _ours_json(client),
+                    _raw_json(proc),
+                    total=n,
                     rounds=rounds,
                     memory=not quick,
-                    slices=(_ours_json(client, n // 10), _raw_json(proc, n // 10)),
+                    unit="rt/s",
                 )
             )
         finally:
             await _stop(proc)
-    for r in results:
-        r.unit = "rt/s"
     return results
 
 

@@ -16,25 +16,25 @@ import httpx
 from agenticaiframework.communication import HTTPConfig
 from agenticaiframework.communication.tools import ToolClient
 
-from .harness import Result, Work, compare_rows
+from .harness import Result, Side, compare_rows
 from .servers import child_server, free_port
 
 ARGS = {"user_id": "u1", "verbose": "true", "X-Trace": "t"}
 
 
-def _calls(one: Callable[[], Awaitable[None]], count: int) -> Work:
-    async def work() -> int:
+def _calls(one: Callable[[], Awaitable[None]]) -> Side:
+    async def side(count: int) -> int:
         for _ in range(count):
             await one()
         return count
 
-    return work
+    return side
 
 
 async def run(quick: bool) -> list[Result]:
     """Sequential tool calls: ours vs raw httpx, and ours vs the reference utcp client."""
     n = 200 if quick else 2_000
-    rounds = 1 if quick else 3
+    rounds = 2 if quick else 10
     port = free_port()
     args = [
         "-m", "uvicorn", "--factory", "tests.servers.tools_app:app_factory",
@@ -61,12 +61,9 @@ async def run(quick: bool) -> list[Result]:
                 response.raise_for_status()
                 response.json()
 
-            ours = _calls(ours_one, n)
-            # The traced memory runs do a tenth of the calls.
-            slices = {ours: _calls(ours_one, n // 10)}
-            raw_httpx = _calls(raw_one, n)
-            slices[raw_httpx] = _calls(raw_one, n // 10)
-            rows: list[tuple[str, Work, Work]] = [(f"{n} tool calls vs raw httpx", ours, raw_httpx)]
+            ours = _calls(ours_one)
+            raw_httpx = _calls(raw_one)
+            rows: list[tuple[str, Side, Side]] = [(f"{n} tool calls vs raw httpx", ours, raw_httpx)]
             reference: Any = None
             if importlib.util.find_spec("utcp_http") is not None:
                 import logging
@@ -92,12 +89,11 @@ async def run(quick: bool) -> list[Result]:
                         warnings.simplefilter("ignore")
                         await reference.call_tool("api.get_user", dict(ARGS))
 
-                utcp_ref = _calls(utcp_one, n)
-                slices[utcp_ref] = _calls(utcp_one, n // 10)
+                utcp_ref = _calls(utcp_one)
                 rows.append((f"{n} tool calls vs utcp-http 1.1", ours, utcp_ref))
             try:
                 # Ours is timed once a round against both references.
-                results.extend(await compare_rows(rows, rounds=rounds, slices=slices))
+                results.extend(await compare_rows(rows, total=n, rounds=rounds))
             finally:
                 if reference is not None:
                     await reference.close()

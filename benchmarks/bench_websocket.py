@@ -18,14 +18,14 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from agenticaiframework.communication import WebSocketClient
 
-from .harness import Result, Work, compare
+from .harness import Result, compare
 from .servers import child_server, free_port
 
 
 async def run(quick: bool) -> list[Result]:
     """Echo round trips and one-way messages through both clients."""
     n = 2_000 if quick else 50_000
-    rounds = 1 if quick else 3
+    rounds = 2 if quick else 10
     port = free_port()
     async with child_server(["-m", "benchmarks.bench_websocket", "--serve", str(port)], port):
         base = f"ws://127.0.0.1:{port}"
@@ -39,59 +39,42 @@ async def run(quick: bool) -> list[Result]:
             connect(f"{base}/sink", ping_interval=None) as raw_sink,
         ):
 
-            def ours_round_trips(count: int) -> Work:
-                async def work() -> int:
-                    for _ in range(count):
-                        await ours_echo.send(message)
-                        await ours_echo.receive()
-                    return count
+            async def ours_round_trips(count: int) -> int:
+                for _ in range(count):
+                    await ours_echo.send(message)
+                    await ours_echo.receive()
+                return count
 
-                return work
+            async def raw_round_trips(count: int) -> int:
+                for _ in range(count):
+                    await raw_echo.send(json.dumps(message, separators=(",", ":")))
+                    json.loads(await raw_echo.recv())
+                return count
 
-            def raw_round_trips(count: int) -> Work:
-                async def work() -> int:
-                    for _ in range(count):
-                        await raw_echo.send(json.dumps(message, separators=(",", ":")))
-                        json.loads(await raw_echo.recv())
-                    return count
+            async def ours_one_way(count: int) -> int:
+                for _ in range(count):
+                    await ours_sink.send(message)
+                await ours_sink.send("sync")
+                await ours_sink.receive()
+                return count
 
-                return work
+            async def raw_one_way(count: int) -> int:
+                for _ in range(count):
+                    await raw_sink.send(json.dumps(message, separators=(",", ":")))
+                await raw_sink.send("sync")
+                await raw_sink.recv()
+                return count
 
-            def ours_one_way(count: int) -> Work:
-                async def work() -> int:
-                    for _ in range(count):
-                        await ours_sink.send(message)
-                    await ours_sink.send("sync")
-                    await ours_sink.receive()
-                    return count
-
-                return work
-
-            def raw_one_way(count: int) -> Work:
-                async def work() -> int:
-                    for _ in range(count):
-                        await raw_sink.send(json.dumps(message, separators=(",", ":")))
-                    await raw_sink.send("sync")
-                    await raw_sink.recv()
-                    return count
-
-                return work
-
-            # The traced memory runs do a tenth of the work.
             return [
                 await compare(
                     f"{n} echo round trips",
-                    ours_round_trips(n),
-                    raw_round_trips(n),
+                    ours_round_trips,
+                    raw_round_trips,
+                    total=n,
                     rounds=rounds,
-                    slices=(ours_round_trips(n // 10), raw_round_trips(n // 10)),
                 ),
                 await compare(
-                    f"{n} one-way messages",
-                    ours_one_way(n),
-                    raw_one_way(n),
-                    rounds=rounds,
-                    slices=(ours_one_way(n // 10), raw_one_way(n // 10)),
+                    f"{n} one-way messages", ours_one_way, raw_one_way, total=n, rounds=rounds
                 ),
             ]
 

@@ -1,19 +1,25 @@
 """Side-by-side measurement: our client vs the raw library, same work, one run.
 
-Each workload gives two coroutine functions doing the same work, one through
-our client and one through the raw library; each returns the number of
-operations it did. :func:`compare` runs them interleaved (A B A B ...), reports
-the median throughput of each and the ratio ours/raw, then measures each
-side's peak traced memory in one extra run apiece (tracemalloc slows code, so
-it is kept out of the timed rounds). The traced run may do a tenth of the work
-(``slices``): the workloads are steady loops whose peak is reached early, and
-the traced run is what dominated the suite's wall time. :func:`compare_rows`
-runs several rows that share a side (one raw baseline for two of our
-variants) so the shared side is timed once per round, not once per row.
-After two rounds it stops early when the per-round ratios ours/raw already
-agree within 5% (at the issue's counts one round of every workload takes
-about two minutes on 2 cores, so a third round everywhere cannot fit in the
-5-minute budget); workloads whose ratio moves get the third round.
+A *side* is a coroutine function ``side(count) -> ops`` doing ``count``
+operations through one client (ours, or the raw library it wraps) and
+returning how many it did. :func:`compare` gives each side the workload's
+``total`` operations, cut into ``rounds`` equal rounds and interleaved
+(A B, B A, A B ...: who goes first alternates so drift favours neither),
+and reports each side's median per-round throughput and the ratio
+ours/raw. Each side thus does the workload once, as the issue counts it,
+and the interleaving is fine-grained: these machines are shared virtual
+machines whose speed drifts by 15% within seconds, so many short
+interleaved rounds give a steadier ratio than a few long ones (and fit the
+5-minute budget). The table also shows the range of the per-round ratios.
+
+Peak memory is measured in one extra traced run per side
+(tracemalloc slows code, so it is kept out of the timed rounds) doing
+``memory_share`` of the work, after one untimed warm-up of the same size so
+that one-time costs (lazy imports, caches, connections) do not count as the
+workload's peak. The workloads are steady loops whose peak is reached early.
+
+:func:`compare_rows` runs several rows that share a side (one raw baseline
+for two of our variants): each distinct side is timed once per round.
 """
 
 from __future__ import annotations
@@ -22,10 +28,11 @@ import gc
 import statistics
 import time
 import tracemalloc
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 
-Work = Callable[[], Awaitable[int]]
+Side = Callable[[int], Awaitable[int]]
+"""Does ``count`` operations through one client; returns the number done."""
 
 
 @dataclass
@@ -38,11 +45,13 @@ class Result:
     ours_peak_kib: float
     raw_peak_kib: float
     unit: str = "ops/s"
-    memory_fraction: float = 1.0
+    memory_share: float = 1.0
+    round_ratios: list[float] = field(default_factory=list)
+    rounds: int = 1
 
     @property
     def ratio(self) -> float:
-        """Throughput ours / raw."""
+        """Throughput ours / raw (medians of the rounds)."""
         return self.ours / self.raw if self.raw else float("nan")
 
     @property
@@ -51,18 +60,18 @@ class Result:
         return self.ours_peak_kib / self.raw_peak_kib if self.raw_peak_kib else float("nan")
 
 
-async def _timed(work: Work) -> float:
+async def _timed(side: Side, count: int) -> float:
     gc.collect()
     start = time.perf_counter()
-    ops = await work()
+    ops = await side(count)
     return ops / (time.perf_counter() - start)
 
 
-async def _peak(work: Work) -> float:
+async def _peak(side: Side, count: int) -> float:
     gc.collect()
     tracemalloc.start()
     try:
-        await work()
+        await side(count)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -71,110 +80,79 @@ async def _peak(work: Work) -> float:
 
 async def compare(
     name: str,
-    ours: Work,
-    raw: Work,
+    ours: Side,
+    raw: Side,
     *,
-    rounds: int = 3,
+    total: int,
+    rounds: int = 10,
     memory: bool = True,
-    warmup: bool = False,
-    slices: tuple[Work, Work] | None = None,
-    fraction: float = 0.1,
-    min_rounds: int = 2,
-    settled: float = 0.05,
+    memory_share: float = 0.1,
+    unit: str = "ops/s",
 ) -> Result:
-    """Run both sides interleaved ``rounds`` times and return the medians.
+    """Run ``total`` operations per side in ``rounds`` interleaved rounds.
 
     Args:
         name: Workload name for the table.
         ours: The work through our client.
         raw: The same work through the raw library.
-        rounds: Timed rounds per side.
-        memory: Measure peak traced memory in one run of each side (after the warm-up).
-        warmup: Run each side once untimed first. Off by default: the traced
-            memory run already warms connections and caches before the timed rounds.
-        slices: ``(ours, raw)`` doing ``fraction`` of the work, used for the
-            traced memory run instead of the full work.
-        fraction: The share of the work ``slices`` do (shown under the table).
-        min_rounds: Stop early, after this many rounds, when the per-round
-            ratios are already within ``settled`` (relative spread) of each other.
-        settled: The relative spread counted as settled.
+        total: Operations per side, over all rounds.
+        rounds: Timed rounds per side (each does ``total // rounds``).
+        memory: Measure peak traced memory in one run of each side.
+        memory_share: The share of ``total`` the traced run (and the warm-up
+            before it) does.
+        unit: Throughput unit for the table.
 
     Returns:
         The result row.
     """
     rows = await compare_rows(
         [(name, ours, raw)],
+        total=total,
         rounds=rounds,
         memory=memory,
-        warmup=warmup,
-        slices=dict(zip((ours, raw), slices, strict=True)) if slices else None,
-        fraction=fraction,
-        min_rounds=min_rounds,
-        settled=settled,
+        memory_share=memory_share,
+        unit=unit,
     )
     return rows[0]
 
 
 async def compare_rows(
-    rows: Sequence[tuple[str, Work, Work]],
+    rows: Sequence[tuple[str, Side, Side]],
     *,
-    rounds: int = 3,
+    total: int,
+    rounds: int = 10,
     memory: bool = True,
-    warmup: bool = False,
-    slices: Mapping[Work, Work] | None = None,
-    fraction: float = 0.1,
-    min_rounds: int = 2,
-    settled: float = 0.05,
+    memory_share: float = 0.1,
+    unit: str = "ops/s",
 ) -> list[Result]:
-    """Like :func:`compare` for rows that share works, each distinct work timed once a round.
+    """Like :func:`compare` for rows that share sides, each distinct side timed once a round.
 
     Args:
-        rows: ``(name, ours, raw)`` per row; the same callable may appear in
+        rows: ``(name, ours, raw)`` per row; the same side may appear in
             several rows (e.g. one raw baseline for two of our variants).
-        rounds: Timed rounds per work.
-        memory: Measure peak traced memory in one run of each work.
-        warmup: Run each work once untimed first (else each slice, when
-            memory is traced on one).
-        slices: For some works, a smaller work to trace memory on instead.
-        fraction: The share of the work the ``slices`` do.
-        min_rounds: Stop after this many rounds (fewer than ``rounds``) when
-            every row's per-round ratios ours/raw are within ``settled`` of
-            each other (drift that slows both sides alike does not count).
-        settled: The relative spread (max - min) / median counted as settled.
+        total: Operations per side, over all rounds.
+        rounds: Timed rounds per side.
+        memory: Measure peak traced memory in one run of each side.
+        memory_share: The share of ``total`` the warm-up and traced runs do.
+        unit: Throughput unit for the table.
 
     Returns:
         One result per row, in order.
     """
-    works = list(dict.fromkeys(work for _, ours, raw in rows for work in (ours, raw)))
-    slices = slices or {}
-    if warmup:
-        for work in works:
-            await work()
-    elif memory:
-        # An untimed slice first, so that one-time costs (lazy imports,
-        # caches, connections) are not counted as the workload's peak.
-        for work in works:
-            if work in slices:
-                await slices[work]()
-    peaks: dict[Work, float] = {}
-    for work in works:
-        if memory:
-            peaks[work] = await _peak(slices.get(work, work))
-        else:
-            await slices.get(work, work)()
-            peaks[work] = 0.0
-    rates: dict[Work, list[float]] = {work: [] for work in works}
+    if total < rounds:
+        raise ValueError(f"total ({total}) must be at least rounds ({rounds})")
+    sides = list(dict.fromkeys(side for _, ours, raw in rows for side in (ours, raw)))
+    small = max(1, int(total * memory_share))
+    for side in sides:
+        await side(small)  # warm-up: connections, caches, lazy imports
+    peaks = {side: await _peak(side, small) if memory else 0.0 for side in sides}
+    per_round = total // rounds
+    rates: dict[Side, list[float]] = {side: [] for side in sides}
     for i in range(rounds):
-        # Rotate who goes first so drift does not favour one side.
-        shift = i % len(works)
-        for work in works[shift:] + works[:shift]:
-            rates[work].append(await _timed(work))
-        if i + 1 >= min(min_rounds, rounds) and all(
-            _spread([o / r for o, r in zip(rates[ours], rates[raw], strict=True)]) <= settled
-            for _, ours, raw in rows
-        ):
-            break  # the per-round ratios already agree: more rounds add minutes, not signal
-    medians = {work: statistics.median(r) for work, r in rates.items()}
+        order = sides if i % 2 == 0 else sides[::-1]
+        for side in order:
+            rates[side].append(await _timed(side, per_round))
+    medians = {side: statistics.median(r) for side, r in rates.items()}
     return [
         Result(
             name,
@@ -182,14 +160,13 @@ async def compare_rows(
             medians[raw],
             peaks[ours],
             peaks[raw],
-            memory_fraction=fraction if memory and ours in slices else 1.0,
+            unit=unit,
+            memory_share=memory_share if memory else 1.0,
+            round_ratios=[o / r for o, r in zip(rates[ours], rates[raw], strict=True)],
+            rounds=rounds,
         )
         for name, ours, raw in rows
     ]
-
-
-def _spread(rates: list[float]) -> float:
-    return (max(rates) - min(rates)) / statistics.median(rates)
 
 
 def format_table(title: str, results: list[Result]) -> str:
@@ -205,20 +182,27 @@ def format_table(title: str, results: list[Result]) -> str:
     lines = [
         f"### {title}",
         "",
-        "| workload | ours | raw | ours/raw | peak KiB ours | peak KiB raw | mem ours/raw |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| workload | ours | raw | ours/raw | per-round ours/raw | peak KiB ours "
+        "| peak KiB raw | mem ours/raw |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
+        ratios = r.round_ratios
+        spread = f"{min(ratios):.2f} to {max(ratios):.2f}" if len(ratios) > 1 else ""
         lines.append(
             f"| {r.workload} | {r.ours:,.0f} {r.unit} | {r.raw:,.0f} {r.unit} | {r.ratio:.2f} | "
-            f"{r.ours_peak_kib:,.0f} | {r.raw_peak_kib:,.0f} | {r.memory_ratio:.2f} |"
+            f"{spread} | {r.ours_peak_kib:,.0f} | {r.raw_peak_kib:,.0f} | {r.memory_ratio:.2f} |"
         )
-    sliced = {r.memory_fraction for r in results if r.memory_fraction != 1.0}
-    if sliced:
+    notes = sorted({(r.rounds, r.memory_share) for r in results if r.round_ratios})
+    for rounds, share in notes:
         lines.append("")
         lines.append(
-            "Peak memory: one traced run per side doing "
-            + " / ".join(f"{f:g}" for f in sorted(sliced))
-            + " of the work (after it, the timed rounds run the full work)."
+            f"Each side does the workload once, in {rounds} interleaved rounds; ours and raw are "
+            "the median per-round rates."
+            + (
+                f" Peak memory: one traced run per side doing {share:g} of the work."
+                if share != 1.0
+                else ""
+            )
         )
     return "\n".join(lines)
