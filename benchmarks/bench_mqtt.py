@@ -19,6 +19,7 @@ import aiomqtt
 
 from agenticaiframework.communication import MQTTClient
 from benchmarks.harness import Result, Side, compare, format_table
+from benchmarks.servers import pin_server
 from tests.servers.mosquitto import Mosquitto
 
 __all__ = ["run"]
@@ -88,6 +89,7 @@ async def run(quick: bool) -> list[Result]:
     n0, n1 = (2_000, 500) if quick else (50_000, 10_000)
     results: list[Result] = []
     async with Mosquitto() as broker:
+        pin_server(broker.pid)
         for qos, n in ((0, n0), (1, n1)):
             results.append(
                 await compare(

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from agenticaiframework.communication import STDIOClient
 from benchmarks.harness import Result, Side, compare, format_table
+from benchmarks.servers import pin_server
 
 __all__ = ["run"]
 
@@ -114,6 +115,8 @@ async def run(quick: bool) -> list[Result]:
     results: list[Result] = []
     async with STDIOClient(_JSONRPC, message_format="jsonrpc") as client:
         proc = await _spawn(_JSONRPC)
+        pin_server(client.pid)
+        pin_server(proc.pid)
         try:
             results.append(
                 await compare(
@@ -130,6 +133,8 @@ async def run(quick: bool) -> list[Result]:
             await _stop(proc)
     async with STDIOClient(_ECHO) as client:
         proc = await _spawn(_ECHO)
+        pin_server(client.pid)
+        pin_server(proc.pid)
         try:
             results.append(
                 await compare(

@@ -6,17 +6,22 @@ returning how many it did. :func:`compare` gives each side the workload's
 ``total`` operations, cut into ``rounds`` equal rounds and interleaved
 (A B, B A, A B ...: who goes first alternates so drift favours neither),
 and reports each side's median per-round throughput and the ratio
-ours/raw. Each side thus does the workload once, as the issue counts it,
-and the interleaving is fine-grained: these machines are shared virtual
-machines whose speed drifts by 15% within seconds, so many short
+ours/raw (the median of the per-round ratios). Each side thus does the
+workload once, as the issue counts it, and the interleaving is
+fine-grained: these machines are shared virtual machines whose speed
+drifts by 15% within seconds, so many short
 interleaved rounds give a steadier ratio than a few long ones (and fit the
 5-minute budget). The table also shows the range of the per-round ratios.
 
 Peak memory is measured in one extra traced run per side
 (tracemalloc slows code, so it is kept out of the timed rounds) doing
-``memory_share`` of the work, after one untimed warm-up of the same size so
-that one-time costs (lazy imports, caches, connections) do not count as the
-workload's peak. The workloads are steady loops whose peak is reached early.
+``memory_share`` of the work, right after one untimed warm-up of the same
+size, with no garbage collection in between, so that one-time costs (lazy
+imports, caches, connections) and the interpreter's free lists do not count
+as the workload's peak. The free lists matter: a full collection empties
+them, and refilling them (up to 80 dicts, for instance) then shows as ~20 KiB
+of "peak" for any code that makes dicts, whatever the workload's own memory;
+the workloads are steady loops whose real peak is reached early.
 
 :func:`compare_rows` runs several rows that share a side (one raw baseline
 for two of our variants): each distinct side is timed once per round.
@@ -51,7 +56,15 @@ class Result:
 
     @property
     def ratio(self) -> float:
-        """Throughput ours / raw (medians of the rounds)."""
+        """Throughput ours / raw: the median of the per-round ratios.
+
+        Each round times ours and raw back to back, so a round's ratio is
+        measured under the same machine conditions; the median of those
+        paired ratios is steadier than the ratio of the two medians when
+        the machine's speed drifts between rounds.
+        """
+        if self.round_ratios:
+            return statistics.median(self.round_ratios)
         return self.ours / self.raw if self.raw else float("nan")
 
     @property
@@ -68,7 +81,7 @@ async def _timed(side: Side, count: int) -> float:
 
 
 async def _peak(side: Side, count: int) -> float:
-    gc.collect()
+    await side(count)  # warm-up: no collection after it, free lists stay filled
     tracemalloc.start()
     try:
         await side(count)
@@ -143,9 +156,13 @@ async def compare_rows(
         raise ValueError(f"total ({total}) must be at least rounds ({rounds})")
     sides = list(dict.fromkeys(side for _, ours, raw in rows for side in (ours, raw)))
     small = max(1, int(total * memory_share))
+    peaks: dict[Side, float] = {}
     for side in sides:
-        await side(small)  # warm-up: connections, caches, lazy imports
-    peaks = {side: await _peak(side, small) if memory else 0.0 for side in sides}
+        if memory:
+            peaks[side] = await _peak(side, small)
+        else:
+            await side(small)  # warm-up: connections, caches, lazy imports
+            peaks[side] = 0.0
     per_round = total // rounds
     rates: dict[Side, list[float]] = {side: [] for side in sides}
     for i in range(rounds):
@@ -198,7 +215,7 @@ def format_table(title: str, results: list[Result]) -> str:
         lines.append("")
         lines.append(
             f"Each side does the workload once, in {rounds} interleaved rounds; ours and raw are "
-            "the median per-round rates."
+            "the median per-round rates, ours/raw the median of the per-round ratios."
             + (
                 f" Peak memory: one traced run per side doing {share:g} of the work."
                 if share != 1.0

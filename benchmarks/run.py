@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import os
 import platform
 import sys
 import time
@@ -17,6 +18,10 @@ import traceback
 from datetime import UTC, datetime
 
 from .harness import format_table
+from .servers import pin_client, placement
+
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+"""CPUs available, counted before :func:`pin_client` narrows this process's set."""
 
 SUITES = ["http", "websocket", "sse", "mqtt", "grpc", "stdio", "pool", "tools"]
 
@@ -26,7 +31,7 @@ async def main(quick: bool, only: list[str]) -> int:
     print(
         f"# benchmarks {'(quick) ' if quick else ''}{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
         f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
-        f"{_cores()} cores\n",
+        f"{_cores()} cores ({placement()})\n",
         flush=True,
     )
     failures = 0
@@ -45,9 +50,7 @@ async def main(quick: bool, only: list[str]) -> int:
 
 
 def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return _CORES
 
 
 if __name__ == "__main__":
@@ -57,4 +60,5 @@ if __name__ == "__main__":
     )
     parser.add_argument("--only", default=",".join(SUITES), help="comma-separated suites")
     ns = parser.parse_args()
+    pin_client()  # before any suite starts a thread or a child
     sys.exit(asyncio.run(main(ns.quick, [s for s in ns.only.split(",") if s])))

@@ -1,13 +1,57 @@
-"""Child-process servers for the benchmarks, on 127.0.0.1 free ports only."""
+"""Child-process servers for the benchmarks, on 127.0.0.1 free ports only.
+
+CPU placement: on a machine with two or more CPUs, :func:`pin_client` keeps
+the benchmark process (both clients, timed in turn) off the last CPU and
+:func:`pin_server` puts every server child there. Without it the scheduler
+moves the client, its library threads (grpc's poller, the child watcher)
+and the server between the cores, and the same work swings by 30% from one
+round to the next; pinned, both sides run on the same core in turn, which
+is what the comparison needs.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Sequence
+
+
+def _cpus() -> tuple[set[int], set[int]] | None:
+    """(client CPUs, server CPUs), or None when there is one CPU or no affinity API."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    return set(cpus[:-1]), {cpus[-1]}
+
+
+_PLACEMENT = _cpus()
+
+
+def placement() -> str:
+    """Where clients and servers run, for the report header."""
+    if _PLACEMENT is None:
+        return "clients and servers share the CPUs"
+    clients, servers = _PLACEMENT
+    return f"clients on CPU {','.join(map(str, sorted(clients)))}, servers on CPU {min(servers)}"
+
+
+def pin_client() -> None:
+    """Keep this process (and threads it starts later) off the servers' CPU."""
+    if _PLACEMENT is not None:
+        os.sched_setaffinity(0, _PLACEMENT[0])
+
+
+def pin_server(pid: int | None) -> None:
+    """Move a server child process onto the servers' CPU."""
+    if _PLACEMENT is not None and pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(pid, _PLACEMENT[1])
 
 
 def free_port() -> int:
@@ -40,6 +84,7 @@ async def child_server(args: Sequence[str], port: int) -> AsyncIterator[int]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, *args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    pin_server(proc.pid)
     try:
         await wait_for_port(port)
         yield port
