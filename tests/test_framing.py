@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agenticaiframework.communication.errors import MessageTooLargeError, ProtocolError
 from agenticaiframework.communication.framing import (
@@ -31,6 +35,27 @@ def test_newline_byte_by_byte_and_multibyte_delimiter() -> None:
         out += decoder.feed(bytes([byte]))
     assert out == [b"one", b"two", b""]
     assert decoder.feed(b"\n") == [b"three"]
+
+
+@given(
+    lines=st.lists(st.binary(max_size=12).filter(lambda b: b"\r" not in b), max_size=8),
+    delimiter=st.sampled_from([b"\n", b"\r\n"]),
+    cuts=st.lists(st.integers(min_value=0, max_value=200), max_size=10),
+)
+def test_newline_any_chunking_gives_the_same_lines(
+    lines: list[bytes], delimiter: bytes, cuts: list[int]
+) -> None:
+    # Whatever the pipe's chunk boundaries (including chunks that are exactly
+    # one line, the decoder's fast path), the same lines come out in order.
+    lines = [line.replace(b"\n", b"") for line in lines]
+    stream = b"".join(line + delimiter for line in lines)
+    points = sorted({min(c, len(stream)) for c in cuts} | {0, len(stream)})
+    decoder = NewlineDecoder(delimiter)
+    out: list[object] = []
+    for start, end in itertools.pairwise(points):
+        out += decoder.feed(stream[start:end])
+    assert out == lines
+    assert decoder.buffered == 0
 
 
 def test_newline_over_long_line_is_skipped_and_stream_recovers() -> None:

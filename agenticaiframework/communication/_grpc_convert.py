@@ -165,7 +165,27 @@ def _describe_type(field: FieldDescriptor) -> str:
 
 # -- responses ------------------------------------------------------------------
 
-_Plan = list[tuple[str, Callable[[Any, Any], Any], bool]]
+
+class _Plan:
+    """How to turn one message class into a dict, worked out once per class.
+
+    ``defaults`` holds every field without presence at its default value, in
+    declaration order (repeated and map fields as placeholders that
+    ``fresh`` replaces with a new list or dict per message); the message's
+    ``ListFields()`` then overwrites only the fields actually set, which for
+    typical replies is a few of many. ``order`` restores declaration order
+    when a field with presence was set (it lands at the end otherwise).
+    """
+
+    __slots__ = ("converters", "defaults", "fresh", "order")
+
+    def __init__(self) -> None:
+        self.defaults: dict[str, Any] = {}
+        self.fresh: list[tuple[str, Callable[[], Any]]] = []
+        self.converters: dict[str, Callable[[Any, Any], Any]] = {}
+        self.order: tuple[str, ...] = ()
+
+
 # By message class (same-named types of two servers may differ), weakly: a
 # client's private descriptor pool can be freed with the client.
 _plans: weakref.WeakKeyDictionary[type, _Plan] = weakref.WeakKeyDictionary()
@@ -184,21 +204,39 @@ def message_to_dict(message: Any) -> dict[str, Any]:
     plan = _plans.get(cls)
     if plan is None:
         plan = _build_plan(cls)
-    out: dict[str, Any] = {}
-    for name, convert, presence in plan:
-        if presence and not message.HasField(name):
-            continue
-        out[name] = convert(message, name)
+    out = plan.defaults.copy()
+    for name, factory in plan.fresh:
+        out[name] = factory()
+    converters = plan.converters
+    reorder = False
+    for field, _ in message.ListFields():
+        name = field.name
+        if name not in out:
+            reorder = True  # a field with presence: appended, not in its place
+        out[name] = converters[name](message, name)
+    if reorder:
+        return {name: out[name] for name in plan.order if name in out}
     return out
 
 
 def _build_plan(cls: type) -> _Plan:
     desc: Descriptor = cls.DESCRIPTOR  # type: ignore[attr-defined]
-    plan: _Plan = []
+    plan = _Plan()
     _plans[cls] = plan  # registered first: recursive types reuse it
     for field in desc.fields:
-        presence = bool(field.has_presence) and not _is_repeated(field)
-        plan.append((field.name, _converter(field), presence))
+        name = field.name
+        plan.converters[name] = _converter(field)
+        if _is_map(field):
+            plan.defaults[name] = None
+            plan.fresh.append((name, dict))
+        elif _is_repeated(field):
+            plan.defaults[name] = None
+            plan.fresh.append((name, list))
+        elif not field.has_presence:
+            convert = _value_converter(field)
+            default = field.default_value
+            plan.defaults[name] = default if convert is None else convert(default)
+    plan.order = tuple(field.name for field in desc.fields)
     return plan
 
 

@@ -154,6 +154,11 @@ class NewlineDecoder(FrameDecoder):
             Completed frames (delimiter removed) and errors for over-long ones.
         """
         buffer = self._buffer
+        if not buffer and not self._skipping:
+            # The common case on a pipe: the chunk is exactly one whole line.
+            end = data.find(self._delimiter)
+            if end >= 0 and end == len(data) - self._dlen and end <= self._max:
+                return [bytes(data[:end])]
         # Search only the new bytes (plus a delimiter's worth of overlap).
         start = max(0, len(buffer) - self._dlen + 1)
         buffer += data

@@ -1009,8 +1009,17 @@ class STDIOClient(BaseClient):
             ConfigError: The client is not in jsonrpc mode.
             ClosedError: The client was closed.
         """
-        self._require_jsonrpc("request")
-        stdin = await self._ready_to_write()
+        if self._format != "jsonrpc":
+            self._require_jsonrpc("request")
+        stdin = self._stdin
+        if (
+            self._state is not ClientState.OPEN
+            or self._returncode is not None
+            or stdin is None
+            or self._stdin_lost
+            or stdin.is_closing()
+        ):
+            stdin = await self._ready_to_write()
         pending = self._pending
         request_id = pending.next_id()
         data = self._frame_payload(
