@@ -8,6 +8,7 @@ the end on their own.
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -115,6 +116,29 @@ async def test_thousand_messages_arrive_complete_and_in_order(server: WSServer) 
             await ws.send({"i": i})
         echoed = [(await ws.receive(timeout=5))["i"] for _ in range(1000)]
         assert echoed == list(range(1000))
+
+
+@pytest.mark.parametrize("queue_size", [1000, 2])
+async def test_fragmented_and_whole_messages_keep_their_order(
+    server: WSServer, queue_size: int
+) -> None:
+    # Whole messages take a fast path from the parser, fragmented ones go
+    # through websockets' assembler and our reader task: none may overtake
+    # another, also when a tiny inbox makes the reader wait (backpressure).
+    async with WebSocketClient(
+        server.url("/mixed?n=300"), receive_queue_size=queue_size, message_format="auto"
+    ) as ws:
+        got: list[int] = []
+        async for message in ws:
+            if isinstance(message, bytes):
+                message = json.loads(message)
+            if message["type"] == "done":
+                break
+            got.append(message["n"])
+            if len(got) % 50 == 0:
+                await asyncio.sleep(0.02)  # let frames pile up behind a slow consumer
+        assert got == list(range(300))
+        assert ws.stats.received == 301
 
 
 async def test_receive_timeout_and_not_connected(server: WSServer) -> None:

@@ -60,9 +60,11 @@ from websockets.exceptions import (
     InvalidURI,
     PayloadTooBig,
 )
+from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
 from . import errors
+from ._ws_connection import SinkConnection
 from ._ws_protocol import (
     AuthReply,
     CloseAction,
@@ -235,6 +237,7 @@ class WebSocketClient(BaseClient):
         self._closing = False
         self._final: _End | BaseException | None = None
         self._held: list[str | bytes] = []
+        self._dispatching = False
         self._resume: asyncio.Task[None] | None = None
         self._dropped_inbox = 0
         self._reconnect_attempts = 0
@@ -554,6 +557,7 @@ class WebSocketClient(BaseClient):
                 close_timeout=cfg.close_timeout or None,
                 max_size=cfg.max_message_size,
                 proxy=self._proxy,
+                create_connection=SinkConnection,
                 **kwargs,
             )
         except Exception as exc:
@@ -706,17 +710,82 @@ class WebSocketClient(BaseClient):
             self._resume = self._tasks.spawn(self._after_reconnect(conn, attempts), "resume")
 
     async def _pump(self, conn: ClientConnection) -> ConnectionClosed | None:
-        """Read one connection until it closes; returns how it closed."""
+        """Read one connection until it closes; returns how it closed.
+
+        Single-frame messages mostly never get here: the connection hands
+        them to :meth:`_take_frame` as they are parsed. This loop gets the
+        rest (fragmented messages, and whatever ``_take_frame`` declines).
+        """
         held, self._held = self._held, []
         for raw in held:
             await self._dispatch(raw, conn)
         dispatch = self._dispatch
         recv = conn.recv
+        if isinstance(conn, SinkConnection):
+            conn.sink = self._take_frame
         try:
             while True:
-                await dispatch(await recv(), conn)
+                raw = await recv()
+                # While this message is dispatched (which may wait), later
+                # frames must queue behind it, not overtake it.
+                self._dispatching = True
+                await dispatch(raw, conn)
+                self._dispatching = False
         except ConnectionClosed as exc:
             return exc
+        finally:
+            self._dispatching = False
+            if isinstance(conn, SinkConnection):
+                conn.sink = None
+
+    def _take_frame(self, frame: Frame) -> bool:
+        """Take a whole single-frame message straight from the parser (the hot path).
+
+        Returns False, leaving the frame to the reader task, whenever anything
+        would have to wait or report: a message handler is registered, the
+        inbox is full, the text is "ping" to answer, the message does not
+        decode, or the reader is still dispatching an earlier message.
+        """
+        if self._dispatching or self._events.has("message"):
+            return False
+        inbox = self._inbox
+        if inbox.full():
+            return False
+        cfg = self._config
+        raw: str | bytes
+        if frame.opcode is Opcode.TEXT:
+            try:
+                raw = bytes(frame.data).decode()
+            except UnicodeDecodeError:
+                return False
+            if cfg.answer_text_ping and raw == "ping":
+                return False
+        else:
+            raw = bytes(frame.data)
+        try:
+            message = decode(raw, cfg.message_format)
+        except errors.ProtocolError:
+            return False
+        stats = self.stats
+        stats.received += 1
+        stats.bytes_received += len(raw)
+        if not (self._pending and self._settle_reply(message)):
+            inbox.put_nowait(message)
+        return True
+
+    def _settle_reply(self, message: Message) -> bool:
+        """Resolve the request() waiting for this reply; True when it was one."""
+        if type(message) is not dict:
+            return False
+        try:
+            future = self._pending.pop(message.get(self._config.request_id_field), None)
+        except TypeError:  # an unhashable id cannot be one of ours
+            return False
+        if future is None:
+            return False
+        if not future.done():
+            future.set_result(message)
+        return True
 
     async def _dispatch(self, raw: str | bytes, conn: ClientConnection) -> None:
         """Handle one received frame (the hot path)."""
@@ -734,15 +803,8 @@ class WebSocketClient(BaseClient):
             await self._events.emit("error", exc)
             await self._deliver(_Raise(exc))
             return
-        if self._pending and type(message) is dict:
-            try:
-                future = self._pending.pop(message.get(cfg.request_id_field), None)
-            except TypeError:  # an unhashable id cannot be one of ours
-                future = None
-            if future is not None:
-                if not future.done():
-                    future.set_result(message)
-                return
+        if self._pending and self._settle_reply(message):
+            return
         if self._events.has("message"):
             await self._events.emit("message", message)
             inbox = self._inbox

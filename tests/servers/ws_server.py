@@ -15,6 +15,8 @@ gives ``ws://127.0.0.1:<port><path>``. Endpoints, chosen by path:
 * ``/record`` every received message is appended to ``server.received``; nothing
   is sent back except ``{"type": "ack", "n": count}`` when asked with ``"sync"``.
 * ``/stream?n=N`` sends N numbered messages then ``{"type": "done"}``.
+* ``/mixed?n=N`` sends N numbered messages, every third one fragmented into
+  three frames and every fifth binary, then ``{"type": "done"}``.
 * ``/close?code=C&reason=R`` sends ``{"type": "bye"}`` then closes with C/R.
 * ``/big?size=N`` sends one text message of N bytes, then echoes.
 * ``/raw``    sends the non-JSON texts ``hello world`` and ``{not json`` and a
@@ -141,6 +143,7 @@ class WSServer:
             "rpc": self._rpc,
             "record": self._record,
             "stream": self._stream,
+            "mixed": self._mixed,
             "close": self._close,
             "big": self._big,
             "raw": self._raw,
@@ -219,6 +222,19 @@ class WSServer:
     async def _stream(self, conn: ServerConnection, query: dict[str, str]) -> None:
         for i in range(int(query.get("n", "10"))):
             await conn.send(json.dumps({"type": "item", "n": i}))
+        await conn.send(json.dumps({"type": "done"}))
+        await self._echo(conn, query)
+
+    async def _mixed(self, conn: ServerConnection, query: dict[str, str]) -> None:
+        for i in range(int(query.get("n", "10"))):
+            text = json.dumps({"type": "item", "n": i})
+            message: str | bytes = text.encode() if i % 5 == 4 else text
+            if i % 3 == 0:
+                cut = len(message) // 3
+                # An iterable is sent as one message in several frames.
+                await conn.send([message[:cut], message[cut : 2 * cut], message[2 * cut :]])
+            else:
+                await conn.send(message)
         await conn.send(json.dumps({"type": "done"}))
         await self._echo(conn, query)
 
