@@ -34,7 +34,7 @@ def _calls(one: Callable[[], Awaitable[None]]) -> Side:
 async def run(quick: bool) -> list[Result]:
     """Sequential tool calls: ours vs raw httpx, and ours vs the reference utcp client."""
     n = 200 if quick else 2_000
-    rounds = 2 if quick else 10
+    rounds = 2 if quick else 5  # rounds of 400 calls: shorter ones are mostly noise
     port = free_port()
     args = [
         "-m", "uvicorn", "--factory", "tests.servers.tools_app:app_factory",

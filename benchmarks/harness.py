@@ -15,13 +15,17 @@ interleaved rounds give a steadier ratio than a few long ones (and fit the
 
 Peak memory is measured in one extra traced run per side
 (tracemalloc slows code, so it is kept out of the timed rounds) doing
-``memory_share`` of the work, right after one untimed warm-up of the same
-size, with no garbage collection in between, so that one-time costs (lazy
-imports, caches, connections) and the interpreter's free lists do not count
-as the workload's peak. The free lists matter: a full collection empties
-them, and refilling them (up to 80 dicts, for instance) then shows as ~20 KiB
-of "peak" for any code that makes dicts, whatever the workload's own memory;
-the workloads are steady loops whose real peak is reached early.
+``memory_share`` of the work. Every side first runs once untimed (so
+process-wide one-time costs such as lazy imports, caches and connections
+land on no side's trace), and each traced run follows one more untimed run
+of its own side with no garbage collection in between, so that the
+interpreter's free lists do not count as the workload's peak either. The
+free lists matter: a full collection empties them, and refilling them (up
+to 80 dicts, for instance) then shows as ~20 KiB of "peak" for any code
+that makes dicts, whatever the workload's own memory. The workloads are
+steady loops whose real peak is reached early. tracemalloc sees Python's
+allocator only: memory that C extensions take from malloc directly (upb's
+protobuf messages, for one) is invisible to it, on either side.
 
 :func:`compare_rows` runs several rows that share a side (one raw baseline
 for two of our variants): each distinct side is timed once per round.
@@ -156,13 +160,11 @@ async def compare_rows(
         raise ValueError(f"total ({total}) must be at least rounds ({rounds})")
     sides = list(dict.fromkeys(side for _, ours, raw in rows for side in (ours, raw)))
     small = max(1, int(total * memory_share))
-    peaks: dict[Side, float] = {}
     for side in sides:
-        if memory:
-            peaks[side] = await _peak(side, small)
-        else:
-            await side(small)  # warm-up: connections, caches, lazy imports
-            peaks[side] = 0.0
+        # Warm every side before tracing any: process-wide one-time costs
+        # (about 50 KiB for the HTTP pair) would else land on whichever is traced first.
+        await side(small)
+    peaks = {side: await _peak(side, small) if memory else 0.0 for side in sides}
     per_round = total // rounds
     rates: dict[Side, list[float]] = {side: [] for side in sides}
     for i in range(rounds):
