@@ -50,7 +50,7 @@ async def run(quick: bool) -> list[Result]:
 
                 return side
 
-            rounds = 2 if quick else 10
+            rounds = 2 if quick else 20
             return [
                 await compare(f"{n} sequential GETs", seq(ours), seq(raw), total=n, rounds=rounds),
                 await compare(

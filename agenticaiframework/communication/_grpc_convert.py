@@ -182,7 +182,8 @@ class _Plan:
     def __init__(self) -> None:
         self.defaults: dict[str, Any] = {}
         self.fresh: list[tuple[str, Callable[[], Any]]] = []
-        self.converters: dict[str, Callable[[Any, Any], Any]] = {}
+        # None: the value ListFields() gives is the dict value as it is.
+        self.converters: dict[str, Callable[[Any], Any] | None] = {}
         self.order: tuple[str, ...] = ()
 
 
@@ -209,11 +210,12 @@ def message_to_dict(message: Any) -> dict[str, Any]:
         out[name] = factory()
     converters = plan.converters
     reorder = False
-    for field, _ in message.ListFields():
+    for field, value in message.ListFields():
         name = field.name
         if name not in out:
             reorder = True  # a field with presence: appended, not in its place
-        out[name] = converters[name](message, name)
+        convert = converters[name]
+        out[name] = value if convert is None else convert(value)
     if reorder:
         return {name: out[name] for name in plan.order if name in out}
     return out
@@ -225,7 +227,7 @@ def _build_plan(cls: type) -> _Plan:
     _plans[cls] = plan  # registered first: recursive types reuse it
     for field in desc.fields:
         name = field.name
-        plan.converters[name] = _converter(field)
+        plan.converters[name] = convert = _converter(field)
         if _is_map(field):
             plan.defaults[name] = None
             plan.fresh.append((name, dict))
@@ -233,35 +235,28 @@ def _build_plan(cls: type) -> _Plan:
             plan.defaults[name] = None
             plan.fresh.append((name, list))
         elif not field.has_presence:
-            convert = _value_converter(field)
             default = field.default_value
             plan.defaults[name] = default if convert is None else convert(default)
     plan.order = tuple(field.name for field in desc.fields)
     return plan
 
 
-def _getter(message: Any, name: str) -> Any:
-    return getattr(message, name)
-
-
-def _converter(field: FieldDescriptor) -> Callable[[Any, Any], Any]:
-    repeated = _is_repeated(field)
+def _converter(field: FieldDescriptor) -> Callable[[Any], Any] | None:
+    """How to turn a set field's value into its dict value (None: as it is)."""
     if _is_map(field):
         value_field = field.message_type.fields_by_name["value"]
         convert_value = _value_converter(value_field)
         if convert_value is None:
-            return lambda m, n: dict(getattr(m, n))
+            return dict
         cv = convert_value
-        return lambda m, n: {k: cv(v) for k, v in getattr(m, n).items()}
+        return lambda value: {k: cv(v) for k, v in value.items()}
     convert = _value_converter(field)
-    if convert is None:
-        if repeated:
-            return lambda m, n: list(getattr(m, n))
-        return _getter
-    c = convert
-    if repeated:
-        return lambda m, n: [c(v) for v in getattr(m, n)]
-    return lambda m, n: c(getattr(m, n))
+    if _is_repeated(field):
+        if convert is None:
+            return list
+        c = convert
+        return lambda value: [c(v) for v in value]
+    return convert
 
 
 def _value_converter(field: FieldDescriptor) -> Callable[[Any], Any] | None:

@@ -151,6 +151,9 @@ def translate_rpc_error(exc: grpc.aio.AioRpcError, what: str) -> errors.Communic
     return err
 
 
+_EOF = grpc.aio.EOF
+
+
 def _is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, errors.ConnectionError)
 
@@ -745,6 +748,7 @@ class ResponseStream:
         as_message: bool,
     ) -> None:
         self._client = client
+        self._stats = client.stats
         self._service = service
         self._method_name = method
         self._used = used
@@ -840,11 +844,11 @@ class ResponseStream:
             if self._client.is_closed:
                 raise StopAsyncIteration from None
             raise
-        if reply is grpc.aio.EOF:
+        if reply is _EOF:
             await self._finish()
             raise StopAsyncIteration
         self._received += 1
-        self._client.stats.received += 1
+        self._stats.received += 1
         return reply if self._as_message else message_to_dict(reply)
 
     async def _failed(self, exc: grpc.aio.AioRpcError) -> Any:
