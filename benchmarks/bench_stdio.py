@@ -112,43 +112,30 @@ async def run(quick: bool) -> list[Result]:
     """
     n = 1_000 if quick else 20_000
     rounds = 2 if quick else 20  # short rounds, many: the median shrugs off the machine's drift
+    workloads = [
+        ("JSON-RPC request round trips", _JSONRPC, "jsonrpc", _ours_rpc, _raw_rpc),
+        ("JSON line send/receive round trips", _ECHO, "json", _ours_json, _raw_json),
+    ]
     results: list[Result] = []
-    async with STDIOClient(_JSONRPC, message_format="jsonrpc") as client:
-        proc = await _spawn(_JSONRPC)
-        pin_server(client.pid)
-        pin_server(proc.pid)
-        try:
-            results.append(
-                await compare(
-                    f"JSON-RPC request round trips ({n:,})",
-                    _ours_rpc(client),
-                    _raw_rpc(proc),
-                    total=n,
-                    rounds=rounds,
-                    memory=not quick,
-                    unit="rt/s",
+    for label, command, message_format, ours, raw in workloads:
+        async with STDIOClient(command, message_format=message_format) as client:
+            proc = await _spawn(command)
+            pin_server(client.pid)
+            pin_server(proc.pid)
+            try:
+                results.append(
+                    await compare(
+                        f"{label} ({n:,})",
+                        ours(client),
+                        raw(proc),
+                        total=n,
+                        rounds=rounds,
+                        memory=not quick,
+                        unit="rt/s",
+                    )
                 )
-            )
-        finally:
-            await _stop(proc)
-    async with STDIOClient(_ECHO) as client:
-        proc = await _spawn(_ECHO)
-        pin_server(client.pid)
-        pin_server(proc.pid)
-        try:
-            results.append(
-                await compare(
-                    f"JSON line send/receive round trips ({n:,})",
-                    _ours_json(client),
-                    _raw_json(proc),
-                    total=n,
-                    rounds=rounds,
-                    memory=not quick,
-                    unit="rt/s",
-                )
-            )
-        finally:
-            await _stop(proc)
+            finally:
+                await _stop(proc)
     return results
 
 

@@ -211,9 +211,9 @@ def _compile_converter(cls: type) -> Callable[[Any], dict[str, Any]]:
             if name.isidentifier() and not keyword.iskeyword(name)
             else f"getattr(m, {name!r})"
         )
+        repeated = _is_repeated(field)
         if _is_map(field):
             convert = _value_converter(field.message_type.fields_by_name["value"])
-            namespace[f"_c{i}"] = convert
             expr = (
                 f"dict({read})"
                 if convert is None
@@ -221,12 +221,13 @@ def _compile_converter(cls: type) -> Callable[[Any], dict[str, Any]]:
             )
         else:
             convert = _value_converter(field)
-            namespace[f"_c{i}"] = convert
-            if _is_repeated(field):
+            if repeated:
                 expr = f"list({read})" if convert is None else f"[_c{i}(v) for v in {read}]"
             else:
                 expr = read if convert is None else f"_c{i}({read})"
-        presence = bool(field.has_presence) and not _is_repeated(field)
+        if convert is not None:
+            namespace[f"_c{i}"] = convert
+        presence = bool(field.has_presence) and not repeated
         entries.append((repr(name), expr, presence))
     # A dict display for the fields up to the first one with presence (all
     # of them, usually), then one statement per field, in declaration order.

@@ -818,7 +818,21 @@ class STDIOClient(BaseClient):
             return encode_bytes(message, self._encoding)
         return self._frame_payload(encode_bytes(message, self._encoding))
 
+    def _writable_stdin(self) -> asyncio.WriteTransport | None:
+        """The child's stdin when a write can go out now, else None (no coroutine: hot path)."""
+        stdin = self._stdin
+        if (
+            self._state is ClientState.OPEN
+            and self._returncode is None
+            and stdin is not None
+            and not self._stdin_lost
+            and not stdin.is_closing()
+        ):
+            return stdin
+        return None
+
     async def _ready_to_write(self) -> asyncio.WriteTransport:
+        """The child's stdin, connecting first if needed; raises why it cannot be written."""
         if self._state is not ClientState.OPEN:
             self._ensure_usable()
             await self.connect()
@@ -851,7 +865,7 @@ class STDIOClient(BaseClient):
             await waiter
 
     async def _send_bytes(self, data: bytes) -> None:
-        stdin = await self._ready_to_write()
+        stdin = self._writable_stdin() or await self._ready_to_write()
         stdin.write(data)
         self.stats.sent += 1
         self.stats.bytes_sent += len(data)
@@ -1009,17 +1023,8 @@ class STDIOClient(BaseClient):
             ConfigError: The client is not in jsonrpc mode.
             ClosedError: The client was closed.
         """
-        if self._format != "jsonrpc":
-            self._require_jsonrpc("request")
-        stdin = self._stdin
-        if (
-            self._state is not ClientState.OPEN
-            or self._returncode is not None
-            or stdin is None
-            or self._stdin_lost
-            or stdin.is_closing()
-        ):
-            stdin = await self._ready_to_write()
+        self._require_jsonrpc("request")
+        stdin = self._writable_stdin() or await self._ready_to_write()
         pending = self._pending
         request_id = pending.next_id()
         data = self._frame_payload(
