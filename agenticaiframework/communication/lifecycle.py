@@ -20,7 +20,7 @@ from typing import Any, Self
 
 from .errors import ClosedError
 
-__all__ = ["BaseClient", "ClientState", "ClientStats", "TaskSet"]
+__all__ = ["BaseClient", "ClientState", "ClientStats", "Lifecycle", "TaskSet"]
 
 
 class ClientState(enum.Enum):
@@ -91,25 +91,19 @@ class TaskSet:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-class BaseClient(abc.ABC):
-    """Shared ``async with`` / ``connect()`` / ``close()`` behaviour.
+class Lifecycle(abc.ABC):
+    """UNOPENED -> OPEN -> CLOSED, ``async with``, and the closed check.
 
-    Subclasses implement ``_open()`` and ``_close()``; this class makes both
-    idempotent and forbids reopening after close.
+    Shared by every client (through :class:`BaseClient`) and by the
+    ConnectionManager; subclasses define what ``connect()`` and ``close()`` do.
     """
-
-    _protocol: str = "base"
 
     def __init__(self) -> None:
         self._state = ClientState.UNOPENED
-        self._state_lock: asyncio.Lock | None = None
-        self._tasks = TaskSet(type(self).__name__)
-        self.stats = ClientStats()
-        self.logger = logging.getLogger(f"agenticaiframework.communication.{self._protocol}")
 
     @property
     def state(self) -> ClientState:
-        """The lifecycle state."""
+        """UNOPENED until ``connect()``, OPEN, then CLOSED for good."""
         return self._state
 
     @property
@@ -120,6 +114,43 @@ class BaseClient(abc.ABC):
     def _ensure_usable(self) -> None:
         if self._state is ClientState.CLOSED:
             raise ClosedError(f"{type(self).__name__} is closed")
+
+    @abc.abstractmethod
+    async def connect(self) -> object:
+        """Open (idempotent)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close (idempotent)."""
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class BaseClient(Lifecycle):
+    """Shared ``async with`` / ``connect()`` / ``close()`` behaviour.
+
+    Subclasses implement ``_open()`` and ``_close()``; this class makes both
+    idempotent and forbids reopening after close.
+    """
+
+    _protocol: str = "base"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._state_lock: asyncio.Lock | None = None
+        self._tasks = TaskSet(type(self).__name__)
+        self.stats = ClientStats()
+        self.logger = logging.getLogger(f"agenticaiframework.communication.{self._protocol}")
 
     def _lock(self) -> asyncio.Lock:
         if self._state_lock is None:
@@ -163,15 +194,3 @@ class BaseClient(abc.ABC):
     @abc.abstractmethod
     async def _close(self) -> None:
         """Release the protocol connection."""
-
-    async def __aenter__(self) -> Self:
-        await self.connect()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()

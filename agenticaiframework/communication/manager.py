@@ -27,14 +27,13 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from types import TracebackType
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from . import errors
 from .config import _check_number
 from .events import EventEmitter
 from .health import HealthStatus
-from .lifecycle import ClientState, TaskSet
+from .lifecycle import ClientState, Lifecycle, TaskSet
 
 __all__ = ["ConnectionManager", "HealthChangeCallback", "ManagedClient"]
 
@@ -94,7 +93,7 @@ def _takes_timeout(client: ManagedClient) -> bool:
     )
 
 
-class ConnectionManager:
+class ConnectionManager(Lifecycle):
     """A registry of named clients with shared lifecycle and health checks.
 
     Args:
@@ -115,8 +114,8 @@ class ConnectionManager:
             _check_number("connect_timeout", connect_timeout, allow_equal=False)
         self.health_timeout = float(health_timeout)
         self.connect_timeout = connect_timeout
+        super().__init__()
         self._clients: dict[str, _Entry] = {}
-        self._state = ClientState.UNOPENED
         self._tasks = TaskSet("ConnectionManager")
         self._monitor: asyncio.Task[None] | None = None
         self._on_change: HealthChangeCallback | None = None
@@ -203,20 +202,6 @@ class ConnectionManager:
 
     # -- lifecycle --------------------------------------------------------------
 
-    @property
-    def state(self) -> ClientState:
-        """UNOPENED until :meth:`connect`, OPEN, then CLOSED for good."""
-        return self._state
-
-    @property
-    def is_closed(self) -> bool:
-        """Whether :meth:`close` has been called."""
-        return self._state is ClientState.CLOSED
-
-    def _ensure_usable(self) -> None:
-        if self._state is ClientState.CLOSED:
-            raise errors.ClosedError("ConnectionManager is closed")
-
     async def connect(self) -> dict[str, Exception]:
         """Connect every registered client concurrently.
 
@@ -283,18 +268,6 @@ class ConnectionManager:
                     first = first or result
             if first is not None:
                 raise first
-
-    async def __aenter__(self) -> Self:
-        await self.connect()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # -- health -----------------------------------------------------------------
 
