@@ -71,6 +71,8 @@ def loads(text: str | bytes) -> JSONValue:
         return _decoder.decode(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"invalid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ProtocolError("invalid JSON: nested too deeply to decode") from exc
 
 
 def encode(message: Message) -> str | bytes:
@@ -122,7 +124,8 @@ def decode(data: str | bytes, fmt: str = "auto") -> Message:
 
     Raises:
         ProtocolError: ``fmt`` is ``json`` and the data is not JSON, or
-            ``text`` and the bytes are not UTF-8.
+            ``text`` and the bytes are not UTF-8, or (any format) JSON nested
+            too deeply to decode.
     """
     if fmt == "auto":
         if isinstance(data, str):
@@ -131,6 +134,8 @@ def decode(data: str | bytes, fmt: str = "auto") -> Message:
                     return _decoder.decode(data)
                 except ValueError:
                     return data
+                except RecursionError as exc:
+                    raise ProtocolError("invalid JSON: nested too deeply to decode") from exc
             return data
         return data
     if fmt == "json":
