@@ -9,6 +9,7 @@ cheap and a missing optional engine only matters to the client that needs it.
 from __future__ import annotations
 
 import importlib
+from importlib import metadata as _metadata
 from typing import TYPE_CHECKING, Any
 
 from .auth import APIKeyAuth, BasicAuth, BearerAuth, OAuth2Auth
@@ -50,6 +51,11 @@ if TYPE_CHECKING:
     from .sse import SSEClient, SSEEvent
     from .stdio import STDIOClient
     from .websocket import WebSocketClient
+
+try:
+    __version__: str = _metadata.version("agenticaiframework-communication")
+except _metadata.PackageNotFoundError:  # running from a checkout that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "APIKeyAuth",

@@ -36,7 +36,7 @@ from .websocket import WebSocketClient
 
 __all__ = ["DEMO_EXTRA_HINT", "STEPS", "run_demo"]
 
-DEMO_EXTRA_HINT = "pip install 'agenticaiframework[demo]'"
+DEMO_EXTRA_HINT = "pip install 'agenticaiframework-communication[demo]'"
 
 #: The step lines every complete run prints, in order (the tests look for them).
 STEPS = (

@@ -1,1 +1,0 @@
-"""AgenticAI Framework: the ``communication`` subpackage holds one async client per protocol."""
