@@ -63,6 +63,20 @@ def _check_int(name: str, value: Any, *, minimum: int = 0) -> None:
         raise _fail(name, f"must be >= {minimum}, got {value!r}")
 
 
+def check_size_limit(name: str, value: Any) -> None:
+    """Validate a size limit in bytes: a positive integer, or None for no limit.
+
+    Args:
+        name: The field or argument name, for the error.
+        value: The value to check.
+
+    Raises:
+        ConfigError: The value is not None nor an integer >= 1.
+    """
+    if value is not None:
+        _check_int(name, value, minimum=1)
+
+
 def _check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
     if value not in choices:
         raise _fail(name, f"must be one of {', '.join(map(repr, choices))}; got {value!r}")
@@ -196,6 +210,11 @@ class HTTPConfig(BaseConfig):
         http2: Negotiate HTTP/2 (needs the ``h2`` package).
         transport: An ``httpx.AsyncBaseTransport`` to send through instead of
             httpx's default (for instance ``httpx_aiohttp.AiohttpTransport``).
+        max_response_size: Largest response body read, in bytes, counted after
+            decompression (a gzip bomb is stopped at the limit, not at its
+            wire size); a bigger body raises ``MessageTooLargeError``. None
+            (the default) reads bodies of any size, as httpx does: set it for
+            any server you do not trust. Requests and streams can override it.
     """
 
     base_url: str | None = None
@@ -216,8 +235,10 @@ class HTTPConfig(BaseConfig):
     max_redirects: int = 20
     http2: bool = False
     transport: Any = None
+    max_response_size: int | None = None
 
     def _validate(self) -> None:
+        check_size_limit("max_response_size", self.max_response_size)
         _check_number("timeout_seconds", self.timeout_seconds)
         _check_number("connect_timeout", self.connect_timeout)
         _check_int("pool_connections", self.pool_connections)

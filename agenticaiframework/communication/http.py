@@ -11,10 +11,11 @@ opened (the request was surely not sent).
 
 from __future__ import annotations
 
+import codecs as _codecs
 import json as _json
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing, asynccontextmanager
+from typing import Any, cast
 
 import httpx
 from tenacity import RetryCallState
@@ -22,29 +23,98 @@ from tenacity import RetryCallState
 from . import errors
 from ._httpx import build_client, translate_error
 from .auth import Auth, build_auth
-from .config import IDEMPOTENT_METHODS, HTTPConfig, merge_config
+from .config import IDEMPOTENT_METHODS, HTTPConfig, check_size_limit, merge_config
 from .health import HealthStatus, run_probe
 from .lifecycle import BaseClient
 from .retry import parse_retry_after, retry_after_first
-from .security import check_url, strip_credentials
+from .security import check_url, redact_url, strip_credentials
 
 __all__ = ["HTTPClient", "HTTPResponse"]
 
 _HTTP_SCHEMES = frozenset({"http", "https"})
 _UNSET: Any = httpx.USE_CLIENT_DEFAULT
+# Compressed bodies reach the decoder in pieces this small when a size limit is
+# set: deflate inflates at most ~1032:1, so one decoding step holds at most a
+# few MiB whatever the server sends.
+_RAW_PIECE = 4096
+
+
+class _SmallPieces(httpx.AsyncByteStream):
+    """A response stream re-cut into pieces of at most ``_RAW_PIECE`` bytes."""
+
+    def __init__(self, stream: httpx.AsyncByteStream) -> None:
+        self._stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            if len(chunk) <= _RAW_PIECE:
+                yield chunk
+            else:
+                for start in range(0, len(chunk), _RAW_PIECE):
+                    yield chunk[start : start + _RAW_PIECE]
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+def _too_large(
+    response: httpx.Response, limit: int, declared: str = ""
+) -> errors.MessageTooLargeError:
+    seen = f" (Content-Length {declared[:20]})" if declared else ""
+    return errors.MessageTooLargeError(
+        f"response body of {response.request.method} {redact_url(response.request.url)} "
+        f"exceeds max_response_size={limit} bytes{seen}, counted after decompression"
+    )
+
+
+def _limit_body(response: httpx.Response, limit: int | None) -> None:
+    """Refuse a declared oversized body at once and bound the decoder's steps."""
+    if limit is None:
+        return
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        declared = response.headers.get("content-length", "")
+        # A length too long to be an int is surely over the limit.
+        digits = declared.isascii() and declared.isdigit()
+        if digits and (len(declared) > 18 or int(declared) > limit):
+            raise _too_large(response, limit, declared)
+    elif isinstance(response.stream, httpx.AsyncByteStream):
+        response.stream = _SmallPieces(response.stream)
+
+
+async def _iter_limited(
+    response: httpx.Response, limit: int | None, chunk_size: int | None = None
+) -> AsyncGenerator[bytes, None]:
+    """The decoded body in chunks, failing once more than ``limit`` bytes came."""
+    total = 0
+    # httpx's reader is an async generator: closed here, not left to the GC.
+    body = cast(AsyncGenerator[bytes, None], response.aiter_bytes(chunk_size))
+    async with aclosing(body) as chunks:
+        async for chunk in chunks:
+            total += len(chunk)
+            if limit is not None and total > limit:
+                await response.aclose()
+                raise _too_large(response, limit)
+            yield chunk
 
 
 class HTTPResponse:
     """A response: status, headers and body, with the httpx response underneath.
 
+    A streamed response (from :meth:`HTTPClient.stream`) reads its body through
+    :meth:`aread` and the ``aiter_*`` methods, which enforce the size limit
+    (counted after decompression) and raise our errors, never httpx's.
+
     Args:
         response: The httpx response.
+        max_response_size: Largest body the readers accept, or None.
     """
 
-    __slots__ = ("_response",)
+    __slots__ = ("_limit", "_response")
 
-    def __init__(self, response: httpx.Response) -> None:
+    def __init__(self, response: httpx.Response, max_response_size: int | None = None) -> None:
         self._response = response
+        self._limit = max_response_size
 
     @property
     def status_code(self) -> int:
@@ -93,13 +163,13 @@ class HTTPResponse:
             The decoded value.
 
         Raises:
-            ProtocolError: The body is not valid JSON.
+            ProtocolError: The body is not valid JSON (or nests too deeply).
         """
         try:
             return self._response.json()
         except (_json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise errors.ProtocolError(
-                f"response from {self._response.url} is not JSON "
+                f"response from {redact_url(self._response.url)} is not JSON "
                 f"(status {self.status_code}): {self._response.text[:200]!r}"
             ) from exc
 
@@ -119,7 +189,7 @@ class HTTPResponse:
                 else ""
             )
             raise errors.HTTPStatusError(
-                f"{self._response.request.method} {self._response.url} answered "
+                f"{self._response.request.method} {redact_url(self._response.url)} answered "
                 f"{self.status_code} {self.reason_phrase}",
                 status_code=self.status_code,
                 body_preview=body,
@@ -127,23 +197,66 @@ class HTTPResponse:
         return self
 
     async def aread(self) -> bytes:
-        """Read the whole body of a streamed response."""
-        return await self._response.aread()
+        """Read the whole body of a streamed response.
 
-    def aiter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
-        """Iterate over a streamed body in chunks."""
-        return self._response.aiter_bytes(chunk_size)
+        Raises:
+            MessageTooLargeError: The body exceeds ``max_response_size``.
+            ConnectionError: The connection broke while reading.
+            TimeoutError: A read timed out.
+        """
+        response = self._response
+        if not response.is_stream_consumed:
+            parts = [chunk async for chunk in self.aiter_bytes()]
+            # What httpx's own aread() stores, so .content/.text/.json() work.
+            response._content = b"".join(parts)
+        return response.content
 
-    def aiter_lines(self) -> AsyncIterator[str]:
-        """Iterate over a streamed body line by line."""
-        return self._response.aiter_lines()
+    async def aiter_bytes(self, chunk_size: int | None = None) -> AsyncGenerator[bytes, None]:
+        """Iterate over a streamed body in decoded chunks.
 
-    def aiter_text(self) -> AsyncIterator[str]:
-        """Iterate over a streamed body as decoded text."""
-        return self._response.aiter_text()
+        Raises:
+            MessageTooLargeError: The body exceeds ``max_response_size``.
+            ConnectionError: The connection broke while reading.
+            TimeoutError: A read timed out.
+        """
+        try:
+            async with aclosing(_iter_limited(self._response, self._limit, chunk_size)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+        except httpx.HTTPError as exc:
+            raise translate_error(exc, redact_url(self._response.url)) from exc
+
+    async def aiter_text(self) -> AsyncGenerator[str, None]:
+        """Iterate over a streamed body as decoded text (size limited as ``aiter_bytes``)."""
+        decoder = _codecs.getincrementaldecoder(self._response.encoding or "utf-8")("replace")
+        async with aclosing(self.aiter_bytes()) as chunks:
+            async for chunk in chunks:
+                text = decoder.decode(chunk)
+                if text:
+                    yield text
+        tail = decoder.decode(b"", final=True)
+        if tail:
+            yield tail
+
+    async def aiter_lines(self) -> AsyncGenerator[str, None]:
+        """Iterate over a streamed body line by line (size limited as ``aiter_bytes``)."""
+        pending = ""
+        async with aclosing(self.aiter_text()) as texts:
+            async for text in texts:
+                lines = (pending + text).splitlines(keepends=True)
+                # The last piece may be a line still coming, or a CR whose LF is.
+                last = lines[-1] if lines else "\n"
+                pending = lines.pop() if last.endswith("\r") or last.splitlines()[0] == last else ""
+                for line in lines:
+                    yield line.splitlines()[0]
+        if pending:
+            yield pending.splitlines()[0]
 
     def __repr__(self) -> str:
-        return f"<HTTPResponse [{self.status_code} {self.reason_phrase}] {self._response.url}>"
+        return (
+            f"<HTTPResponse [{self.status_code} {self.reason_phrase}] "
+            f"{redact_url(self._response.url)}>"
+        )
 
 
 class HTTPClient(BaseClient):
@@ -234,6 +347,7 @@ class HTTPClient(BaseClient):
         timeout: float | None = _UNSET,
         follow_redirects: bool | None = None,
         retry: bool | None = None,
+        max_response_size: int | None = _UNSET,
     ) -> HTTPResponse:
         """Send a request and read the whole response.
 
@@ -249,16 +363,22 @@ class HTTPClient(BaseClient):
             follow_redirects: Override ``config.follow_redirects``.
             retry: Force retrying on (True) or off (False) for this request;
                 default: retry idempotent methods only.
+            max_response_size: Largest body read, in bytes after decompression,
+                for this request (None = no limit); default
+                ``config.max_response_size``.
 
         Returns:
             The response (any status; see :meth:`HTTPResponse.raise_for_status`).
 
         Raises:
             SecurityError: The URL or a redirect hop breaks the policy.
+            MessageTooLargeError: The body exceeds ``max_response_size``
+                (reading stops there; not retried).
             ConnectionError: The server cannot be reached (after retries).
             TimeoutError: The request timed out (after retries).
             ClosedError: The client was closed.
         """
+        limit = self._size_limit(max_response_size)
         client = await self._ready()
         try:
             request = client.build_request(
@@ -280,20 +400,27 @@ class HTTPClient(BaseClient):
         else:
             may_retry = retry
         try:
-            response = await self._send(client, request, follow, stream=False)
+            response = await self._send(client, request, follow, limit, stream=False)
         except (errors.ConnectionError, errors.TimeoutError) as exc:
             if self._retry.max_retries == 0 or retry is False or not (may_retry or _not_sent(exc)):
                 raise
-            return await self._retry_loop(client, request, follow, may_retry, first=exc)
+            return await self._retry_loop(client, request, follow, limit, may_retry, first=exc)
         if response.status_code in self._retry_statuses and may_retry and self._retry.max_retries:
-            return await self._retry_loop(client, request, follow, may_retry, first=response)
+            return await self._retry_loop(client, request, follow, limit, may_retry, first=response)
         return response
+
+    def _size_limit(self, value: int | None) -> int | None:
+        if value is _UNSET:
+            return self.config.max_response_size
+        check_size_limit("max_response_size", value)
+        return value
 
     async def _retry_loop(
         self,
         client: httpx.AsyncClient,
         request: httpx.Request,
         follow: bool,
+        limit: int | None,
         may_retry: bool,
         *,
         first: HTTPResponse | Exception,
@@ -314,7 +441,7 @@ class HTTPClient(BaseClient):
         return await retry_after_first(
             self._retry,
             first,
-            lambda: self._send(client, request, follow, stream=False),
+            lambda: self._send(client, request, follow, limit, stream=False),
             retry_if=retry_exc,
             retry_result=lambda r: may_retry and r.status_code in self._retry_statuses,
             hint=_retry_after_hint,
@@ -322,7 +449,13 @@ class HTTPClient(BaseClient):
         )
 
     async def _send(
-        self, client: httpx.AsyncClient, request: httpx.Request, follow: bool, *, stream: bool
+        self,
+        client: httpx.AsyncClient,
+        request: httpx.Request,
+        follow: bool,
+        limit: int | None,
+        *,
+        stream: bool,
     ) -> HTTPResponse:
         auth: httpx.Auth | None = self._auth
         origin = (request.url.scheme, request.url.host, request.url.port)
@@ -330,16 +463,16 @@ class HTTPClient(BaseClient):
         current = request
         while True:
             try:
-                response = await client.send(current, auth=auth, stream=stream)
+                # Always streamed: a body is read only once we know it is the
+                # final one, and then through the size limit.
+                response = await client.send(current, auth=auth, stream=True)
             except httpx.HTTPError as exc:
                 self.stats.errors += 1
                 raise translate_error(exc, current.url) from exc
             self.stats.sent += 1
             self.stats.received += 1
             if not follow or not response.has_redirect_location or response.next_request is None:
-                if not stream:
-                    self.stats.bytes_received += len(response.content)
-                return HTTPResponse(response)
+                return await self._final(response, limit, stream=stream)
             next_request = response.next_request
             await response.aclose()
             hops += 1
@@ -353,6 +486,23 @@ class HTTPClient(BaseClient):
                 strip_credentials(next_request.headers, self._auth_headers)
                 auth = None
             current = next_request
+
+    async def _final(
+        self, response: httpx.Response, limit: int | None, *, stream: bool
+    ) -> HTTPResponse:
+        """Wrap the final response, reading its body (within ``limit``) unless streaming."""
+        result = HTTPResponse(response, limit)
+        try:
+            _limit_body(response, limit)
+            if not stream:
+                await result.aread()
+                self.stats.bytes_received += len(response.content)
+        except BaseException as exc:
+            await response.aclose()
+            if isinstance(exc, errors.CommunicationError):
+                self.stats.errors += 1
+            raise
+        return result
 
     async def get(self, url: str, **kwargs: Any) -> HTTPResponse:
         """Send a GET request; keyword arguments as in :meth:`request`."""
@@ -394,6 +544,7 @@ class HTTPClient(BaseClient):
         content: bytes | str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = _UNSET,
+        max_response_size: int | None = _UNSET,
     ) -> AsyncIterator[HTTPResponse]:
         """Send a request and stream the response body (not retried).
 
@@ -410,10 +561,14 @@ class HTTPClient(BaseClient):
             content: A raw body.
             headers: Extra headers.
             timeout: Seconds for this request.
+            max_response_size: Largest body the response's readers accept, in
+                bytes after decompression (None = no limit); default
+                ``config.max_response_size``.
 
         Yields:
             The response, body not yet read.
         """
+        limit = self._size_limit(max_response_size)
         client = await self._ready()
         request = client.build_request(
             method,
@@ -426,7 +581,9 @@ class HTTPClient(BaseClient):
             timeout=timeout,
         )
         self._check(request.url)
-        response = await self._send(client, request, self.config.follow_redirects, stream=True)
+        response = await self._send(
+            client, request, self.config.follow_redirects, limit, stream=True
+        )
         try:
             yield response
         finally:
