@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -88,3 +89,67 @@ async def test_demo_without_mosquitto_skips_mqtt_and_says_why(
     assert "health    all healthy" in text
     assert " mqtt " not in text.split("health    all healthy", 1)[1]
     assert text.rstrip().endswith("all servers stopped; done")
+
+
+def _demo_folders() -> set[str]:
+    """Temporary folders the demo's brokers use (named agentcomm-demo-*)."""
+    import tempfile
+
+    return {p.name for p in Path(tempfile.gettempdir()).glob("agentcomm-demo-*")}
+
+
+def _start_demo_and_wait_for_children(
+    before: dict[int, str],
+) -> tuple[subprocess.Popen[str], dict[int, str]]:
+    """Start the demo in a session of its own and wait until both children run."""
+    proc = subprocess.Popen(
+        DEMO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # like a terminal's job: our signals reach its group
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        mine = {pid: cmd for pid, cmd in _children().items() if pid not in before}
+        if all(any(m in cmd for cmd in mine.values()) for m in CHILD_MARKERS):
+            return proc, mine
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    proc.kill()
+    raise AssertionError("the demo's children did not start: " + str(proc.communicate()))
+
+
+def _gone_within(
+    pids: set[int], folders_before: set[str], seconds: float
+) -> tuple[set[int], set[str]]:
+    deadline = time.monotonic() + seconds
+    while True:
+        left = set(_children()) & pids
+        folders = _demo_folders() - folders_before
+        if (not left and not folders) or time.monotonic() > deadline:
+            return left, folders
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL, signal.SIGINT])
+def test_a_signalled_demo_leaves_no_process_or_folder(sig: signal.Signals) -> None:
+    folders_before = _demo_folders()
+    proc, children = _start_demo_and_wait_for_children(_children())
+    assert _demo_folders() - folders_before, "the broker's folder exists while it runs"
+    if sig == signal.SIGINT:
+        os.killpg(proc.pid, sig)  # what Ctrl-C on a terminal does: the whole foreground group
+    else:
+        proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=30)
+    left, folders = _gone_within(set(children), folders_before, 15)
+    assert not left, f"children left after {sig.name}: {left}"
+    assert not folders, f"folders left after {sig.name}: {folders}"
+    if sig == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
+        return
+    expected = {signal.SIGTERM: (143, "terminated"), signal.SIGINT: (130, "interrupted")}[sig]
+    assert proc.returncode == expected[0], stderr
+    assert stderr.strip().splitlines() == [
+        f"agentcomm demo: {expected[1]}; all it started is stopped"
+    ], stderr

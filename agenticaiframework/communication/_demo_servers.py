@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._reaper import ChildReaper
+
 __all__ = [
     "AMQTT_INSTALL_HINT",
     "AMQTT_VENV_ENV",
@@ -361,6 +363,35 @@ def _write_amqtt_config(directory: str, port: int) -> str:
     return str(path)
 
 
+@contextlib.asynccontextmanager
+async def _tied_folder(prefix: str, reaper: ChildReaper | None) -> AsyncIterator[str]:
+    """A temporary folder, removed at the end of the block, or by ``reaper`` if we die."""
+    directory = await asyncio.to_thread(tempfile.mkdtemp, prefix=prefix)
+    if reaper is not None:
+        reaper.watch_dir(directory)
+    try:
+        yield directory
+    finally:
+        await asyncio.to_thread(shutil.rmtree, directory, True)
+        if reaper is not None:
+            reaper.forget_dir(directory)
+
+
+@contextlib.asynccontextmanager
+async def _tied_child(
+    proc: asyncio.subprocess.Process, reaper: ChildReaper | None
+) -> AsyncIterator[None]:
+    """Stop ``proc`` (a group leader) at the end of the block, or by ``reaper`` if we die."""
+    if reaper is not None:
+        reaper.watch_group(proc.pid)
+    try:
+        yield
+    finally:
+        await stop_child(proc)
+        if reaper is not None:
+            reaper.forget_group(proc.pid)
+
+
 async def stop_child(proc: asyncio.subprocess.Process) -> None:
     """Stop a child server: SIGTERM, up to 5 s, then SIGKILL; always reaped."""
     if proc.returncode is None:
@@ -408,12 +439,16 @@ async def _wait_listening(
 
 
 @contextlib.asynccontextmanager
-async def serve_mosquitto(binary: str, *, timeout: float = 10.0) -> AsyncIterator[str]:
+async def serve_mosquitto(
+    binary: str, *, timeout: float = 10.0, reaper: ChildReaper | None = None
+) -> AsyncIterator[str]:
     """Run Mosquitto on a free loopback port until the block ends.
 
     Args:
         binary: The broker binary (see :func:`find_mosquitto`).
         timeout: Seconds to wait for the broker to listen.
+        reaper: A watchdog that ends the broker and removes its folder if this
+            process is killed before the block ends.
 
     Yields:
         ``mqtt://127.0.0.1:<port>``.
@@ -421,7 +456,7 @@ async def serve_mosquitto(binary: str, *, timeout: float = 10.0) -> AsyncIterato
     Raises:
         RuntimeError: The broker exited or never listened.
     """
-    with tempfile.TemporaryDirectory(prefix="agentcomm-demo-mqtt-") as directory:
+    async with _tied_folder("agentcomm-demo-mqtt-", reaper) as directory:
         port = _free_port()
         config = await asyncio.to_thread(_write_mosquitto_config, directory, port)
         proc = await asyncio.create_subprocess_exec(
@@ -431,16 +466,15 @@ async def serve_mosquitto(binary: str, *, timeout: float = 10.0) -> AsyncIterato
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
         )
 
         async def stderr() -> bytes:
             return await proc.stderr.read() if proc.stderr else b""
 
-        try:
+        async with _tied_child(proc, reaper):
             await _wait_listening(proc, port, name="mosquitto", timeout=timeout, stderr=stderr)
             yield f"mqtt://127.0.0.1:{port}"
-        finally:
-            await stop_child(proc)
 
 
 def _read_tail(path: Path, limit: int = 4000) -> bytes:
@@ -451,7 +485,9 @@ def _read_tail(path: Path, limit: int = 4000) -> bytes:
 
 
 @contextlib.asynccontextmanager
-async def serve_amqtt(python: str, *, timeout: float = 20.0) -> AsyncIterator[str]:
+async def serve_amqtt(
+    python: str, *, timeout: float = 20.0, reaper: ChildReaper | None = None
+) -> AsyncIterator[str]:
     """Run the amqtt broker from its own environment on a free loopback port.
 
     The broker is ``python -m amqtt.scripts.broker_script`` (what amqtt's
@@ -464,6 +500,8 @@ async def serve_amqtt(python: str, *, timeout: float = 20.0) -> AsyncIterator[st
     Args:
         python: The environment's interpreter (see :func:`find_amqtt`).
         timeout: Seconds to wait for the broker to listen.
+        reaper: A watchdog that ends the broker and removes its folder if this
+            process is killed before the block ends.
 
     Yields:
         ``mqtt://127.0.0.1:<port>``.
@@ -471,7 +509,7 @@ async def serve_amqtt(python: str, *, timeout: float = 20.0) -> AsyncIterator[st
     Raises:
         RuntimeError: The broker exited or never listened.
     """
-    with tempfile.TemporaryDirectory(prefix="agentcomm-demo-amqtt-") as directory:
+    async with _tied_folder("agentcomm-demo-amqtt-", reaper) as directory:
         port = _free_port()
         config = await asyncio.to_thread(_write_amqtt_config, directory, port)
         log_path = Path(directory) / "amqtt.log"
@@ -486,6 +524,7 @@ async def serve_amqtt(python: str, *, timeout: float = 20.0) -> AsyncIterator[st
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
+                start_new_session=True,
             )
         finally:
             log.close()  # the child holds its own copy of the descriptor
@@ -493,11 +532,9 @@ async def serve_amqtt(python: str, *, timeout: float = 20.0) -> AsyncIterator[st
         async def stderr() -> bytes:
             return await asyncio.to_thread(_read_tail, log_path)
 
-        try:
+        async with _tied_child(proc, reaper):
             await _wait_listening(proc, port, name="amqtt", timeout=timeout, stderr=stderr)
             yield f"mqtt://127.0.0.1:{port}"
-        finally:
-            await stop_child(proc)
 
 
 # -- gRPC ---------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import shlex
+import signal
 import sys
 import tomllib
 from collections.abc import Callable, Sequence
@@ -620,6 +621,36 @@ def _configure_logging(verbosity: int) -> None:
         package.addHandler(logging.NullHandler())
 
 
+class _Terminated(Exception):
+    """SIGTERM arrived: the command was cancelled and cleaned up after itself."""
+
+
+async def _run_command(args: argparse.Namespace, out: Output) -> int:
+    """Run one command; SIGTERM cancels it like Ctrl-C, so it cleans up before we exit."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    terminated = False
+
+    def on_sigterm() -> None:
+        nonlocal terminated
+        terminated = True
+        if task is not None:
+            task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
+        pass
+    try:
+        return int(await _COMMANDS[args.command](args, out))
+    except asyncio.CancelledError:
+        if terminated:
+            raise _Terminated from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line.
 
@@ -628,13 +659,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns:
         The exit status: 0 on success, 1 on an error or an unhealthy check,
-        2 on usage errors, 130 on Ctrl-C.
+        2 on usage errors, 130 on Ctrl-C, 143 on SIGTERM.
     """
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
     out = Output(sys.stdout, args.json_lines)
     try:
-        return int(asyncio.run(_COMMANDS[args.command](args, out)))
+        return asyncio.run(_run_command(args, out))
     except CommunicationError as exc:
         print(f"error {exc.code}: {exc.message}", file=sys.stderr)
         return 1
@@ -642,4 +673,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error ERR_CONFIG: invalid JSON argument: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        print(f"agentcomm {args.command}: interrupted; all it started is stopped", file=sys.stderr)
         return 130
+    except _Terminated:
+        print(f"agentcomm {args.command}: terminated; all it started is stopped", file=sys.stderr)
+        return 143

@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 from . import _demo_servers as servers
 from . import errors
+from ._reaper import child_reaper
 from .grpc import GRPCClient
 from .http import HTTPClient
 from .manager import ConnectionManager
@@ -225,6 +226,9 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
     # Mosquitto first; amqtt (from its own environment) only when Mosquitto is missing.
     amqtt = servers.find_amqtt() if mosquitto is None else None
     async with contextlib.AsyncExitStack() as stack:
+        # Every child runs in a process group of its own (a Ctrl-C reaches only us,
+        # and we stop them in order); the reaper ends them even if we are killed.
+        reaper = await stack.enter_async_context(child_reaper())
         http_url, sse_state = await stack.enter_async_context(servers.serve_http())
         ws_url = await stack.enter_async_context(servers.serve_websocket())
         grpc_target = await stack.enter_async_context(servers.serve_grpc())
@@ -232,17 +236,21 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
         broker = ""
         mqtt_shown = "not started"
         if mosquitto is not None:
-            mqtt_url = await stack.enter_async_context(servers.serve_mosquitto(mosquitto))
+            mqtt_url = await stack.enter_async_context(
+                servers.serve_mosquitto(mosquitto, reaper=reaper)
+            )
             broker = "mosquitto"
             mqtt_shown = f"{mqtt_url} (mosquitto)"
         elif amqtt is not None:
-            mqtt_url = await stack.enter_async_context(servers.serve_amqtt(amqtt))
+            mqtt_url = await stack.enter_async_context(servers.serve_amqtt(amqtt, reaper=reaper))
             broker = "amqtt"
             mqtt_shown = f"{mqtt_url} (amqtt, run by {amqtt})"
         mcp: STDIOClient | None = None
         if importlib.util.find_spec("mcp") is not None:
             # Started now so that its (slow) start overlaps the other steps.
             mcp = await stack.enter_async_context(_mcp_client())
+            if mcp.pid is not None:
+                reaper.watch_group(mcp.pid)
         report(
             "demo",
             f"http+sse {http_url}, websocket {ws_url}, grpc {grpc_target}, "
