@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from . import errors
+from .security import redact_text, redact_url
 from .tls import client_ssl_context
 
 __all__ = ["build_client", "translate_error"]
@@ -95,12 +96,14 @@ def translate_error(
 
     Args:
         exc: The httpx exception.
-        url: The URL involved, for the message.
+        url: The URL involved, for the message (printed redacted).
 
     Returns:
-        The matching error, to be raised ``from exc``.
+        The matching error, to be raised ``from exc``; its message carries no
+        password or secret query value, from ``url`` or from httpx's text.
     """
-    detail = str(exc) or type(exc).__name__
+    detail = redact_text(str(exc) or type(exc).__name__)
+    url = redact_url(url)
     if isinstance(exc, httpx.TimeoutException):
         kind = {
             httpx.ConnectTimeout: "connect",
@@ -130,4 +133,7 @@ def translate_error(
         return errors.ConfigError(f"url: invalid URL {url}: {detail}")
     if isinstance(exc, httpx.DecodingError):
         return errors.ProtocolError(f"cannot decode response from {url}: {detail}")
+    if isinstance(exc, httpx.LocalProtocolError):
+        # The request could not be put on the wire (h11/h2 refused it).
+        return errors.ProtocolError(f"cannot send the request to {url}: {detail}")
     return errors.CommunicationError(f"HTTP error for {url}: {detail}")

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 from .errors import ConfigError
+from .security import is_credential_header, redact_url
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
@@ -90,7 +92,68 @@ def _check_mapping(name: str, value: Any) -> None:
             raise _fail(name, f"keys and values must be str, got {k!r}: {v!r}")
 
 
-def _redact(name: str, value: Any) -> str:
+# RFC 9110 token characters (header names) and what a header value may hold
+# (visible ASCII, space and tab; httpx encodes str values as ASCII).
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def check_header_name(field: str, name: Any) -> None:
+    """Refuse a header name that is not an RFC 9110 token.
+
+    Args:
+        field: The config field or argument, for the error.
+        name: The header name.
+
+    Raises:
+        ConfigError: The name is not a str token.
+    """
+    if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+        raise _fail(
+            field,
+            f"name {name!r} is not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)",
+        )
+
+
+def check_headers(field: str, headers: Mapping[Any, Any]) -> None:
+    """Refuse header names and values that cannot be sent as they are.
+
+    A control character (CR, LF, NUL, ...) could split or corrupt the request;
+    a non-ASCII character cannot be encoded in an HTTP header by httpx. Both
+    are refused here, before anything is sent, naming the header.
+
+    Args:
+        field: The config field or argument, for the error.
+        headers: Header names and values (str, or bytes for values).
+
+    Raises:
+        ConfigError: A name or value is invalid.
+    """
+    for name, value in headers.items():
+        check_header_name(field, name)
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
+        if not isinstance(value, str):
+            raise _fail(field, f"value of {name!r} must be a str, got {type(value).__name__}")
+        if _HEADER_VALUE.fullmatch(value):
+            continue
+        control = _CONTROL.search(value)
+        if control is not None:
+            raise _fail(
+                field,
+                f"value of {name!r} has the control character {control.group()!r} "
+                "(CR, LF, NUL and the like could split or corrupt the request)",
+            )
+        odd = next(c for c in value if not _HEADER_VALUE.fullmatch(c))
+        raise _fail(
+            field,
+            f"value of {name!r} has the non-ASCII character {odd!r}: header values are "
+            "ASCII (percent-encode it, or use RFC 8187 encoding for parameters)",
+        )
+
+
+def _redact(name: str, value: Any, extra: Sequence[str] = ()) -> str:
     if value is None or value == "" or value == {} or value == ():
         return repr(value)
     lowered = name.lower()
@@ -99,11 +162,10 @@ def _redact(name: str, value: Any) -> str:
     if any(word in lowered for word in _SECRET_WORDS):
         return "'***'"
     if isinstance(value, Mapping):
-        shown = {
-            k: ("***" if any(w in str(k).lower() for w in _SECRET_WORDS) else v)
-            for k, v in value.items()
-        }
+        shown = {k: ("***" if is_credential_header(str(k), extra) else v) for k, v in value.items()}
         return repr(shown)
+    if isinstance(value, str) and ("://" in value or "@" in value):
+        return repr(redact_url(value))
     return repr(value)
 
 
@@ -174,8 +236,9 @@ class BaseConfig:
         """Validate the protocol's own fields; overridden per protocol."""
 
     def __repr__(self) -> str:
+        extra = getattr(self, "credential_headers", ())
         parts = [
-            f"{f.name}={_redact(f.name, getattr(self, f.name))}"
+            f"{f.name}={_redact(f.name, getattr(self, f.name), extra)}"
             for f in dataclasses.fields(self)
             if f.repr
         ]
@@ -215,6 +278,11 @@ class HTTPConfig(BaseConfig):
             wire size); a bigger body raises ``MessageTooLargeError``. None
             (the default) reads bodies of any size, as httpx does: set it for
             any server you do not trust. Requests and streams can override it.
+        credential_headers: More header names to treat as credentials: dropped
+            on a redirect to another origin and hidden in ``repr()``, like the
+            built-in ones (Authorization, Cookie, API-key headers, and every
+            name that looks like a credential: ``Private-Token``,
+            ``X-Goog-Api-Key``, ``X-Auth-Token``...).
     """
 
     base_url: str | None = None
@@ -236,6 +304,7 @@ class HTTPConfig(BaseConfig):
     http2: bool = False
     transport: Any = None
     max_response_size: int | None = None
+    credential_headers: Sequence[str] = ()
 
     def _validate(self) -> None:
         check_size_limit("max_response_size", self.max_response_size)
@@ -245,6 +314,12 @@ class HTTPConfig(BaseConfig):
         _check_int("pool_maxsize", self.pool_maxsize, minimum=1)
         _check_int("max_redirects", self.max_redirects)
         _check_mapping("headers", self.headers)
+        check_headers("headers", self.headers)
+        if isinstance(self.credential_headers, str):
+            raise _fail("credential_headers", "must be a sequence of header names, not a str")
+        object.__setattr__(self, "credential_headers", tuple(self.credential_headers))
+        for name in self.credential_headers:
+            check_header_name("credential_headers", name)
         if self.pool_connections > self.pool_maxsize:
             raise _fail("pool_connections", "must not exceed pool_maxsize")
         self.retry_config()

@@ -12,7 +12,6 @@ opened (the request was surely not sent).
 from __future__ import annotations
 
 import codecs as _codecs
-import json as _json
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing, asynccontextmanager
 from typing import Any, cast
@@ -23,11 +22,18 @@ from tenacity import RetryCallState
 from . import errors
 from ._httpx import build_client, translate_error
 from .auth import Auth, build_auth
-from .config import IDEMPOTENT_METHODS, HTTPConfig, check_size_limit, merge_config
+from .codecs import loads as _loads
+from .config import IDEMPOTENT_METHODS, HTTPConfig, check_headers, check_size_limit, merge_config
 from .health import HealthStatus, run_probe
 from .lifecycle import BaseClient
 from .retry import parse_retry_after, retry_after_first
-from .security import check_url, redact_url, strip_credentials
+from .security import (
+    check_url,
+    install_log_redaction,
+    redact_text,
+    redact_url,
+    strip_credentials,
+)
 
 __all__ = ["HTTPClient", "HTTPResponse"]
 
@@ -37,6 +43,7 @@ _UNSET: Any = httpx.USE_CLIENT_DEFAULT
 # set: deflate inflates at most ~1032:1, so one decoding step holds at most a
 # few MiB whatever the server sends.
 _RAW_PIECE = 4096
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 class _SmallPieces(httpx.AsyncByteStream):
@@ -165,12 +172,17 @@ class HTTPResponse:
         Raises:
             ProtocolError: The body is not valid JSON (or nests too deeply).
         """
+        response = self._response
+        charset = (response.charset_encoding or "utf-8").lower().replace("_", "-")
         try:
-            return self._response.json()
-        except (_json.JSONDecodeError, UnicodeDecodeError) as exc:
+            if charset in ("utf-8", "utf8"):
+                return _loads(response.content.removeprefix(_UTF8_BOM))
+            return _loads(response.text)
+        except errors.ProtocolError as exc:
             raise errors.ProtocolError(
-                f"response from {redact_url(self._response.url)} is not JSON "
-                f"(status {self.status_code}): {self._response.text[:200]!r}"
+                f"response from {redact_url(response.url)} is not JSON "
+                f"(status {self.status_code}): {exc.message}; "
+                f"body starts {response.text[:200]!r}"
             ) from exc
 
     def raise_for_status(self) -> HTTPResponse:
@@ -282,14 +294,20 @@ class HTTPClient(BaseClient):
             overrides["base_url"] = base_url
         self.config = merge_config(HTTPConfig, config, overrides)
         cfg = self.config
-        if cfg.base_url:
-            check_url(cfg.base_url, allow_insecure=cfg.allow_insecure, schemes=_HTTP_SCHEMES)
+        install_log_redaction()
+        self._base_url = _parse_base_url(cfg) if cfg.base_url else None
         self._auth: Auth | None = build_auth(cfg.auth, allow_insecure=cfg.allow_insecure)
         self._retry = cfg.retry_config()
         self._retry_statuses = frozenset(self._retry.retry_on_status)
         self._client: httpx.AsyncClient | None = None
         self._allowed_origins: set[tuple[str, str, int | None]] = set()
-        self._auth_headers = self._auth.sensitive_header_names() if self._auth else frozenset()
+        self._credential_headers = frozenset(
+            name.lower()
+            for name in (
+                *(self._auth.sensitive_header_names() if self._auth else ()),
+                *cfg.credential_headers,
+            )
+        )
 
     @property
     def base_url(self) -> str | None:
@@ -311,8 +329,8 @@ class HTTPClient(BaseClient):
             http2=cfg.http2,
             transport=cfg.transport,
         )
-        if cfg.base_url:
-            self._client.base_url = httpx.URL(cfg.base_url)
+        if self._base_url is not None:
+            self._client.base_url = self._base_url
 
     async def _close(self) -> None:
         if self._client is not None:
@@ -380,20 +398,7 @@ class HTTPClient(BaseClient):
         """
         limit = self._size_limit(max_response_size)
         client = await self._ready()
-        try:
-            request = client.build_request(
-                method,
-                url,
-                params=params,
-                json=json,
-                data=data,
-                content=content,
-                headers=headers,
-                timeout=timeout,
-            )
-        except (httpx.InvalidURL, httpx.UnsupportedProtocol, TypeError) as exc:
-            raise errors.ConfigError(f"url: cannot build {method} {url}: {exc}") from exc
-        self._check(request.url)
+        request = self._build(client, method, url, params, json, data, content, headers, timeout)
         follow = self.config.follow_redirects if follow_redirects is None else follow_redirects
         if retry is None:
             may_retry = request.method in IDEMPOTENT_METHODS or self._retry.retry_non_idempotent
@@ -408,6 +413,39 @@ class HTTPClient(BaseClient):
         if response.status_code in self._retry_statuses and may_retry and self._retry.max_retries:
             return await self._retry_loop(client, request, follow, limit, may_retry, first=response)
         return response
+
+    def _build(
+        self,
+        client: httpx.AsyncClient,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        data: Mapping[str, Any] | None,
+        content: bytes | str | None,
+        headers: Mapping[str, str] | None,
+        timeout: float | None,
+    ) -> httpx.Request:
+        """Build a request from the call's arguments and apply the URL policy to it."""
+        if headers:
+            check_headers("headers", headers)
+        try:
+            request = client.build_request(
+                method,
+                url,
+                params=params,
+                json=json,
+                data=data,
+                content=content,
+                headers=headers,
+                timeout=timeout,
+            )
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol, TypeError, ValueError) as exc:
+            raise errors.ConfigError(
+                f"url: cannot build {method} {redact_url(url)}: {redact_text(exc)}"
+            ) from exc
+        self._check(request.url)
+        return request
 
     def _size_limit(self, value: int | None) -> int | None:
         if value is _UNSET:
@@ -434,7 +472,7 @@ class HTTPClient(BaseClient):
             self.logger.info(
                 "retrying %s %s (attempt %d failed)",
                 request.method,
-                request.url,
+                redact_url(request.url),
                 state.attempt_number,
             )
 
@@ -478,12 +516,13 @@ class HTTPClient(BaseClient):
             hops += 1
             if hops > self.config.max_redirects:
                 raise errors.ProtocolError(
-                    f"too many redirects ({hops}) starting from {request.method} {request.url}"
+                    f"too many redirects ({hops}) starting from {request.method} "
+                    f"{redact_url(request.url)}"
                 )
             self._check(next_request.url)
             if (next_request.url.scheme, next_request.url.host, next_request.url.port) != origin:
                 # Credentials belong to the origin the caller named, never to a hop.
-                strip_credentials(next_request.headers, self._auth_headers)
+                strip_credentials(next_request.headers, self._credential_headers)
                 auth = None
             current = next_request
 
@@ -570,17 +609,7 @@ class HTTPClient(BaseClient):
         """
         limit = self._size_limit(max_response_size)
         client = await self._ready()
-        request = client.build_request(
-            method,
-            url,
-            params=params,
-            json=json,
-            data=data,
-            content=content,
-            headers=headers,
-            timeout=timeout,
-        )
-        self._check(request.url)
+        request = self._build(client, method, url, params, json, data, content, headers, timeout)
         response = await self._send(
             client, request, self.config.follow_redirects, limit, stream=True
         )
@@ -606,13 +635,41 @@ class HTTPClient(BaseClient):
                 raise errors.ConfigError("url: health_check needs a URL or a base_url")
             response = await self.request("GET", target, retry=False, timeout=timeout)
             if response.status_code >= 500:
-                raise errors.RemoteError(f"GET {target} answered {response.status_code}")
-            return f"GET {target}: {response.status_code}"
+                raise errors.RemoteError(
+                    f"GET {redact_url(target)} answered {response.status_code}"
+                )
+            return f"GET {redact_url(target)}: {response.status_code}"
 
         return await run_probe(probe, timeout=timeout, what="http")
 
     def __repr__(self) -> str:
-        return f"<HTTPClient base_url={self.config.base_url!r} state={self.state.value}>"
+        base_url = redact_url(self.config.base_url) if self.config.base_url else None
+        return f"<HTTPClient base_url={base_url!r} state={self.state.value}>"
+
+
+def _parse_base_url(cfg: HTTPConfig) -> httpx.URL:
+    """Check ``base_url`` once: parsable, no control characters, allowed by the policy.
+
+    Raises:
+        ConfigError: The URL cannot be parsed or used (the message names ``base_url``).
+        SecurityError: Plain HTTP to a non-loopback host.
+    """
+    raw = cfg.base_url or ""
+    # urlsplit silently drops TAB, CR and LF (as browsers do); httpx refuses them.
+    control = next((c for c in raw if ord(c) < 0x20 or ord(c) == 0x7F), None)
+    if control is not None:
+        raise errors.ConfigError(
+            f"base_url: {redact_url(raw)!r} has the control character {control!r}"
+        )
+    try:
+        check_url(raw, allow_insecure=cfg.allow_insecure, schemes=_HTTP_SCHEMES)
+        return httpx.URL(raw)
+    except errors.ConfigError as exc:
+        raise errors.ConfigError(f"base_url: {exc.message}") from exc
+    except httpx.InvalidURL as exc:
+        raise errors.ConfigError(
+            f"base_url: invalid URL {redact_url(raw)!r}: {redact_text(exc)}"
+        ) from exc
 
 
 def _not_sent(exc: BaseException) -> bool:

@@ -27,7 +27,8 @@ class AppState:
     retry_after: str | None = None
     last_headers: dict[str, str] = field(default_factory=dict)
     token_requests: int = 0
-    token_expires_in: float = 3600
+    token_expires_in: Any = 3600
+    token_forms: list[dict[str, str]] = field(default_factory=list)
     token_delay: float = 0.0
     revoked: set[str] = field(default_factory=set)
     issued: list[str] = field(default_factory=list)
@@ -108,6 +109,7 @@ def make_app() -> tuple[Starlette, AppState]:
         if state.token_delay:
             await asyncio.sleep(state.token_delay)
         form = await request.form()
+        state.token_forms.append({k: str(v) for k, v in form.items()})
         auth = request.headers.get("authorization", "")
         expected = (
             "Basic "
@@ -129,6 +131,10 @@ def make_app() -> tuple[Starlette, AppState]:
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         return JSONResponse({"token": value})
 
+    async def deep(request: Request) -> Response:
+        depth = int(request.query_params.get("n", "100000"))
+        return Response("[" * depth + "]" * depth, media_type="application/json")
+
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -146,5 +152,6 @@ def make_app() -> tuple[Starlette, AppState]:
         Route("/big", big),
         Route("/token", token, methods=["POST"]),
         Route("/protected", protected),
+        Route("/deep", deep),
     ]
     return Starlette(routes=routes), state
