@@ -445,7 +445,7 @@ class ToolClient(BaseClient):
             Each result chunk, decoded.
 
         Raises:
-            The same errors as :meth:`call_tool`.
+            CommunicationError: The same errors as :meth:`call_tool`.
         """
         await self.connect()
         transport, entry, tool, template, arguments = self._prepare(name, args)
