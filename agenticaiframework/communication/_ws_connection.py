@@ -1,4 +1,10 @@
-"""A websockets connection that hands whole messages to the client as they are parsed.
+"""websockets' connection and connect(), adapted: a fast path, no redirects of their own.
+
+:class:`NoRedirectConnect` is websockets' ``connect`` except that a redirect
+ends the handshake (``InvalidStatus`` with the 3xx response): the client
+follows redirects itself, so that each hop passes the URL policy and
+credential headers never reach another origin (websockets would follow up to
+ten hops unchecked and forward ``X-API-Key`` and the like).
 
 websockets queues every received frame in its ``Assembler`` and a task
 awaiting ``recv()`` picks it up one event-loop pass later. Our client already
@@ -21,11 +27,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.frames import Frame, Opcode
 from websockets.protocol import Event
 
-__all__ = ["SinkConnection"]
+__all__ = ["NoRedirectConnect", "SinkConnection"]
 
 _TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
 
@@ -55,3 +61,11 @@ class SinkConnection(ClientConnection):
             elif opcode is _CONT and event.fin:
                 self._fragmented = False
         super().process_event(event)
+
+
+class NoRedirectConnect(connect):
+    """websockets' ``connect`` that never follows a redirect (the client checks each hop)."""
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        """Decline every redirect: the handshake fails with the response in ``exc``."""
+        return exc

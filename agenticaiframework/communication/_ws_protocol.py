@@ -1,9 +1,10 @@
-"""The I/O-free part of the WebSocket client: close policy, request ids, auth replies.
+"""The I/O-free part of the WebSocket client: close policy, ids, auth, headers, redirects.
 
 Nothing here touches a socket, so it is tested on its own. The asyncio code in
 :mod:`~agenticaiframework.communication.websocket` asks these functions what
-a close code means, how to tag a request, and what a first-message auth reply
-says.
+a close code means, how to tag a request, what a first-message auth reply
+says, whether handshake headers can be sent, and where a redirect leads with
+which headers.
 
 Close policy (what the client does when a connection ends):
 
@@ -24,23 +25,29 @@ from __future__ import annotations
 
 import enum
 import itertools
+import re
 import uuid
-from collections.abc import Container, Mapping
+from collections.abc import Container, Iterable, Mapping
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from .errors import ConfigError
+from .security import is_credential_header, origin_of
 
 __all__ = [
     "NORMAL_CLOSE",
     "RECONNECT_CODES",
+    "REDIRECT_STATUSES",
     "AuthReply",
     "CloseAction",
     "RequestIds",
     "auth_reply",
     "check_close",
+    "check_headers",
     "classify_close",
     "describe_close",
+    "hop_headers",
+    "redirect_target",
     "with_query",
 ]
 
@@ -49,6 +56,11 @@ ABNORMAL_CLOSE = 1006
 MESSAGE_TOO_BIG = 1009
 RECONNECT_CODES = frozenset({1001, ABNORMAL_CLOSE, 1011, 1012, 1013, 1014})
 _SENDABLE_CODES = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
+REDIRECT_STATUSES = frozenset({300, 301, 302, 303, 307, 308})
+# RFC 9110 token for names; visible ASCII, space and tab for values (no CR,
+# LF, NUL or other controls, nothing outside ASCII).
+_HEADER_NAME = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 
 _CLOSE_NAMES = {
     1000: "normal closure",
@@ -204,3 +216,68 @@ def with_query(url: str, params: Mapping[str, str]) -> str:
     parts = urlsplit(url)
     query = f"{parts.query}&{urlencode(params)}" if parts.query else urlencode(params)
     return parts._replace(query=query).geturl()
+
+
+def check_headers(headers: Mapping[str, str]) -> None:
+    """Check that handshake headers can be sent as they are.
+
+    Args:
+        headers: Header names and values.
+
+    Raises:
+        ConfigError: A name is not an HTTP token, or a value holds a control
+            character (CR, LF, NUL...) or a non-ASCII character. The message
+            names the header, never its value (it may be a secret).
+    """
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            raise ConfigError(f"headers: {name!r} is not a valid HTTP header name")
+        if not isinstance(value, str) or not _HEADER_VALUE.fullmatch(value):
+            raise ConfigError(
+                f"headers: the value of {name!r} must be printable ASCII "
+                "(no CR, LF, NUL or other control character, no non-ASCII character)"
+            )
+
+
+def redirect_target(url: str, status: int, location: str | None) -> str | None:
+    """Where a handshake response redirects to.
+
+    Args:
+        url: The URL the handshake was sent to.
+        status: The response status.
+        location: The ``Location`` header, if any.
+
+    Returns:
+        The absolute URL of the next hop, or None when the response is not a
+        redirect (not 300-303/307/308, or no ``Location``).
+    """
+    if status not in REDIRECT_STATUSES or not location:
+        return None
+    return urljoin(url, location)
+
+
+def hop_headers(
+    headers: Mapping[str, str], old_url: str, new_url: str, credentials: Iterable[str]
+) -> dict[str, str]:
+    """The handshake headers to send on a redirect hop.
+
+    Same origin (scheme, host, port): all of them. Another origin: every
+    credential header is dropped, those that look like one (``Authorization``,
+    ``Cookie``, ``X-API-Key``, ``Private-Token``... see
+    :func:`~agenticaiframework.communication.security.is_credential_header`)
+    and those named in ``credentials``.
+
+    Args:
+        headers: The headers sent to ``old_url``.
+        old_url: The URL that answered with the redirect.
+        new_url: The next hop.
+        credentials: More header names to treat as credentials (the auth
+            object's headers, ``credential_headers`` from the config).
+
+    Returns:
+        A new dict of headers for ``new_url``.
+    """
+    if origin_of(old_url) == origin_of(new_url):
+        return dict(headers)
+    extra = tuple(credentials)
+    return {k: v for k, v in headers.items() if not is_credential_header(k, extra)}

@@ -367,6 +367,8 @@ class WebSocketConfig(BaseConfig):
             (backpressure). Full with a ``message`` handler (which saw every
             message): the oldest buffered message is dropped.
         request_timeout: Default seconds :meth:`request` waits (0 = no limit).
+        credential_headers: More header names that carry credentials: dropped,
+            like the auth headers, on a redirect to another origin.
     """
 
     ping_interval: float = 20.0
@@ -392,11 +394,12 @@ class WebSocketConfig(BaseConfig):
     auth_error_types: Sequence[str] = ("auth_error", "auth_failed", "unauthorized", "error")
     receive_queue_size: int = 1024
     request_timeout: float = 30.0
+    credential_headers: Sequence[str] = ()
 
     def _validate(self) -> None:
         _check_number("request_timeout", self.request_timeout)
         _check_int("receive_queue_size", self.receive_queue_size, minimum=1)
-        for seq in ("subprotocols", "auth_success_types", "auth_error_types"):
+        for seq in ("subprotocols", "auth_success_types", "auth_error_types", "credential_headers"):
             value = getattr(self, seq)
             if isinstance(value, str) or not all(isinstance(v, str) for v in value):
                 raise _fail(seq, f"must be a sequence of str, got {value!r}")

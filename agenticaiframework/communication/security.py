@@ -478,9 +478,15 @@ _REDACTED_LOGGERS = (
 )
 _redacting_filter = RedactingFilter()
 _HEADER_LINE = re.compile(r"(?im)^([>< ]*)([A-Za-z0-9-]+)(:\s*)(.+)$")
+# A request line as websockets logs it: "> GET /ws?token=... HTTP/1.1".
+_REQUEST_LINE = re.compile(r"(?m)^([>< ]*[A-Z]+ [^?\s]*\?)(\S+)( HTTP/\d(?:\.\d)?)$")
 
 
 def _redact_header_lines(text: str) -> str:
+    if "?" in text:
+        text = _REQUEST_LINE.sub(
+            lambda m: f"{m.group(1)}{_redact_query(m.group(2))}{m.group(3)}", text
+        )
     if ":" not in text:
         return text
     return _HEADER_LINE.sub(

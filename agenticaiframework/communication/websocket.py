@@ -35,7 +35,16 @@ Reconnect contract (``auto_reconnect=True``):
 An incoming message over ``max_message_size`` makes the connection close with
 1009 (the protocol offers nothing else); iteration raises
 :class:`MessageTooLargeError` at that point, then goes on after the reconnect
-(or ends with ``ConnectionError`` when reconnecting is off).
+(or ends with ``ConnectionError`` when reconnecting is off). A message that
+cannot be decoded (``message_format="json"`` and not JSON, JSON nested too
+deeply...) is counted in ``stats.errors`` and reported on ``error``; iteration
+raises :class:`ProtocolError` in its place and goes on with the next message.
+
+Handshake redirects (3xx) are followed by this client, not by websockets:
+every hop passes the URL policy, a TLS downgrade is refused, and a hop to
+another origin drops every credential header (the auth object's, any that
+looks like one, and ``credential_headers``). ``auth_message`` is never sent to
+an origin reached through a redirect from another one.
 
 Errors from ``websockets`` are translated in one place, :func:`translate_error`.
 """
@@ -51,7 +60,6 @@ from urllib.parse import urlsplit
 
 from tenacity import RetryCallState
 from websockets.asyncio.client import ClientConnection
-from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import (
     ConnectionClosed,
     InvalidHandshake,
@@ -60,19 +68,24 @@ from websockets.exceptions import (
     InvalidURI,
     PayloadTooBig,
 )
+from websockets.exceptions import SecurityError as WSSecurityError
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
+from websockets.uri import parse_uri
 
 from . import errors
-from ._ws_connection import SinkConnection
+from ._ws_connection import NoRedirectConnect, SinkConnection
 from ._ws_protocol import (
     AuthReply,
     CloseAction,
     RequestIds,
     auth_reply,
     check_close,
+    check_headers,
     classify_close,
     describe_close,
+    hop_headers,
+    redirect_target,
     with_query,
 )
 from .auth import Auth, build_auth
@@ -82,7 +95,14 @@ from .events import EventEmitter, Handler
 from .health import HealthStatus, run_probe
 from .lifecycle import BaseClient, ClientState
 from .retry import backoff_delay, retrying
-from .security import _safe, check_url, is_loopback_host
+from .security import (
+    _safe,
+    check_url,
+    install_log_redaction,
+    is_loopback_host,
+    origin_of,
+    redact_text,
+)
 from .tls import client_ssl_context
 
 __all__ = ["EVENTS", "WebSocketClient", "translate_error"]
@@ -94,6 +114,10 @@ H = TypeVar("H", bound=Handler)
 
 _WS_SCHEMES = frozenset({"ws", "wss"})
 _TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
+MAX_REDIRECTS = 20
+"""Handshake redirects followed before failing with ``ProtocolError``."""
+LATE_REPLY_MEMORY = 4096
+"""How many ids of timed-out or cancelled requests are remembered to drop their late replies."""
 
 
 class _Raise:
@@ -133,10 +157,12 @@ def translate_error(exc: BaseException, url: str, *, open_timeout: float = 0.0) 
     if isinstance(exc, errors.CommunicationError):
         return exc
     if isinstance(exc, InvalidURI):
-        return errors.ConfigError(f"url: not a valid WebSocket URL: {url} ({exc})")
+        return errors.ConfigError(f"url: not a valid WebSocket URL: {url} ({redact_text(exc)})")
+    if isinstance(exc, WSSecurityError):
+        return errors.SecurityError(f"WebSocket handshake with {url} refused: {redact_text(exc)}")
     if isinstance(exc, InvalidStatus):
         status = exc.response.status_code
-        body = (exc.response.body or b"")[:200].decode("utf-8", "replace")
+        body = redact_text((exc.response.body or b"")[:200].decode("utf-8", "replace"))
         if status in (401, 403):
             return errors.AuthenticationError(
                 f"WebSocket handshake to {url} refused with HTTP {status}: {body.strip()}"
@@ -149,9 +175,9 @@ def translate_error(exc: BaseException, url: str, *, open_timeout: float = 0.0) 
     if isinstance(exc, InvalidMessage) and isinstance(exc.__cause__, EOFError | OSError):
         return errors.ConnectionError(f"connection to {url} closed during the handshake")
     if isinstance(exc, InvalidHandshake):
-        return errors.ProtocolError(f"WebSocket handshake with {url} failed: {exc}")
+        return errors.ProtocolError(f"WebSocket handshake with {url} failed: {redact_text(exc)}")
     if isinstance(exc, PayloadTooBig):
-        return errors.MessageTooLargeError(f"message from {url} too large: {exc}")
+        return errors.MessageTooLargeError(f"message from {url} too large: {redact_text(exc)}")
     if isinstance(exc, ConnectionClosed):
         rcvd = exc.rcvd
         code = rcvd.code if rcvd is not None else 1006
@@ -162,14 +188,18 @@ def translate_error(exc: BaseException, url: str, *, open_timeout: float = 0.0) 
             close_reason=reason,
         )
     if isinstance(exc, ssl.SSLError):
-        return errors.ConnectionError(f"TLS failure connecting to {url}: {exc}", code="ERR_TLS")
+        return errors.ConnectionError(
+            f"TLS failure connecting to {url}: {redact_text(exc)}", code="ERR_TLS"
+        )
     if isinstance(exc, TimeoutError):
         return errors.TimeoutError(
             f"WebSocket handshake with {url} timed out after {open_timeout:g}s"
         )
     if isinstance(exc, OSError):
-        return errors.ConnectionError(f"cannot connect to {url}: {exc.strerror or exc}")
-    return errors.CommunicationError(f"WebSocket failure with {url}: {exc!r}")
+        return errors.ConnectionError(
+            f"cannot connect to {url}: {redact_text(exc.strerror or exc)}"
+        )
+    return errors.CommunicationError(f"WebSocket failure with {url}: {redact_text(repr(exc))}")
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -192,7 +222,9 @@ class WebSocketClient(BaseClient):
     Raises:
         SecurityError: ``ws://`` to a non-loopback host, or a non-WebSocket
             scheme (before any connection).
-        ConfigError: A config value is invalid.
+        ConfigError: The URL cannot be parsed (bad port, bad IPv6 literal,
+            a fragment), a header cannot be sent (control or non-ASCII
+            character), or another config value is invalid.
 
     Example::
 
@@ -208,13 +240,25 @@ class WebSocketClient(BaseClient):
         self, url: str, *, config: WebSocketConfig | None = None, **overrides: Any
     ) -> None:
         super().__init__()
+        install_log_redaction()  # websockets' DEBUG lines quote the handshake headers
         cfg = merge_config(WebSocketConfig, config, overrides)
         check_url(url, allow_insecure=cfg.allow_insecure, schemes=_WS_SCHEMES)
+        try:
+            parse_uri(url)
+        except (InvalidURI, ValueError) as exc:
+            raise errors.ConfigError(
+                f"url: not a valid WebSocket URL: {_safe(url)} ({redact_text(exc)})"
+            ) from None
+        check_headers(cfg.headers)
         self._config = cfg
         self._url = url
         self._safe_url = _safe(url)
         parts = urlsplit(url)
         self._auth: Auth | None = build_auth(cfg.auth, allow_insecure=cfg.allow_insecure)
+        self._credential_names = (
+            *(self._auth.sensitive_header_names() if self._auth is not None else ()),
+            *cfg.credential_headers,
+        )
         self._ssl: ssl.SSLContext | None = None
         if parts.scheme.lower() == "wss" and (
             not cfg.verify_ssl or cfg.ca_certs or cfg.client_cert
@@ -225,12 +269,13 @@ class WebSocketClient(BaseClient):
                 client_cert=cfg.client_cert,
                 client_key=cfg.client_key,
             )
-        # A system proxy is honoured, except for loopback targets.
-        self._proxy: Literal[True] | None = None if is_loopback_host(parts.hostname or "") else True
         self._events = EventEmitter(EVENTS, self.logger)
         self._inbox: asyncio.Queue[Any] = asyncio.Queue(cfg.receive_queue_size)
         self._outbox: collections.deque[str | bytes] = collections.deque()
         self._pending: dict[Any, asyncio.Future[Any]] = {}
+        # Ids of requests that timed out or were cancelled, oldest first.
+        self._abandoned: collections.OrderedDict[Any, None] = collections.OrderedDict()
+        self._late_replies = 0
         self._ids = RequestIds()
         self._conn: ClientConnection | None = None
         self._live = False
@@ -270,6 +315,14 @@ class WebSocketClient(BaseClient):
     def dropped_from_buffer(self) -> int:
         """Messages dropped from the full iteration buffer (``message`` handlers saw them)."""
         return self._dropped_inbox
+
+    @property
+    def late_replies(self) -> int:
+        """Replies dropped because their :meth:`request` had timed out or was cancelled."""
+        return self._late_replies
+
+    def __repr__(self) -> str:
+        return f"WebSocketClient(url={self._safe_url!r}, state={self._state.value!r})"
 
     @property
     def subprotocol(self) -> str | None:
@@ -432,6 +485,11 @@ class WebSocketClient(BaseClient):
         messages wait unconsumed and no ``message`` handler is registered:
         consume them or register a handler when the server also pushes.
 
+        Safe to cancel. A reply that arrives after its request timed out or
+        was cancelled is dropped (counted in :attr:`late_replies`), never
+        delivered to :meth:`receive`; the ids of the last
+        ``LATE_REPLY_MEMORY`` such requests are remembered.
+
         Args:
             message: The request (a mapping; it is copied, not modified).
             timeout: Seconds to wait for the reply; defaults to
@@ -442,7 +500,8 @@ class WebSocketClient(BaseClient):
 
         Raises:
             TimeoutError: No reply in time (the pending entry is removed).
-            ProtocolError: ``message`` is not a mapping, or its id is in use.
+            ProtocolError: ``message`` is not a mapping, or its id is in use
+                or cannot be one (unhashable).
             ConnectionError: The connection was lost for good before the reply.
             ClosedError: The client was closed while waiting.
         """
@@ -455,6 +514,12 @@ class WebSocketClient(BaseClient):
         rid = payload.get(field)
         if rid is None:
             rid = payload[field] = self._ids.next()
+        try:
+            hash(rid)
+        except TypeError:
+            raise errors.ProtocolError(
+                f"request id {rid!r} cannot be matched to a reply: use a str or a number"
+            ) from None
         if asyncio.current_task() is self._reader_task:
             raise errors.ProtocolError(
                 "request() cannot wait inside a message/close/error handler: the reply "
@@ -467,6 +532,7 @@ class WebSocketClient(BaseClient):
         limit = timeout if timeout is not None else (self._config.request_timeout or None)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[rid] = future
+        self._abandoned.pop(rid, None)
         try:
             async with asyncio.timeout(limit):
                 await self.send(payload)
@@ -479,7 +545,12 @@ class WebSocketClient(BaseClient):
             ) from exc
         finally:
             if self._pending.get(rid) is future:
+                # Timed out, cancelled or not sent: a reply that still comes is late.
                 del self._pending[rid]
+                abandoned = self._abandoned
+                abandoned[rid] = None
+                if len(abandoned) > LATE_REPLY_MEMORY:
+                    abandoned.popitem(last=False)
 
     async def health_check(self, timeout: float | None = None) -> HealthStatus:
         """Measure a WebSocket ping/pong round trip.
@@ -535,35 +606,54 @@ class WebSocketClient(BaseClient):
     # -- connecting ------------------------------------------------------------
 
     async def _dial(self) -> ClientConnection:
-        """Open one connection (handshake plus first-message auth)."""
+        """Open one connection: the handshake (each redirect hop checked), then the auth message."""
         cfg = self._config
         headers = dict(cfg.headers)
         url = self._url
         if self._auth is not None:
             headers.update(await self._auth.headers())
             url = with_query(url, self._auth.query_params())
-        kwargs: dict[str, Any] = {}
-        if self._ssl is not None:
-            kwargs["ssl"] = self._ssl
+            check_headers(headers)
+        first = url
         try:
-            conn = await ws_connect(
-                url,
-                additional_headers=headers or None,
-                subprotocols=list(cfg.subprotocols) or None,  # type: ignore[arg-type]
-                compression="deflate" if cfg.compression else None,
-                open_timeout=cfg.open_timeout or None,
-                ping_interval=cfg.ping_interval or None,
-                ping_timeout=cfg.ping_timeout or None,
-                close_timeout=cfg.close_timeout or None,
-                max_size=cfg.max_message_size,
-                proxy=self._proxy,
-                create_connection=SinkConnection,
-                **kwargs,
-            )
+            # One deadline for the whole handshake, every redirect hop included.
+            async with asyncio.timeout(cfg.open_timeout or None):
+                hops = 0
+                while True:
+                    try:
+                        conn = await self._handshake(url, headers)
+                        break
+                    except InvalidStatus as exc:
+                        response = exc.response
+                        locations = response.headers.get_all("Location")
+                        target = redirect_target(
+                            url, response.status_code, locations[0] if len(locations) == 1 else None
+                        )
+                        if target is None:
+                            raise
+                        hops += 1
+                        if hops > MAX_REDIRECTS:
+                            raise errors.ProtocolError(
+                                f"WebSocket handshake with {self._safe_url}: too many redirects "
+                                f"({MAX_REDIRECTS} followed)"
+                            ) from exc
+                        headers = self._next_hop(url, target, headers, response.status_code)
+                        url = target
+        except TimeoutError as exc:
+            if isinstance(exc, errors.CommunicationError):
+                raise
+            raise errors.TimeoutError(
+                f"WebSocket handshake with {_safe(url)} timed out after {cfg.open_timeout:g}s"
+            ) from exc
         except Exception as exc:
-            raise translate_error(exc, self._safe_url, open_timeout=cfg.open_timeout) from exc
+            raise translate_error(exc, _safe(url), open_timeout=cfg.open_timeout) from exc
         if cfg.auth_message is not None:
             try:
+                if origin_of(url) != origin_of(first):
+                    raise errors.SecurityError(
+                        f"{self._safe_url} redirected to another origin ({_safe(url)}): "
+                        "the auth_message is not sent there"
+                    )
                 await self._authenticate(conn)
             except BaseException:
                 conn.transport.abort()
@@ -571,27 +661,83 @@ class WebSocketClient(BaseClient):
                 raise
         return conn
 
-    async def _authenticate(self, conn: ClientConnection) -> None:
-        """Send the first-message auth and wait for the verdict."""
+    async def _handshake(self, url: str, headers: Mapping[str, str]) -> ClientConnection:
+        """One opening handshake with ``url``; a redirect raises ``InvalidStatus``."""
         cfg = self._config
+        kwargs: dict[str, Any] = {}
+        if self._ssl is not None and url[:4].lower() == "wss:":
+            kwargs["ssl"] = self._ssl
+        # A system proxy is honoured, except for loopback targets.
+        proxy: Literal[True] | None = None if is_loopback_host(parse_uri(url).host) else True
+        return await NoRedirectConnect(
+            url,
+            additional_headers=dict(headers) or None,
+            subprotocols=list(cfg.subprotocols) or None,  # type: ignore[arg-type]
+            compression="deflate" if cfg.compression else None,
+            open_timeout=None,  # the caller's deadline covers every hop
+            ping_interval=cfg.ping_interval or None,
+            ping_timeout=cfg.ping_timeout or None,
+            close_timeout=cfg.close_timeout or None,
+            max_size=cfg.max_message_size,
+            proxy=proxy,
+            create_connection=SinkConnection,
+            **kwargs,
+        )
+
+    def _next_hop(
+        self, url: str, target: str, headers: Mapping[str, str], status: int
+    ) -> dict[str, str]:
+        """Check a redirect hop against the policy; the headers to send there.
+
+        Raises:
+            SecurityError: The hop breaks the URL policy, or leaves TLS.
+            ProtocolError: The hop is not a valid WebSocket URL.
+        """
+        where = f"{_safe(url)} redirected (HTTP {status}) to {_safe(target)}"
+        try:
+            check_url(target, allow_insecure=self._config.allow_insecure, schemes=_WS_SCHEMES)
+            parse_uri(target)
+        except errors.SecurityError as exc:
+            raise errors.SecurityError(f"{where}, which is refused: {exc.message}") from exc
+        except (errors.ConfigError, InvalidURI, ValueError) as exc:
+            raise errors.ProtocolError(f"{where}, which is not a valid WebSocket URL") from exc
+        if url[:4].lower() == "wss:" and target[:4].lower() != "wss:":
+            raise errors.SecurityError(f"{where}, which would leave TLS")
+        self.logger.info("%s", where)
+        return hop_headers(headers, url, target, self._credential_names)
+
+    async def _authenticate(self, conn: ClientConnection) -> None:
+        """Send the first-message auth and wait for the verdict.
+
+        Messages that arrive before the verdict are held (at most
+        ``receive_queue_size``) and delivered once authenticated.
+        """
+        cfg = self._config
+        limit = cfg.receive_queue_size
         held: list[str | bytes] = []
         try:
             async with asyncio.timeout(cfg.auth_timeout or None):
                 await conn.send(encode(cfg.auth_message))
                 while True:
                     raw = await conn.recv()
-                    verdict = auth_reply(
-                        decode(raw, "auto"), cfg.auth_success_types, cfg.auth_error_types
-                    )
+                    try:
+                        message = decode(raw, "auto")
+                    except errors.ProtocolError:
+                        message = None  # not a verdict; reported when delivered
+                    verdict = auth_reply(message, cfg.auth_success_types, cfg.auth_error_types)
                     if verdict is AuthReply.SUCCESS:
                         break
                     if verdict is AuthReply.ERROR:
-                        detail = decode(raw, "auto")
-                        text = detail.get("message") or detail.get("type")
+                        text = message.get("message") or message.get("type")
                         raise errors.AuthenticationError(
-                            f"{self._safe_url} refused the auth message: {text}"
+                            f"{self._safe_url} refused the auth message: {redact_text(text)[:200]}"
                         )
                     if verdict is AuthReply.OTHER:
+                        if len(held) >= limit:
+                            raise errors.ProtocolError(
+                                f"{self._safe_url} sent more than {limit} messages before "
+                                f"the auth verdict (receive_queue_size={limit})"
+                            )
                         held.append(raw)
         except TimeoutError as exc:
             if isinstance(exc, errors.CommunicationError):
@@ -601,7 +747,8 @@ class WebSocketClient(BaseClient):
             ) from exc
         except ConnectionClosed as exc:
             raise errors.AuthenticationError(
-                f"{self._safe_url} closed the connection during the auth handshake: {exc}"
+                f"{self._safe_url} closed the connection during the auth handshake: "
+                f"{redact_text(exc)}"
             ) from exc
         self._held = held
 
@@ -769,19 +916,29 @@ class WebSocketClient(BaseClient):
         stats = self.stats
         stats.received += 1
         stats.bytes_received += len(raw)
-        if not (self._pending and self._settle_reply(message)):
+        if not ((self._pending or self._abandoned) and self._settle_reply(message)):
             inbox.put_nowait(message)
         return True
 
     def _settle_reply(self, message: Message) -> bool:
-        """Resolve the request() waiting for this reply; True when it was one."""
+        """Resolve the request() waiting for this reply, or drop a late one.
+
+        Returns:
+            True when the message was a reply (delivered or dropped).
+        """
         if type(message) is not dict:
             return False
+        rid = message.get(self._config.request_id_field)
         try:
-            future = self._pending.pop(message.get(self._config.request_id_field), None)
+            future = self._pending.pop(rid, None)
+            if future is None:
+                if rid not in self._abandoned:
+                    return False
+                del self._abandoned[rid]
+                self._late_replies += 1
+                self.logger.debug("dropped a late reply to request %r", rid)
+                return True
         except TypeError:  # an unhashable id cannot be one of ours
-            return False
-        if future is None:
             return False
         if not future.done():
             future.set_result(message)
@@ -803,7 +960,7 @@ class WebSocketClient(BaseClient):
             await self._events.emit("error", exc)
             await self._deliver(_Raise(exc))
             return
-        if self._pending and self._settle_reply(message):
+        if (self._pending or self._abandoned) and self._settle_reply(message):
             return
         if self._events.has("message"):
             await self._events.emit("message", message)

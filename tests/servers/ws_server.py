@@ -29,6 +29,18 @@ gives ``ws://127.0.0.1:<port><path>``. Endpoints, chosen by path:
 * ``/headers`` sends the handshake request headers as a JSON object.
 * ``/secret/...`` needs ``Authorization: Bearer good`` (else HTTP 401), then echoes.
 * ``/status/<code>`` answers the handshake with that HTTP status.
+* ``/redirect?to=URL`` answers the handshake with ``302`` and ``Location: URL``
+  (``&status=307`` for another code); ``server.redirects`` counts them.
+* ``/loop``   answers the handshake with ``302`` to itself, forever.
+* ``/deep`` sends JSON nested 100,000 deep (``[[[...]]]``), then
+  ``{"type": "after"}``, then echoes.
+* ``/flood?n=N`` first-message auth with a hostile twist: sends N messages
+  (endless without ``n``) before reading the auth message, then
+  ``auth_success``, then echoes.
+* ``/late`` ``{"id": x, "delay": s}`` is answered with ``{"id": x, "result": "late"}``
+  after ``s`` seconds, followed at once by ``{"type": "after", "id_answered": x}``.
+* ``/trickle?n=N`` sends N numbered messages a few milliseconds apart, then
+  ``{"type": "done"}``, then echoes.
 
 ``server.handshakes`` counts opened connections, ``server.open_connections`` the
 live ones. The subprotocol ``chat.v1`` is accepted when offered.
@@ -78,6 +90,7 @@ class WSServer:
         self.open_connections = 0
         self.received: list[Any] = []
         self.headers_seen: list[Headers] = []
+        self.redirects = 0
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -122,7 +135,19 @@ class WSServer:
         await self.close()
 
     def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
-        path = urlsplit(request.path).path
+        parts = urlsplit(request.path)
+        path = parts.path
+        if path == "/redirect":
+            query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+            self.redirects += 1
+            response = conn.respond(HTTPStatus(int(query.get("status", "302"))), "moved\n")
+            response.headers["Location"] = query["to"]
+            return response
+        if path == "/loop":
+            self.redirects += 1
+            response = conn.respond(HTTPStatus.FOUND, "again\n")
+            response.headers["Location"] = "/loop"
+            return response
         if path.startswith("/status/"):
             status = HTTPStatus(int(path.rsplit("/", 1)[1]))
             return conn.respond(status, f"{status.phrase}\n")
@@ -150,6 +175,10 @@ class WSServer:
             "auth": self._auth,
             "textping": self._textping,
             "headers": self._headers,
+            "deep": self._deep,
+            "flood": self._flood,
+            "late": self._late,
+            "trickle": self._trickle,
         }
         handler = routes.get(parts.path.strip("/").split("/")[0], self._echo)
         try:
@@ -271,4 +300,42 @@ class WSServer:
     async def _headers(self, conn: ServerConnection, query: dict[str, str]) -> None:
         assert conn.request is not None
         await conn.send(json.dumps({k.lower(): v for k, v in conn.request.headers.raw_items()}))
+        await self._echo(conn, query)
+
+    async def _deep(self, conn: ServerConnection, query: dict[str, str]) -> None:
+        await conn.send("[" * 100_000 + "]" * 100_000)
+        await conn.send(json.dumps({"type": "after"}))
+        await self._echo(conn, query)
+
+    async def _flood(self, conn: ServerConnection, query: dict[str, str]) -> None:
+        count = int(query["n"]) if "n" in query else None
+        sent = 0
+        while count is None or sent < count:
+            await conn.send(json.dumps({"type": "flood", "n": sent, "pad": "x" * 1000}))
+            sent += 1
+            await asyncio.sleep(0)  # the client runs in this event loop too
+        msg = json.loads(await conn.recv())
+        kind = "auth_success" if msg.get("token") == "good" else "auth_error"
+        await conn.send(json.dumps({"type": kind}))
+        await self._echo(conn, query)
+
+    async def _late(self, conn: ServerConnection, query: dict[str, str]) -> None:
+        async def answer(msg: dict[str, Any]) -> None:
+            await asyncio.sleep(float(msg.get("delay", 0)))
+            await conn.send(json.dumps({"id": msg["id"], "result": "late"}))
+            await conn.send(json.dumps({"type": "after", "id_answered": msg["id"]}))
+
+        try:
+            async for raw in conn:
+                task = asyncio.create_task(answer(json.loads(raw)))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        finally:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _trickle(self, conn: ServerConnection, query: dict[str, str]) -> None:
+        for i in range(int(query.get("n", "10"))):
+            await conn.send(json.dumps({"type": "item", "n": i}))
+            await asyncio.sleep(0.003 if i % 2 else 0)
+        await conn.send(json.dumps({"type": "done"}))
         await self._echo(conn, query)
