@@ -134,8 +134,9 @@ async def test_first_message_auth_is_not_sent_after_a_cross_origin_redirect(
     with pytest.raises(SecurityError, match="auth_message"):
         await ws.connect()
     await ws.close()
-    await asyncio.sleep(0.05)
-    assert other.received == []  # /auth records nothing; the token never left
+    assert other.handshakes == 1  # the hop was made (no credential header went)...
+    await asyncio.sleep(0.1)
+    assert other.received == []  # ...but the auth message never left
     # Same origin: the auth message goes out as usual.
     async with WebSocketClient(redirect(server, "/auth"), auth_message={"token": "good"}) as ws:
         await ws.send("hi")
@@ -196,6 +197,20 @@ async def test_messages_before_the_auth_verdict_within_the_bound_are_delivered(
         assert got == [0, 1, 2, 3]
         await ws.send("after auth")
         assert await ws.receive(timeout=5) == "after auth"
+
+
+async def test_undecodable_message_before_the_auth_verdict_is_held_and_reported(
+    server: WSServer,
+) -> None:
+    errors_seen: list[BaseException] = []
+    ws = WebSocketClient(server.url("/flood?n=2&deep=1"), auth_message={"token": "good"})
+    ws.on("error", errors_seen.append)
+    async with ws:
+        with pytest.raises(ProtocolError, match="nested too deeply"):
+            await ws.receive(timeout=5)
+        assert [(await ws.receive(timeout=5))["n"] for _ in range(2)] == [0, 1]
+        assert len(errors_seen) == 1 and ws.stats.errors == 1
+        assert server.received == [{"token": "good"}]
 
 
 # ---------------------------------------------------------------- item 15: deep JSON

@@ -787,7 +787,9 @@ class WebSocketClient(BaseClient):
         try:
             await self._read_forever(conn)
         except Exception as exc:
-            error = errors.CommunicationError(f"the WebSocket reader failed: {exc!r}")
+            error = errors.CommunicationError(
+                f"the WebSocket reader failed: {redact_text(repr(exc))}"
+            )
             error.__cause__ = exc
             self.logger.exception("reader of %s failed", self._safe_url)
             await self._fail(error)

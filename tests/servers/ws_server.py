@@ -23,7 +23,7 @@ gives ``ws://127.0.0.1:<port><path>``. Endpoints, chosen by path:
   binary frame, then echoes.
 * ``/auth``   ARCP-style first-message auth: ``auth_required``, then
   ``{"token": "good"}`` gets ``auth_success`` (then echo), anything else gets
-  ``auth_error`` and a 1008 close.
+  ``auth_error`` and a 1008 close; the auth message is kept in ``server.received``.
 * ``/textping`` sends the text ``ping`` and reports ``{"type": "got", "data": ...}``
   for the next message it receives.
 * ``/headers`` sends the handshake request headers as a JSON object.
@@ -35,8 +35,8 @@ gives ``ws://127.0.0.1:<port><path>``. Endpoints, chosen by path:
 * ``/deep`` sends JSON nested 100,000 deep (``[[[...]]]``), then
   ``{"type": "after"}``, then echoes.
 * ``/flood?n=N`` first-message auth with a hostile twist: sends N messages
-  (endless without ``n``) before reading the auth message, then
-  ``auth_success``, then echoes.
+  (endless without ``n``; with ``&deep=1`` the first is JSON nested 100,000
+  deep) before reading the auth message, then ``auth_success``, then echoes.
 * ``/late`` ``{"id": x, "delay": s}`` is answered with ``{"id": x, "result": "late"}``
   after ``s`` seconds, followed at once by ``{"type": "after", "id_answered": x}``.
 * ``/trickle?n=N`` sends N numbered messages a few milliseconds apart, then
@@ -284,6 +284,7 @@ class WSServer:
     async def _auth(self, conn: ServerConnection, query: dict[str, str]) -> None:
         await conn.send(json.dumps({"type": "auth_required", "message": "Send your token"}))
         msg = json.loads(await conn.recv())
+        self.received.append(msg)
         if msg.get("token") != "good":
             await conn.send(json.dumps({"type": "auth_error", "message": "Invalid token"}))
             await conn.close(1008, "auth failed")
@@ -310,11 +311,14 @@ class WSServer:
     async def _flood(self, conn: ServerConnection, query: dict[str, str]) -> None:
         count = int(query["n"]) if "n" in query else None
         sent = 0
+        if query.get("deep"):
+            await conn.send("[" * 100_000 + "]" * 100_000)
         while count is None or sent < count:
             await conn.send(json.dumps({"type": "flood", "n": sent, "pad": "x" * 1000}))
             sent += 1
             await asyncio.sleep(0)  # the client runs in this event loop too
         msg = json.loads(await conn.recv())
+        self.received.append(msg)
         kind = "auth_success" if msg.get("token") == "good" else "auth_error"
         await conn.send(json.dumps({"type": kind}))
         await self._echo(conn, query)
