@@ -72,9 +72,10 @@ async def run(quick: bool) -> list[Result]:
                 root = logging.getLogger()
                 level, handlers = root.level, list(root.handlers)
                 # utcp_http calls logging.basicConfig(INFO) when its plugin loads, which
-                # would print its registrations and make httpx log every request of
-                # ours: silence it while it loads, then put logging back as it was.
-                logging.disable(logging.INFO)
+                # would print its registrations (and its warning for the manual's SSE
+                # tool) and make httpx log every request of ours: silence it while it
+                # loads, then put logging back as it was.
+                logging.disable(logging.WARNING)
                 try:
                     from utcp.utcp_client import UtcpClient
 
