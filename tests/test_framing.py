@@ -121,10 +121,78 @@ def test_content_length_too_large_body_is_skipped() -> None:
 def test_content_length_bad_headers() -> None:
     decoder = ContentLengthDecoder()
     frames = decoder.feed(b"X-Thing: 1\r\n\r\nContent-Length: abc\r\n\r\nno colon\r\n\r\n")
-    assert [type(f) for f in frames] == [ProtocolError] * 3
+    # The third block is skipped while resynchronising: it has no Content-Length.
+    assert [type(f) for f in frames] == [ProtocolError] * 2
     assert "no Content-Length" in frames[0].message  # type: ignore[union-attr]
+    assert "skipped to the next Content-Length header" in frames[1].message  # type: ignore[union-attr]
+    assert decoder.feed(encode_content_length(b"ok")) == [b"ok"]
     decoder = ContentLengthDecoder(max_header_length=16)
     assert isinstance(decoder.feed(b"A" * 40)[0], ProtocolError)
+
+
+GOOD = encode_content_length(b'{"id":1,"result":"genuine"}')
+BAD_HEADERS = {
+    "5000 digits": b"Content-Length: " + b"9" * 5000 + b"\r\n\r\n",
+    "negative": b'Content-Length: -5\r\n\r\n{"id":1,"result":"smuggled"}',
+    "plus sign": b"Content-Length: +5\r\n\r\nabcde",
+    "letters": b"Content-Length: 1e3\r\n\r\n",
+    "unicode digits": "Content-Length: \u0661\u0662\r\n\r\n".encode(),
+    "absurd length": b"Content-Length: 99999999999999999999\r\n\r\nxx",
+    "over max_skip": b"Content-Length: 999999999999\r\n\r\nxx",
+    "conflicting": b"Content-Length: 2\r\ncontent-length: 3\r\n\r\nabc",
+    "no length": b'Content-Type: json\r\n\r\n{"id":1,"result":"smuggled"}',
+    "long header": b"X-Junk: " + b"a" * 20_000 + b"\r\n\r\n",
+    "long length line": b"Content-Length: " + b"7" * 20_000 + b"\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_HEADERS))
+def test_content_length_bad_header_is_one_error_then_the_stream_resynchronises(
+    name: str,
+) -> None:
+    # Before the fix, 5,000 digits raised ValueError out of feed() and stayed
+    # buffered, so every later feed raised again and the genuine frame was lost.
+    decoder = ContentLengthDecoder()
+    frames = decoder.feed(BAD_HEADERS[name] + GOOD + GOOD)
+    assert len(frames) == 3, frames
+    assert type(frames[0]) is ProtocolError
+    assert frames[1:] == [b'{"id":1,"result":"genuine"}'] * 2
+    assert decoder.eof() == []
+
+
+@given(
+    name=st.sampled_from(sorted(BAD_HEADERS)),
+    cuts=st.lists(st.integers(min_value=0, max_value=21_000), max_size=12),
+)
+def test_content_length_resync_under_any_chunking(name: str, cuts: list[int]) -> None:
+    stream = BAD_HEADERS[name] + GOOD + encode_content_length(b"second")
+    points = sorted({min(c, len(stream)) for c in cuts} | {0, len(stream)})
+    decoder = ContentLengthDecoder()
+    out: list[object] = []
+    for start, end in itertools.pairwise(points):
+        out += decoder.feed(stream[start:end])
+    assert [type(f) for f in out] == [ProtocolError, bytes, bytes]
+    assert out[1:] == [b'{"id":1,"result":"genuine"}', b"second"]
+
+
+def test_content_length_header_limit_holds_within_one_chunk() -> None:
+    # A terminator past max_header_length does not make an over-long block valid.
+    decoder = ContentLengthDecoder(max_header_length=64)
+    block = b"X-Pad: " + b"p" * 100 + b"\r\nContent-Length: 2\r\n\r\nhi"
+    frames = decoder.feed(block + encode_content_length(b"ok"))
+    assert type(frames[0]) is ProtocolError and "longer than 64 bytes" in str(frames[0])
+    assert frames[-1] == b"ok"
+
+
+def test_content_length_over_max_but_believable_is_skipped_by_count() -> None:
+    # An honest reply too large is skipped by its length, even if its body
+    # mentions Content-Length, so the next frame is read in step.
+    decoder = ContentLengthDecoder(max_length=10)
+    body = b'{"text": "Content-Length: 3\\r\\n"}'
+    frames = decoder.feed(encode_content_length(body) + encode_content_length(b"next"))
+    assert isinstance(frames[0], OversizedFrame) and frames[1:] == [b"next"]
+    with pytest.raises(ValueError):
+        ContentLengthDecoder(max_skip=0)
 
 
 def test_content_length_truncated_at_eof() -> None:

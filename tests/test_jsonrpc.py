@@ -86,3 +86,19 @@ def test_pending_requests_skip_reserved_ids() -> None:
     assert pending.release(1) is True
     assert pending.release(1) is False
     assert pending.release(["x"]) is False
+
+
+def test_abandoned_requests_are_recognised_late_and_bounded() -> None:
+    pending: jsonrpc.PendingRequests[str] = jsonrpc.PendingRequests(max_abandoned=2)
+    for request_id in (1, 2, 3, 4):
+        pending.add(request_id, f"waiter {request_id}")
+    assert pending.pop(1) == "waiter 1"  # answered
+    assert pending.abandon(1) is False  # nothing left to abandon
+    assert pending.abandon(2) and pending.abandon(3) and pending.abandon(4)
+    assert len(pending) == 0 and 3 not in pending
+    assert pending.is_late(2) is False  # only the two most recent are remembered
+    assert pending.is_late(3) is True
+    assert pending.is_late(3) is False  # forgotten once its reply came
+    assert pending.is_late(["unhashable"]) is False
+    pending.drain()
+    assert pending.is_late(4) is False

@@ -37,6 +37,7 @@ from .errors import (
     QueueFullError,
     RemoteError,
     SecurityError,
+    StdoutClosedError,
     TimeoutError,
 )
 from .health import HealthStatus
@@ -95,6 +96,7 @@ __all__ = [
     "STDIOClient",
     "STDIOConfig",
     "SecurityError",
+    "StdoutClosedError",
     "TimeoutError",
     "WebSocketClient",
     "WebSocketConfig",

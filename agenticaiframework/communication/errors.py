@@ -7,7 +7,8 @@ command) can branch on it without matching messages::
     ├── ConfigError (ValueError)        ERR_CONFIG
     ├── SecurityError                   ERR_SECURITY
     ├── ConnectionError                 ERR_CONNECTION
-    │   └── ProcessExitedError          ERR_PROCESS_EXITED
+    │   ├── ProcessExitedError          ERR_PROCESS_EXITED
+    │   └── StdoutClosedError           ERR_STDOUT_CLOSED
     ├── TimeoutError                    ERR_TIMEOUT
     │   └── PoolTimeoutError            ERR_TIMEOUT
     ├── AuthenticationError             ERR_AUTH
@@ -43,6 +44,7 @@ __all__ = [
     "QueueFullError",
     "RemoteError",
     "SecurityError",
+    "StdoutClosedError",
     "TimeoutError",
 ]
 
@@ -119,6 +121,12 @@ class ProcessExitedError(ConnectionError):
         super().__init__(message)
         self.returncode = returncode
         self.stderr_tail = stderr_tail
+
+
+class StdoutClosedError(ConnectionError):
+    """A child process closed its stdout but is still running: no reply can come."""
+
+    code = "ERR_STDOUT_CLOSED"
 
 
 class TimeoutError(CommunicationError, builtins.TimeoutError):

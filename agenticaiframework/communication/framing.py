@@ -12,7 +12,10 @@ its place in the output, so one bad frame never stops the stream::
     decoder.eof()                       # [] (or the last unterminated line)
 
 Content-Length framing is the one LSP servers use: a header block
-``Content-Length: N\r\n\r\n`` then exactly ``N`` body bytes.
+``Content-Length: N\r\n\r\n`` then exactly ``N`` body bytes. A bad header
+block (no length, a length that is not plain digits, an absurd one, a block
+too long) becomes a :class:`~agenticaiframework.communication.errors.ProtocolError`
+and the decoder resynchronises on the next ``Content-Length`` header.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from .errors import MessageTooLargeError, ProtocolError
 
 __all__ = [
     "DEFAULT_MAX_HEADER_LENGTH",
+    "DEFAULT_MAX_SKIP",
     "ContentLengthDecoder",
     "Frame",
     "FrameDecoder",
@@ -34,8 +38,13 @@ __all__ = [
 ]
 
 DEFAULT_MAX_HEADER_LENGTH = 8192
+DEFAULT_MAX_SKIP = 1 << 30
+"""Largest Content-Length over the body limit still skipped by count (1 GiB)."""
 
 _HEAD = 256
+# More digits than any believable length (and int() refuses over 4,300).
+_MAX_LENGTH_DIGITS = 12
+_HEADER_NAME = b"content-length"
 
 
 class OversizedFrame(MessageTooLargeError):
@@ -206,32 +215,52 @@ class ContentLengthDecoder(FrameDecoder):
     r"""Decode ``Content-Length: N\r\n\r\n`` + body frames (LSP style).
 
     Other headers (``Content-Type``) are accepted and ignored. A body larger
-    than ``max_length`` is skipped (its length is known) and replaced by a
-    :class:`MessageTooLargeError`; a header block without a valid
-    Content-Length is replaced by a :class:`ProtocolError`.
+    than ``max_length`` (but not over ``max_skip``) is skipped by its length
+    and replaced by an :class:`OversizedFrame`, so an honest peer's stream
+    stays in step.
+
+    A bad header block is replaced by a :class:`ProtocolError`: no
+    Content-Length, one that is not plain decimal digits (negative, letters,
+    5,000 digits...), conflicting ones, a length over ``max_skip``, or a
+    block longer than ``max_header_length``. Its body length is unknown, so
+    the decoder then resynchronises: it discards bytes up to the next
+    ``Content-Length`` header and goes on from there.
 
     Args:
         max_length: Largest body, in bytes.
         max_header_length: Largest header block, in bytes.
+        max_skip: Largest length still believed (and skipped by count) when
+            over ``max_length``; a larger one is a bad frame.
 
     Raises:
         ValueError: A limit below 1.
     """
 
-    __slots__ = ("_body_left", "_buffer", "_max", "_max_header", "_skip_left")
+    __slots__ = (
+        "_body_left",
+        "_buffer",
+        "_max",
+        "_max_header",
+        "_max_skip",
+        "_resync",
+        "_skip_left",
+    )
 
     def __init__(
         self,
         max_length: int = 16 * 1024 * 1024,
         max_header_length: int = DEFAULT_MAX_HEADER_LENGTH,
+        max_skip: int = DEFAULT_MAX_SKIP,
     ) -> None:
-        if max_length < 1 or max_header_length < 1:
-            raise ValueError("max_length and max_header_length must be >= 1")
+        if max_length < 1 or max_header_length < 1 or max_skip < 1:
+            raise ValueError("max_length, max_header_length and max_skip must be >= 1")
         self._max = max_length
         self._max_header = max_header_length
+        self._max_skip = max(max_skip, max_length)
         self._buffer = bytearray()
         self._body_left = -1  # -1: reading headers; else the body length expected
         self._skip_left = 0  # bytes of an over-long body still to discard
+        self._resync = False  # after a bad header block: look for the next one
 
     def _parse_headers(self, block: bytes) -> int | ProtocolError:
         length: int | None = None
@@ -241,14 +270,48 @@ class ContentLengthDecoder(FrameDecoder):
             name, sep, value = raw_line.partition(b":")
             if not sep:
                 return ProtocolError(f"malformed header line {raw_line[:80]!r}")
-            if name.strip().lower() == b"content-length":
-                text = value.strip()
-                if not text.isdigit():
-                    return ProtocolError(f"invalid Content-Length {text[:40]!r}")
-                length = int(text)
+            if name.strip().lower() != b"content-length":
+                continue
+            text = value.strip()
+            if len(text) > _MAX_LENGTH_DIGITS:
+                # Checked before int(): 5,000 digits would raise ValueError.
+                return ProtocolError(
+                    f"invalid Content-Length of {len(text)} "
+                    f"{'digits' if text.isdigit() else 'characters'} {text[:20]!r}..."
+                )
+            if not text.isdigit():
+                return ProtocolError(f"invalid Content-Length {text!r}")
+            value_int = int(text)
+            if length is not None and value_int != length:
+                return ProtocolError(f"conflicting Content-Length headers ({length}, {value_int})")
+            length = value_int
         if length is None:
             return ProtocolError("header block has no Content-Length")
+        if length > self._max_skip:
+            return ProtocolError(
+                f"Content-Length {length} is over {self._max_skip} bytes; not believed"
+            )
         return length
+
+    def _bad_block(self, error: ProtocolError, consumed: int) -> ProtocolError:
+        """Drop ``consumed`` bytes of a bad header block and start resynchronising."""
+        del self._buffer[:consumed]
+        self._resync = True
+        return ProtocolError(f"{error.message}; skipped to the next Content-Length header")
+
+    def _resynchronise(self) -> bool:
+        """Discard bytes up to the next Content-Length header; False if none yet."""
+        buffer = self._buffer
+        found = buffer.lower().find(_HEADER_NAME)
+        if found < 0:
+            # Keep what could be the start of the name, split across chunks.
+            keep = len(_HEADER_NAME) - 1
+            if len(buffer) > keep:
+                del buffer[: len(buffer) - keep]
+            return False
+        del buffer[:found]
+        self._resync = False
+        return True
 
     def feed(self, data: bytes) -> list[Frame]:
         """Add received bytes and return the completed bodies.
@@ -274,21 +337,23 @@ class ContentLengthDecoder(FrameDecoder):
                 if self._skip_left:
                     break
             if self._body_left < 0:
-                end = buffer.find(b"\r\n\r\n")
+                if self._resync and not self._resynchronise():
+                    break
+                limit = self._max_header
+                end = buffer.find(b"\r\n\r\n", 0, limit + 4)
                 if end < 0:
-                    if len(buffer) > self._max_header:
-                        frames.append(
-                            ProtocolError(
-                                f"header block exceeds {self._max_header} bytes; stream dropped"
-                            )
-                        )
-                        buffer.clear()
+                    if len(buffer) >= limit + 4:
+                        # Drop one byte: the search for the next header must
+                        # not find this block's own Content-Length again.
+                        error = ProtocolError(f"header block longer than {limit} bytes")
+                        frames.append(self._bad_block(error, 1))
+                        continue
                     break
                 parsed = self._parse_headers(bytes(buffer[:end]))
-                del buffer[: end + 4]
                 if isinstance(parsed, ProtocolError):
-                    frames.append(parsed)
+                    frames.append(self._bad_block(parsed, end + 4))
                     continue
+                del buffer[: end + 4]
                 if parsed > self._max:
                     frames.append(
                         OversizedFrame(
@@ -314,10 +379,13 @@ class ContentLengthDecoder(FrameDecoder):
         Returns:
             ``[ProtocolError]`` when a header block or body was incomplete.
         """
-        truncated = bool(self._buffer) or self._body_left >= 0 or self._skip_left > 0
+        truncated = (
+            (bool(self._buffer) and not self._resync) or self._body_left >= 0 or self._skip_left > 0
+        )
         self._buffer.clear()
         self._body_left = -1
         self._skip_left = 0
+        self._resync = False
         if truncated:
             return [ProtocolError("stream ended inside a Content-Length frame")]
         return []

@@ -27,6 +27,7 @@ from typing import Any, Generic, TypeVar
 from .errors import RemoteError
 
 __all__ = [
+    "DEFAULT_MAX_ABANDONED",
     "INTERNAL_ERROR",
     "INVALID_PARAMS",
     "INVALID_REQUEST",
@@ -197,6 +198,12 @@ def remote_error(message: dict[str, Any], *, method: str | None = None) -> Remot
     return RemoteError(f"{where}JSON-RPC error {code}: {text}", remote_code=code, data=data)
 
 
+DEFAULT_MAX_ABANDONED = 4096
+"""How many abandoned request ids :class:`PendingRequests` remembers."""
+
+_MISSING: Any = object()
+
+
 class PendingRequests(Generic[T]):
     """Outstanding request ids and whatever waits for each reply.
 
@@ -205,16 +212,25 @@ class PendingRequests(Generic[T]):
     increasing integers; ids the caller used on its own (raw sends) can be
     reserved so they are never handed out while in use.
 
+    A request the caller stopped waiting for (timed out, cancelled) is
+    :meth:`abandon`-ed: its id is remembered, so that its late reply is
+    recognised by :meth:`is_late` and dropped rather than taken for a message
+    nobody asked for. Only the ``max_abandoned`` most recent ids are kept, so
+    the table stays bounded when replies never come.
+
     Args:
         first_id: The first id handed out.
+        max_abandoned: How many abandoned ids to remember.
     """
 
-    __slots__ = ("_counter", "_foreign", "_waiters")
+    __slots__ = ("_abandoned", "_counter", "_foreign", "_max_abandoned", "_waiters")
 
-    def __init__(self, first_id: int = 1) -> None:
+    def __init__(self, first_id: int = 1, *, max_abandoned: int = DEFAULT_MAX_ABANDONED) -> None:
         self._counter: Iterator[int] = itertools.count(first_id)
         self._waiters: dict[RequestId, T] = {}
         self._foreign: set[RequestId] = set()
+        self._abandoned: dict[RequestId, None] = {}
+        self._max_abandoned = max_abandoned
 
     def __len__(self) -> int:
         return len(self._waiters)
@@ -261,6 +277,38 @@ class PendingRequests(Generic[T]):
         except (KeyError, TypeError):  # TypeError: an unhashable id (list/dict)
             return None
 
+    def abandon(self, request_id: RequestId) -> bool:
+        """Stop waiting for a request whose reply may still come.
+
+        Args:
+            request_id: The id sent.
+
+        Returns:
+            True when the request was still pending (and is now abandoned);
+            False when its reply already came or the table was drained.
+        """
+        if self._waiters.pop(request_id, _MISSING) is _MISSING:
+            return False
+        abandoned = self._abandoned
+        abandoned[request_id] = None
+        if len(abandoned) > self._max_abandoned:
+            del abandoned[next(iter(abandoned))]
+        return True
+
+    def is_late(self, request_id: Any) -> bool:
+        """Whether a reply belongs to an abandoned request (forgotten once seen).
+
+        Args:
+            request_id: The id of a reply nobody waits for.
+
+        Returns:
+            True when the id was abandoned.
+        """
+        try:
+            return self._abandoned.pop(request_id, _MISSING) is not _MISSING
+        except TypeError:  # an unhashable id (list/dict)
+            return False
+
     def reserve(self, request_id: Any) -> None:
         """Mark an id the caller sent itself, so ``next_id`` avoids it.
 
@@ -296,4 +344,5 @@ class PendingRequests(Generic[T]):
         waiters = list(self._waiters.values())
         self._waiters.clear()
         self._foreign.clear()
+        self._abandoned.clear()
         return waiters

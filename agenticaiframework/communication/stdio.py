@@ -22,23 +22,38 @@ Message formats (``message_format``):
   process go to iteration and to ``@stdio.on("notification")`` /
   ``@stdio.on("request")`` handlers, whose return value answers the request.
   Replies nobody asked for through :meth:`request` (raw ``send(dict)``) are
-  returned by :meth:`receive`, as MCP examples expect.
+  returned by :meth:`receive`, as MCP examples expect; a late reply to a
+  request that timed out or was cancelled is dropped and counted
+  (:attr:`STDIOClient.late_replies`).
 
 Framing (``framing``) is newline-delimited, or ``content-length`` headers
 as LSP servers use. Messages longer than ``max_line_length`` never reach
 memory whole: they are skipped with a
-:class:`~agenticaiframework.communication.errors.MessageTooLargeError`.
+:class:`~agenticaiframework.communication.errors.MessageTooLargeError`. A bad
+header block (a length that is not plain digits, 5,000 digits, conflicting
+lengths, a block over 8 KiB) and a message that cannot be decoded (not JSON,
+not text, nested too deeply) are skipped, counted in ``stats.errors`` and
+reported on the ``error`` event; the messages around them still arrive.
 
 How the client reads: a :class:`asyncio.SubprocessProtocol` receives the
 pipe data as it arrives, so stdout and stderr are drained continuously
 without a task per pipe (stderr's tail is kept for error reports); replies
 resolve their waiting request right there, and one dispatcher task runs the
-event handlers so that a slow handler never stalls replies.
+event handlers so that a slow handler never stalls replies. Memory is
+bounded by ``max_queued_messages``: when that many messages wait for
+:meth:`receive` (json/line/raw), or that many events wait for their
+handlers (every format), stdout is no longer read until half of them are
+done. The process then blocks on its own writes: back-pressure, nothing is
+dropped.
 
 When the process exits, every pending and later call fails at once with
 :class:`~agenticaiframework.communication.errors.ProcessExitedError`
 (exit code and stderr tail); messages it printed before exiting are still
-returned by :meth:`receive` first. ``close()`` closes stdin, waits
+returned by :meth:`receive` first. A process that closes its stdout but runs
+on fails pending and later requests, and :meth:`receive` once its messages
+are read, with
+:class:`~agenticaiframework.communication.errors.StdoutClosedError`
+(``ERR_STDOUT_CLOSED``). ``close()`` closes stdin, waits
 ``terminate_timeout``, sends SIGTERM to the process group, waits again, then
 SIGKILL; the child is always reaped, and grandchildren left in its group are
 ended too. A grandchild that starts its own session escapes the group and is
@@ -86,6 +101,22 @@ _EXIT_DRAIN_GRACE = 0.5
 _KILL_WAIT = 5.0
 _JSON_START = frozenset("{[")
 _ID_PATTERN_KEYS = (b'"id":', b'"id" :')
+
+
+def _exited_unreported(pid: int | None) -> bool:
+    """Whether ``pid`` has exited though asyncio has not reported it yet.
+
+    Asks with ``WNOWAIT``, so the child stays waitable for asyncio's watcher.
+    """
+    waitid = getattr(os, "waitid", None)
+    if pid is None or waitid is None:
+        return False
+    try:
+        return waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True  # already reaped: the report is on its way
+    except OSError:
+        return False
 
 
 def _receive_expired(waiter: asyncio.Future[bool | None]) -> None:
@@ -252,6 +283,7 @@ class STDIOClient(BaseClient):
         self._inbox: collections.deque[Any] = collections.deque()
         self._receivers: collections.deque[asyncio.Future[bool | None]] = collections.deque()
         self._dispatch_queue: asyncio.Queue[tuple[str, Any]] | None = None
+        self._late_replies = 0
         self._handle_frame: Callable[[bytes], None] = self._frame_handler()
         self._reset_process_state()
 
@@ -277,6 +309,10 @@ class STDIOClient(BaseClient):
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._reading_paused = False
+        self._held: list[Frame] = []
+        self._answering = 0
+        self._stdout_gone = False
+        self._stdout_timer: asyncio.TimerHandle | None = None
 
     def _make_decoder(self) -> FrameDecoder:
         cfg = self.config
@@ -310,6 +346,11 @@ class STDIOClient(BaseClient):
     def is_running(self) -> bool:
         """Whether the process was started and has not exited."""
         return self._transport is not None and self._returncode is None
+
+    @property
+    def late_replies(self) -> int:
+        """Replies dropped because their request had timed out or was cancelled."""
+        return self._late_replies
 
     @property
     def stderr_tail(self) -> str:
@@ -478,6 +519,8 @@ class STDIOClient(BaseClient):
         transport.close()
         if self._exit_timer is not None:
             self._exit_timer.cancel()
+        if self._stdout_timer is not None:
+            self._stdout_timer.cancel()
         done = self._transport_done
         if done is not None and not done.done():
             await asyncio.wait({done}, timeout=_EXIT_DRAIN_GRACE)
@@ -505,12 +548,31 @@ class STDIOClient(BaseClient):
 
     def _on_stdout(self, data: bytes) -> None:
         self.stats.bytes_received += len(data)
+        self._process(self._decoder.feed(data))
+
+    def _process(self, frames: list[Frame]) -> None:
+        """Handle frames in order; once reading pauses, hold the rest of them."""
+        if self._reading_paused or self._held:
+            # A chunk read just before the pause (its callback was already
+            # scheduled), or the end of the stream: after what is held.
+            self._held += frames
+            return
         handle = self._handle_frame
-        for frame in self._decoder.feed(data):
-            if type(frame) is bytes:
-                handle(frame)
-            else:
-                self._bad_frame(cast(errors.ProtocolError, frame))
+        for index, frame in enumerate(frames):
+            try:
+                if type(frame) is bytes:
+                    handle(frame)
+                else:
+                    self._bad_frame(cast(errors.ProtocolError, frame))
+            except Exception as exc:
+                # A bug in handling one frame must not cost the rest of the chunk.
+                self.logger.exception("pid %s: failed to handle a message", self._pid)
+                self._report(errors.ProtocolError(f"message skipped: {type(exc).__name__}: {exc}"))
+            if self._reading_paused:
+                # Back-pressure: the pipe is no longer read, and the frames
+                # this chunk still holds wait too (the bounds stay exact).
+                self._held += frames[index + 1 :]
+                return
 
     def _on_stderr(self, data: bytes) -> None:
         tail = self._stderr_tail
@@ -527,13 +589,11 @@ class STDIOClient(BaseClient):
             self._wake_drainers()
             return
         if fd == 1:
-            frames: list[Frame] = self._decoder.eof()
-            for frame in frames:
-                if isinstance(frame, bytes):
-                    self._handle_frame(frame)
-                else:
-                    self._bad_frame(frame)
+            self._process(self._decoder.eof())
             self._stdout_eof = True
+            if self._returncode is None and self._state is not ClientState.CLOSED:
+                loop = asyncio.get_running_loop()
+                self._stdout_timer = loop.call_later(_EXIT_DRAIN_GRACE, self._stdout_closed)
         elif fd == 2:
             self._stderr_eof = True
         if self._returncode is not None and self._stdout_eof and self._stderr_eof:
@@ -544,13 +604,47 @@ class STDIOClient(BaseClient):
         self._returncode = self._transport.get_returncode()
         if self._exited is not None and not self._exited.done():
             self._exited.set_result(self._returncode if self._returncode is not None else -1)
-        # The producer is gone: read what is left regardless of back-pressure.
-        self._resume_reading()
         if self._stdout_eof and self._stderr_eof:
             self._finish()
         else:
             loop = asyncio.get_running_loop()
-            self._exit_timer = loop.call_later(_EXIT_DRAIN_GRACE, self._finish)
+            self._exit_timer = loop.call_later(_EXIT_DRAIN_GRACE, self._exit_grace_over)
+
+    def _exit_grace_over(self) -> None:
+        """The process exited a while ago: stop waiting for the rest of its output."""
+        self._exit_timer = None
+        if self._reading_paused and not self._stdout_eof and self._state is ClientState.OPEN:
+            # Back-pressure holds the rest of stdout (a reply may be in it):
+            # finish once the reader has caught up, not before.
+            loop = asyncio.get_running_loop()
+            self._exit_timer = loop.call_later(_EXIT_DRAIN_GRACE, self._exit_grace_over)
+            return
+        self._finish()
+
+    def _stdout_closed(self) -> None:
+        """Stdout ended a while ago and no exit was reported: the child lives on mute."""
+        self._stdout_timer = None
+        if self._finished or self._returncode is not None or self._state is ClientState.CLOSED:
+            return
+        if _exited_unreported(self._pid):
+            # It did exit; the exit report is late (a slow machine): wait for it.
+            loop = asyncio.get_running_loop()
+            self._stdout_timer = loop.call_later(_EXIT_DRAIN_GRACE, self._stdout_closed)
+            return
+        self._stdout_gone = True
+        self._report(self._stdout_error())
+        for future, _ in self._pending.drain():
+            if not future.done():
+                future.set_exception(self._stdout_error())
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_exception(self._stdout_error())
+        self._wake_receivers(everyone=True)
+
+    def _stdout_error(self) -> errors.StdoutClosedError:
+        return errors.StdoutClosedError(
+            f"process {self._name!r} (pid {self._pid}) closed its stdout but is still "
+            "running: no reply can arrive"
+        )
 
     def _on_transport_done(self) -> None:
         if self._transport_done is not None and not self._transport_done.done():
@@ -567,6 +661,8 @@ class STDIOClient(BaseClient):
         self._finished = True
         if self._exit_timer is not None:
             self._exit_timer.cancel()
+        if self._stdout_timer is not None:
+            self._stdout_timer.cancel()
         if self._finished_future is not None and not self._finished_future.done():
             self._finished_future.set_result(None)
         rc = self._returncode
@@ -636,6 +732,10 @@ class STDIOClient(BaseClient):
     def _frame_until_ready(self, frame: bytes) -> None:
         ready_line = self.config.ready_line
         assert ready_line is not None and self._ready is not None
+        if self._ready.done():
+            # The ready line came earlier in this same chunk.
+            self._handle_frame(frame)
+            return
         text = frame.decode(self._encoding, "replace")
         if ready_line in text:
             self._handle_frame = self._frame_handler()
@@ -664,9 +764,10 @@ class STDIOClient(BaseClient):
                 message = loads(text)
             except errors.ProtocolError as exc:
                 self._report(
-                    errors.ProtocolError(f"skipped a line that is not JSON: {text[:80]!r}")
+                    errors.ProtocolError(
+                        f"skipped a line that is not JSON ({exc.message}): {text[:80]!r}"
+                    )
                 )
-                self.logger.debug("%s", exc)
                 return
             self._deliver(message)
         else:
@@ -675,11 +776,12 @@ class STDIOClient(BaseClient):
     def _frame_jsonrpc(self, frame: bytes) -> None:
         try:
             message = loads(frame.decode(self._encoding))
-        except (UnicodeDecodeError, errors.ProtocolError):
+        except (UnicodeDecodeError, errors.ProtocolError) as exc:
             if not frame.strip():
                 return
+            why = exc.message if isinstance(exc, errors.ProtocolError) else f"not {self._encoding}"
             self._report(
-                errors.ProtocolError(f"skipped a line that is not JSON-RPC: {frame[:80]!r}")
+                errors.ProtocolError(f"skipped a line that is not JSON-RPC ({why}): {frame[:80]!r}")
             )
             return
         if isinstance(message, list):
@@ -694,12 +796,16 @@ class STDIOClient(BaseClient):
             request_id = message["id"]
             entry = self._pending.pop(request_id)
             if entry is None:
+                if self._pending.is_late(request_id):
+                    self._late_reply(request_id)
+                    return
                 self._pending.release(request_id)
                 self._deliver(message)
                 return
             future, method = entry
             self.stats.received += 1
-            if future.done():
+            if future.done():  # timed out or cancelled, its caller not yet back
+                self._late_reply(request_id)
                 return
             if kind is jsonrpc.MessageKind.RESPONSE:
                 future.set_result(message["result"])
@@ -712,6 +818,10 @@ class STDIOClient(BaseClient):
                 self._dispatch("notification", message)
         elif kind is jsonrpc.MessageKind.REQUEST and self._request_handlers:
             self._dispatch("request", message)
+
+    def _late_reply(self, request_id: Any) -> None:
+        self._late_replies += 1
+        self.logger.debug("dropped the late reply to request %r", request_id)
 
     def _deliver(self, message: Any) -> None:
         inbox = self._inbox
@@ -727,9 +837,8 @@ class STDIOClient(BaseClient):
                             "(read them with receive() or raise max_queued_messages)"
                         )
                     )
-            elif not self._reading_paused and self._stdout is not None:
-                self._reading_paused = True
-                self._stdout.pause_reading()
+            else:
+                self._pause_reading()
         receivers = self._receivers
         while receivers:
             waiter = receivers.popleft()
@@ -739,11 +848,29 @@ class STDIOClient(BaseClient):
         if self._events.has("message"):
             self._dispatch("message", message)
 
+    def _pause_reading(self) -> None:
+        if not self._reading_paused:
+            self._reading_paused = True
+            if self._stdout is not None:
+                self._stdout.pause_reading()
+
+    def _may_resume(self) -> bool:
+        """Whether every bound is back to half: the inbox, the handlers' backlog."""
+        half = self._max_queued // 2
+        queue = self._dispatch_queue
+        if self._answering + (queue.qsize() if queue is not None else 0) > half:
+            return False
+        return self._format == "jsonrpc" or len(self._inbox) <= half
+
     def _resume_reading(self) -> None:
-        if self._reading_paused:
-            self._reading_paused = False
-            if self._stdout is not None and not self._stdout.is_closing():
-                self._stdout.resume_reading()
+        if not self._reading_paused:
+            return
+        self._reading_paused = False
+        held, self._held = self._held, []
+        if held:
+            self._process(held)  # may pause again, holding what is left
+        if not self._reading_paused and self._stdout is not None and not self._stdout.is_closing():
+            self._stdout.resume_reading()
 
     def _wake_receivers(self, *, everyone: bool) -> None:
         while self._receivers:
@@ -762,20 +889,37 @@ class STDIOClient(BaseClient):
     # -- handlers -----------------------------------------------------------------------
 
     def _dispatch(self, event: str, arg: Any) -> None:
-        if self._dispatch_queue is not None:
-            self._dispatch_queue.put_nowait((event, arg))
+        queue = self._dispatch_queue
+        if queue is not None:
+            queue.put_nowait((event, arg))
+            if queue.qsize() + self._answering >= self._max_queued:
+                # Slow handlers: stop reading the pipe (back-pressure) rather
+                # than queue without end; nothing is dropped.
+                self._pause_reading()
 
     async def _dispatch_loop(self, queue: asyncio.Queue[tuple[str, Any]]) -> None:
         """Run event handlers in order, away from the pipe callbacks."""
         while True:
             event, arg = await queue.get()
+            if self._reading_paused and self._may_resume():
+                self._resume_reading()
             if event == "request":
                 # Answered in its own task: a handler may await request() itself.
+                # It counts toward the bound until it has answered.
+                self._answering += 1
                 self._tasks.spawn(self._answer(arg), f"answer:{arg.get('method')}")
             else:
                 await self._events.emit(event, arg)
 
     async def _answer(self, message: dict[str, Any]) -> None:
+        try:
+            await self._answer_request(message)
+        finally:
+            self._answering -= 1
+            if self._reading_paused and self._may_resume():
+                self._resume_reading()
+
+    async def _answer_request(self, message: dict[str, Any]) -> None:
         request_id = message["id"]
         method = message.get("method")
         reply: dict[str, Any] | None = None
@@ -909,9 +1053,11 @@ class STDIOClient(BaseClient):
     async def receive(self, timeout: Timeout = DEFAULT) -> Any:
         """Return the next message from the process.
 
-        Messages the process printed before exiting are still returned; once
-        they are used up, the exit is raised. Safe to cancel: no message is
-        lost.
+        Messages the process printed before exiting (or before closing its
+        stdout) are still returned; once they are used up, the exit is
+        raised. Safe to cancel (``asyncio.timeout``, ``wait_for``): the
+        message is left for the next call, nothing is lost and the process
+        and its pipes are untouched.
 
         Args:
             timeout: Seconds to wait; None waits forever; default
@@ -923,6 +1069,8 @@ class STDIOClient(BaseClient):
         Raises:
             TimeoutError: Nothing arrived in time.
             ProcessExitedError: The process exited and every message was read.
+            StdoutClosedError: The process closed its stdout, runs on, and
+                every message was read.
             MessageTooLargeError: A line over ``max_line_length`` (json/line).
             ClosedError: The client was closed.
         """
@@ -942,11 +1090,19 @@ class STDIOClient(BaseClient):
             self._ensure_usable()
             if self._finished:
                 raise self._exit_error()
+            if self._stdout_gone:
+                raise self._stdout_error()
             waiter: asyncio.Future[bool | None] = loop.create_future()
             receivers.append(waiter)
             timer = None if deadline is None else loop.call_at(deadline, _receive_expired, waiter)
             try:
                 expired = await waiter
+            except BaseException:
+                # Cancelled just as a message woke us: pass the wake-up on,
+                # or another receive() would sleep on a non-empty inbox.
+                if waiter.done() and not waiter.cancelled() and inbox:
+                    self._wake_receivers(everyone=False)
+                raise
             finally:
                 if timer is not None:
                     timer.cancel()
@@ -967,7 +1123,7 @@ class STDIOClient(BaseClient):
 
     def _take(self) -> Any:
         message = self._inbox.popleft()
-        if self._reading_paused and len(self._inbox) <= self._max_queued // 2:
+        if self._reading_paused and self._may_resume():
             self._resume_reading()
         if isinstance(message, errors.MessageTooLargeError):
             raise message
@@ -980,7 +1136,9 @@ class STDIOClient(BaseClient):
         """Return the next message.
 
         Iteration ends when the client is closed or the process exits with
-        status 0, and raises ProcessExitedError otherwise.
+        status 0, and raises ProcessExitedError otherwise (StdoutClosedError
+        when the process closed its stdout and runs on). Safe to cancel, as
+        :meth:`receive` is.
         """
         try:
             return await self.receive(timeout=None)
@@ -1003,7 +1161,9 @@ class STDIOClient(BaseClient):
         """Send a JSON-RPC request and return its result.
 
         Any number of requests may be in flight; each gets its own reply.
-        Safe to cancel: a late reply is dropped.
+        Safe to cancel: the reply to a request that timed out or was
+        cancelled is dropped when it comes (counted in :attr:`late_replies`),
+        never returned by :meth:`receive`.
 
         Args:
             method: The method name.
@@ -1019,12 +1179,16 @@ class STDIOClient(BaseClient):
                 message, ``data``).
             TimeoutError: No reply in time.
             ProcessExitedError: The process exited before replying.
+            StdoutClosedError: The process closed its stdout but runs on; no
+                reply can come (raised at once, for pending calls too).
             MessageTooLargeError: The reply exceeded ``max_line_length``.
             ConfigError: The client is not in jsonrpc mode.
             ClosedError: The client was closed.
         """
         self._require_jsonrpc("request")
         stdin = self._writable_stdin() or await self._ready_to_write()
+        if self._stdout_gone:
+            raise self._stdout_error()
         pending = self._pending
         request_id = pending.next_id()
         data = self._frame_payload(
@@ -1043,7 +1207,9 @@ class STDIOClient(BaseClient):
                 self._deadlines.add(future, method, seconds, len(pending))
             return await future
         finally:
-            pending.pop(request_id)
+            # Still pending: timed out or cancelled. Its reply, if it ever
+            # comes, is recognised as late and dropped.
+            pending.abandon(request_id)
 
     async def notify(self, method: str, params: Any = None) -> None:
         """Send a JSON-RPC notification (no reply expected).
@@ -1111,6 +1277,8 @@ class STDIOClient(BaseClient):
                 raise errors.ConnectionError(f"client is {self._state.value}")
             if self._returncode is not None:
                 raise self._exit_error()
+            if self._stdout_gone:
+                raise self._stdout_error()
             ping = self.config.ping_method
             if ping and self._format == "jsonrpc":
                 await self.request(ping, timeout=timeout)

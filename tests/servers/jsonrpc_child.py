@@ -14,6 +14,13 @@ Run as a child process by the STDIO tests and benchmark. Methods:
 * ``garbage`` writes lines that are not JSON-RPC, then answers "ok".
 * ``stderr`` {mb} writes that many MiB to stderr, then answers.
 * ``exit`` answers, then exits with status 0.
+* ``deep`` {depth} writes a JSON array nested ``depth`` deep and its reply
+  ("ok") in one write.
+* ``flood`` {count, pad} sends ``count`` ``flood`` notifications of about
+  ``pad`` bytes each, writing after each one its number to stderr (so the
+  client can see how far ahead of it the child got), then answers.
+* ``close_stdout`` closes stdout without answering and stays alive until
+  stdin closes.
 
 Unknown methods get -32601.
 """
@@ -115,6 +122,22 @@ def handle(message: dict[str, Any]) -> None:
             sys.stderr.buffer.write(chunk)
         sys.stderr.flush()
         reply(request_id, "flooded")
+    elif method == "deep":
+        depth = int(params["depth"])
+        answer = json.dumps({"jsonrpc": "2.0", "id": request_id, "result": "ok"}).encode()
+        write_raw(b"[" * depth + b"]" * depth + b"\n" + answer + b"\n")
+    elif method == "flood":
+        pad = "x" * int(params.get("pad", 0))
+        for i in range(int(params["count"])):
+            write({"jsonrpc": "2.0", "method": "flood", "params": {"i": i, "pad": pad}})
+            sys.stderr.write(f"{i}\n")
+            sys.stderr.flush()
+        reply(request_id, "flooded")
+    elif method == "close_stdout":
+        os.close(sys.stdout.fileno())
+        for _ in sys.stdin.buffer:
+            pass
+        os._exit(0)
     elif method == "exit":
         reply(request_id, "bye")
         sys.exit(0)
