@@ -240,7 +240,13 @@ async def test_json_nested_too_deep_is_skipped_counted_and_the_stream_goes_on(
 
 @pytest.mark.parametrize(
     "url",
-    ["ws://[::1", "ws://127.0.0.1:99999/ws", "ws://127.0.0.1:port/ws", "ws://127.0.0.1/ws#frag"],
+    [
+        "ws://[::1",
+        "ws://127.0.0.1:99999/ws",
+        "ws://127.0.0.1:port/ws",
+        "ws://127.0.0.1:0/ws",
+        "ws://127.0.0.1/ws#frag",
+    ],
 )
 def test_bad_urls_are_config_errors_naming_the_url(url: str) -> None:
     with pytest.raises(ConfigError) as info:

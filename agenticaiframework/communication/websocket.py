@@ -202,6 +202,13 @@ def translate_error(exc: BaseException, url: str, *, open_timeout: float = 0.0) 
     return errors.CommunicationError(f"WebSocket failure with {url}: {redact_text(repr(exc))}")
 
 
+def _parse_ws_url(url: str) -> None:
+    """Raise ``InvalidURI`` or ``ValueError`` for a URL websockets cannot dial as written."""
+    parse_uri(url)
+    if urlsplit(url).port == 0:  # websockets would quietly dial port 80 instead
+        raise ValueError("port 0 cannot be connected to")
+
+
 def _is_transient(exc: BaseException) -> bool:
     """Whether another connection attempt might succeed."""
     if isinstance(exc, errors.HTTPStatusError):
@@ -244,7 +251,7 @@ class WebSocketClient(BaseClient):
         cfg = merge_config(WebSocketConfig, config, overrides)
         check_url(url, allow_insecure=cfg.allow_insecure, schemes=_WS_SCHEMES)
         try:
-            parse_uri(url)
+            _parse_ws_url(url)
         except (InvalidURI, ValueError) as exc:
             raise errors.ConfigError(
                 f"url: not a valid WebSocket URL: {_safe(url)} ({redact_text(exc)})"
@@ -696,7 +703,7 @@ class WebSocketClient(BaseClient):
         where = f"{_safe(url)} redirected (HTTP {status}) to {_safe(target)}"
         try:
             check_url(target, allow_insecure=self._config.allow_insecure, schemes=_WS_SCHEMES)
-            parse_uri(target)
+            _parse_ws_url(target)
         except errors.SecurityError as exc:
             raise errors.SecurityError(f"{where}, which is refused: {exc.message}") from exc
         except (errors.ConfigError, InvalidURI, ValueError) as exc:
