@@ -5,6 +5,13 @@ for the file defining each one and for any imported file not sent yet. The
 v1 and v1alpha messages are identical on the wire, so grpcio-reflection's
 v1alpha classes serve both paths. gRPC errors are left to the caller's single
 translation boundary.
+
+Which version to use is learnt per target: a server that offers only v1alpha
+answers v1 with UNIMPLEMENTED, but grpcio sometimes reports INTERNAL instead
+(our first request is written while the server is already ending the call,
+and grpc.aio overwrites the status with "Internal error from Core"). Both
+codes fall through to the next version, and the version that worked is tried
+first on the next load from the same target.
 """
 
 from __future__ import annotations
@@ -26,6 +33,12 @@ REFLECTION_PATHS = (
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
 )
 _HIDDEN_PREFIX = "grpc.reflection."
+# A version the server may not offer: UNIMPLEMENTED, or INTERNAL when grpcio
+# loses that status to a write racing the end of the call.
+_TRY_NEXT = frozenset({grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.INTERNAL})
+_MAX_REMEMBERED = 256
+_worked: dict[str, str] = {}
+"""Target -> the reflection path that last worked there (oldest dropped first)."""
 
 
 async def load_schema(
@@ -33,32 +46,52 @@ async def load_schema(
     *,
     timeout: float | None,
     metadata: Sequence[tuple[str, str]] | None,
+    target: str | None = None,
 ) -> Schema:
     """Load every service the server lists, with the files they need.
 
     Args:
         channel: An open channel.
-        timeout: Deadline of the whole exchange, in seconds.
+        timeout: Deadline of each version's exchange, in seconds.
         metadata: Call metadata (auth).
+        target: The channel's target: the version that worked there is
+            remembered and tried first next time.
 
     Returns:
         A schema of the listed services (the reflection service itself left out).
 
     Raises:
-        grpc.aio.AioRpcError: The server failed the call (UNIMPLEMENTED on
-            both versions when it offers no reflection).
+        grpc.aio.AioRpcError: The server failed the call: UNIMPLEMENTED on
+            every version when it offers no reflection; a version's INTERNAL
+            when the other version is not offered either; any other status
+            at once.
         ProtocolError: The server answered with an error or with nonsense.
     """
-    last: grpc.aio.AioRpcError | None = None
-    for path in REFLECTION_PATHS:
+    known = _worked.get(target) if target is not None else None
+    paths = (
+        REFLECTION_PATHS if known is None else (known, *(p for p in REFLECTION_PATHS if p != known))
+    )
+    failed: list[grpc.aio.AioRpcError] = []
+    for path in paths:
         try:
-            return await _load(channel, path, timeout=timeout, metadata=metadata)
+            schema = await _load(channel, path, timeout=timeout, metadata=metadata)
         except grpc.aio.AioRpcError as exc:
-            if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
+            if exc.code() not in _TRY_NEXT:
                 raise
-            last = exc
-    assert last is not None
-    raise last
+            failed.append(exc)
+            continue
+        if target is not None and known != path:
+            _remember(target, path)
+        return schema
+    # No version worked: an INTERNAL is news, UNIMPLEMENTED everywhere means no reflection.
+    raise next((e for e in failed if e.code() != grpc.StatusCode.UNIMPLEMENTED), failed[-1])
+
+
+def _remember(target: str, path: str) -> None:
+    _worked.pop(target, None)
+    while len(_worked) >= _MAX_REMEMBERED:
+        del _worked[next(iter(_worked))]
+    _worked[target] = path
 
 
 async def _load(

@@ -624,7 +624,11 @@ def _grpc_target(uri: str) -> str:
     host = parts.hostname or ""
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
-    return f"{host}:{parts.port or 443}"
+    try:
+        port = parts.port or 443
+    except ValueError as exc:
+        raise ConfigError(f"uri: bad port in the grpc record's URI {uri!r}: {exc}") from exc
+    return f"{host}:{port}"
 
 
 async def connect_agent(

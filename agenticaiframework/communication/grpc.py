@@ -49,7 +49,7 @@ from .config import GRPCConfig, merge_config
 from .health import HealthStatus, run_probe
 from .lifecycle import BaseClient
 from .retry import retry_after_first, retrying
-from .security import check_endpoint
+from .security import check_endpoint, grpc_target_hosts, redact_url
 
 __all__ = [
     "UNSET",
@@ -85,40 +85,35 @@ _COMPRESSION = {
 
 
 def parse_target(target: str) -> tuple[str, str, bool]:
-    """Split a target into what grpcio dials, the host, and TLS-by-scheme.
+    """Split a target into what grpcio dials, its first host, and TLS-by-scheme.
 
     Accepts ``host:port``, ``[::1]:port``, ``grpc://``/``grpcs://`` URLs and
-    grpcio's own ``dns:``, ``ipv4:``, ``ipv6:`` and ``unix:`` forms.
+    grpcio's own ``dns:``, ``ipv4:``, ``ipv6:`` and ``unix:`` forms. A target
+    may name several addresses (``ipv4:a:p,b:p``): :func:`.grpc_target_hosts`
+    gives them all, and the client checks every one.
 
     Args:
         target: The configured target.
 
     Returns:
         ``(dial_target, host, secure_scheme)``; unix sockets report ``localhost``.
+
+    Raises:
+        ConfigError: A malformed target or a bad port, named.
+        SecurityError: A resolver whose addresses cannot be checked (see
+            :func:`.grpc_target_hosts`).
     """
-    secure = False
+    dial, secure = _dial_target(target)
+    return dial, grpc_target_hosts(target)[0][0], secure
+
+
+def _dial_target(target: str) -> tuple[str, bool]:
+    """What grpcio dials (our ``grpc://``/``grpcs://`` prefix removed), and TLS-by-scheme."""
     dial = target.strip()
     lowered = dial.lower()
     if lowered.startswith(("grpcs://", "grpc://")):
-        secure = lowered.startswith("grpcs://")
-        dial = dial.split("://", 1)[1].rstrip("/")
-    rest = dial
-    if rest.startswith(("unix:", "unix-abstract:", "vsock:")):
-        return dial, "localhost", secure
-    for prefix in ("dns:", "ipv4:", "ipv6:"):
-        if rest.startswith(prefix):
-            rest = rest[len(prefix) :].lstrip("/")
-            if "/" in rest:  # dns://authority/host:port
-                rest = rest.rsplit("/", 1)[-1]
-            rest = rest.split(",", 1)[0]
-            break
-    if rest.startswith("["):
-        host = rest[1 : rest.find("]")] if "]" in rest else rest[1:]
-    elif rest.count(":") > 1:  # a bare IPv6 literal
-        host = rest
-    else:
-        host = rest.rsplit(":", 1)[0] if ":" in rest else rest
-    return dial, host, secure
+        return dial.split("://", 1)[1].rstrip("/"), lowered.startswith("grpcs://")
+    return dial, False
 
 
 def translate_rpc_error(exc: grpc.aio.AioRpcError, what: str) -> errors.CommunicationError:
@@ -152,6 +147,18 @@ def translate_rpc_error(exc: grpc.aio.AioRpcError, what: str) -> errors.Communic
 
 
 _EOF = grpc.aio.EOF
+
+
+async def _read_reply(call: Any) -> Any:
+    """``call.read()``, with a status error returned rather than raised.
+
+    Run as a task that may outlive the caller's wait (see ResponseStream._read):
+    returning the error means a read nobody collects logs nothing.
+    """
+    try:
+        return await call.read()
+    except grpc.aio.AioRpcError as exc:
+        return exc
 
 
 def _is_unavailable(exc: BaseException) -> bool:
@@ -198,11 +205,9 @@ class GRPCClient(BaseClient):
             overrides["target"] = target
         self.config = merge_config(GRPCConfig, config, overrides)
         cfg = self.config
-        self._dial, host, scheme_secure = parse_target(cfg.target)
+        self._dial, scheme_secure = _dial_target(cfg.target)
         self._secure = cfg.secure or scheme_secure
-        check_endpoint(
-            secure=self._secure, host=host, allow_insecure=cfg.allow_insecure, what=cfg.target
-        )
+        self._check_policy()
         self._auth: Auth | None = build_auth(cfg.auth, allow_insecure=cfg.allow_insecure)
         self._retry = cfg.retry_config()
         self._static_md: tuple[tuple[str, str], ...] = tuple(_metadata_items(cfg.metadata))
@@ -212,6 +217,27 @@ class GRPCClient(BaseClient):
         self._schema_lock: asyncio.Lock | None = None
         self._callables: dict[str, Any] = {}
         self._streams: set[ResponseStream] = set()
+
+    def _check_policy(self) -> None:
+        """Every address the target names passes the policy, before grpcio sees it.
+
+        grpcio tries the addresses of a list (``ipv4:a:p,b:p``) in turn, so
+        checking only the first would let the credentials reach the others.
+        """
+        cfg = self.config
+        exempt = self._secure or cfg.allow_insecure
+        try:
+            hosts = grpc_target_hosts(cfg.target)
+        except errors.SecurityError:
+            # A resolver we cannot look into: fine over TLS or with the opt-out.
+            if not exempt:
+                raise
+            return
+        what = f"gRPC target {redact_url(cfg.target)}"
+        for host, _ in hosts:
+            check_endpoint(
+                secure=self._secure, host=host, allow_insecure=cfg.allow_insecure, what=what
+            )
 
     @property
     def target(self) -> str:
@@ -307,17 +333,20 @@ class GRPCClient(BaseClient):
                 schema_from_protos, cfg.proto_files, cfg.proto_include_paths
             )
         channel = await self._ready()
-        what = f"reflection on {cfg.target}"
+        what = f"reflection on {redact_url(cfg.target)}"
 
         async def attempt_once() -> Schema:
             try:
                 return await load_schema(
-                    channel, timeout=self._default_timeout, metadata=await self._metadata(None)
+                    channel,
+                    timeout=self._default_timeout,
+                    metadata=await self._metadata(None),
+                    target=self._dial,
                 )
             except grpc.aio.AioRpcError as exc:
                 if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
                     raise errors.ConfigError(
-                        f"proto_files: {cfg.target} offers no reflection service; "
+                        f"proto_files: {redact_url(cfg.target)} offers no reflection service; "
                         "pass proto_files=[...]"
                     ) from exc
                 self.stats.errors += 1
@@ -686,7 +715,7 @@ class GRPCClient(BaseClient):
             Healthy when the server answers SERVING (or, without a health
             service, when the channel is ready).
         """
-        what = f"gRPC health of {self.config.target}"
+        what = f"gRPC health of {redact_url(self.config.target)}"
 
         async def probe() -> str:
             channel = await self._ready()
@@ -715,7 +744,7 @@ class GRPCClient(BaseClient):
         return await run_probe(probe, timeout=timeout, what=what)
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.config.target} {self.state.value}>"
+        return f"<{type(self).__name__} {redact_url(self.config.target)} {self.state.value}>"
 
 
 def _read_pem(name: str, path: str) -> bytes:
@@ -733,6 +762,12 @@ class ResponseStream:
     The call starts on the first iteration and ends quietly when the server
     finishes or the client is closed; a failed status raises the translated
     error. ``aclose()`` cancels the call (and the request writer).
+
+    Safe to cancel: a ``__anext__`` cancelled by the caller (e.g. under
+    ``asyncio.timeout``) leaves the call running and its read pending; the
+    next ``__anext__`` returns the reply that read gets, so nothing is lost.
+    (grpc.aio cancels the whole RPC when a ``read()`` is cancelled, so each
+    read runs in its own task and the caller only waits for it.)
     """
 
     def __init__(
@@ -761,6 +796,7 @@ class ResponseStream:
         self._call: Any = None
         self._writer: asyncio.Task[None] | None = None
         self._write_error: BaseException | None = None
+        self._reading: asyncio.Task[Any] | None = None
         self._received = 0
         self._finished = False
 
@@ -825,31 +861,48 @@ class ResponseStream:
         if self._call is None:
             try:
                 await self._start()
+            except asyncio.CancelledError:
+                # Cancelled before the call was made: the next __anext__ starts it.
+                raise
             except BaseException:
                 await self._finish()
                 raise
-        try:
-            reply = await self._call.read()
-        except grpc.aio.AioRpcError as exc:
-            reply = await self._failed(exc)
-        except asyncio.CancelledError:
-            # grpc.aio reports a locally cancelled call as CancelledError: if the
-            # writer or close() cancelled it (not our caller), say why instead.
-            await self._finish()
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise
-            if self._write_error is not None:
-                raise self._write_error from None
-            if self._client.is_closed:
-                raise StopAsyncIteration from None
-            raise
+        reply = await self._read()
+        if isinstance(reply, grpc.aio.AioRpcError):
+            reply = await self._failed(reply)
         if reply is _EOF:
             await self._finish()
             raise StopAsyncIteration
         self._received += 1
         self._stats.received += 1
         return reply if self._as_message else message_to_dict(reply)
+
+    async def _read(self) -> Any:
+        """The next reply, EOF or status error, from the read pending on the call.
+
+        The read runs in its own task: a cancelled caller stops waiting for it,
+        the read goes on (grpc.aio would cancel the RPC with it), and the next
+        call here returns what it got.
+        """
+        reading = self._reading
+        if reading is None:
+            reading = self._reading = asyncio.ensure_future(_read_reply(self._call))
+        try:
+            reply = await asyncio.shield(reading)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # our caller's timeout or cancel: the read stays pending
+            # The read itself was cancelled: the writer or close() cancelled the call.
+            self._reading = None
+            await self._finish()
+            if self._write_error is not None:
+                raise self._write_error from None
+            if self._client.is_closed:
+                raise StopAsyncIteration from None
+            raise
+        self._reading = None
+        return reply
 
     async def _failed(self, exc: grpc.aio.AioRpcError) -> Any:
         client = self._client
@@ -877,10 +930,10 @@ class ResponseStream:
             client._ensure_usable()
             self._call = None
             await self._start()
-            try:
-                return await self._call.read()
-            except grpc.aio.AioRpcError as exc_again:
-                raise translate_rpc_error(exc_again, info.path) from exc_again
+            reply = await self._read()
+            if isinstance(reply, grpc.aio.AioRpcError):
+                raise translate_rpc_error(reply, info.path) from reply
+            return reply
 
         return await retry_after_first(
             client._retry,
@@ -893,9 +946,12 @@ class ResponseStream:
     async def _finish(self) -> None:
         self._finished = True
         self._client._streams.discard(self)
-        call, writer = self._call, self._writer
+        call, writer, reading = self._call, self._writer, self._reading
+        self._reading = None
         if call is not None and not call.done():
             call.cancel()
+        if reading is not None and not reading.done():
+            reading.cancel()
         if writer is not None and not writer.done():
             writer.cancel()
             try:
@@ -918,6 +974,8 @@ class ResponseStream:
         self._finished = True
         if self._call is not None and not self._call.done():
             self._call.cancel()
+        if self._reading is not None and not self._reading.done():
+            self._reading.cancel()
 
 
 # -- generate_grpc_client ------------------------------------------------------------

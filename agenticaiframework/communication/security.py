@@ -513,3 +513,147 @@ def install_log_redaction(names: Iterable[str] = _REDACTED_LOGGERS) -> None:
         logger = logging.getLogger(name)
         if _redacting_filter not in logger.filters:
             logger.addFilter(_redacting_filter)
+
+
+# --- gRPC targets ----------------------------------------------------------------
+
+_GRPC_DEFAULT_PORT = 443
+_GRPC_LOCAL_SCHEMES = frozenset({"unix", "unix-abstract"})
+_GRPC_READ_SCHEMES = frozenset({"dns", "ipv4", "ipv6"}) | _GRPC_LOCAL_SCHEMES
+# Resolvers grpcio registers whose addresses we cannot see: a VM socket, xDS,
+# Google's directpath. "name:port" with one of these names is that resolver.
+_GRPC_OPAQUE_SCHEMES = frozenset({"vsock", "xds", "google-c2p", "google-c2p-experimental", "fake"})
+_URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+_DNS_HOST = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def grpc_target_hosts(target: str) -> list[tuple[str, int | None]]:
+    """Every ``(host, port)`` a gRPC target makes grpcio dial, read as grpcio reads it.
+
+    Forms: ``host:port``, ``host`` (port 443), ``[v6]:port``, a bare IPv6
+    literal, ``grpc://`` / ``grpcs://`` around any of these, ``dns:host:port``
+    and ``dns:///host:port``, and the address lists ``ipv4:a:p,b:p`` and
+    ``ipv6:[a]:p,[b]:p``. Schemes are case-insensitive, ``%``-escapes are
+    decoded and a ``?query`` or ``#fragment`` is dropped, as grpcio does, so
+    an address cannot hide from the check. ``name:port``, where ``name`` is
+    no resolver grpcio has, is a host and port (grpcio dials
+    ``dns:///name:port``).
+
+    ``unix:`` and ``unix-abstract:`` sockets are on this machine: they are
+    reported as ``("localhost", None)`` (plain text to them is fine for a
+    client; a remote document may not point at them, see
+    :func:`is_local_address`).
+
+    Args:
+        target: A gRPC target as given to a client.
+
+    Returns:
+        The hosts (names or address literals, IPv6 without brackets) and ports,
+        in the order grpcio tries them.
+
+    Raises:
+        SecurityError: A resolver whose addresses cannot be checked: ``dns:``
+            with an authority (a chosen DNS server), ``vsock:``, ``xds:``,
+            ``google-c2p:``, or any other scheme not followed by a port; the
+            message names the scheme.
+        ConfigError: A malformed target: no host, a bad address, or a port
+            that is not a number in 1-65535; the message names the target.
+    """
+    text = target.strip()
+    if text.lower().startswith(("grpc://", "grpcs://")):
+        text = text.split("://", 1)[1].rstrip("/")
+    if not text:
+        raise ConfigError(f"target: empty gRPC target {redact_url(target)!r}")
+    head, colon, rest = text.partition(":")
+    scheme = head.lower()
+    if not colon or not _URI_SCHEME.fullmatch(head) or parse_ip(text) is not None:
+        return [_grpc_host_port(_grpc_uri_path("///" + text, target), target, "dns")]
+    if scheme not in _GRPC_READ_SCHEMES:
+        if scheme in _GRPC_OPAQUE_SCHEMES:
+            raise SecurityError(
+                f"gRPC target {redact_url(target)!r}: the {scheme!r} resolver picks addresses "
+                "that cannot be checked against the security policy"
+            )
+        if not _DIGITS.fullmatch(_grpc_uri_parts(rest, target)[1]):
+            raise SecurityError(
+                f"gRPC target {redact_url(target)!r}: {head!r} is neither a host followed by a "
+                "port nor a scheme whose addresses can be checked (dns, ipv4, ipv6, unix)"
+            )
+        # "name:port": grpcio has no resolver "name" and dials dns:///name:port.
+        return [_grpc_host_port(_grpc_uri_path("///" + text, target), target, "dns")]
+    if scheme in _GRPC_LOCAL_SCHEMES:
+        return [("localhost", None)]
+    authority, path = _grpc_uri_parts(rest, target)
+    if scheme == "dns":
+        if authority:
+            raise SecurityError(
+                f"gRPC target {redact_url(target)!r}: 'dns' with an authority asks the DNS "
+                f"server {authority!r}, whose answers cannot be checked (use dns:///host:port)"
+            )
+        return [_grpc_host_port(path.removeprefix("/"), target, "dns")]
+    if authority:
+        raise ConfigError(f"target: {scheme}: takes no authority in {redact_url(target)!r}")
+    hosts = [
+        _grpc_host_port(item.removeprefix("/"), target, scheme) for item in path.split(",") if item
+    ]
+    if not hosts:
+        raise ConfigError(f"target: no address in gRPC target {redact_url(target)!r}")
+    return hosts
+
+
+def _grpc_uri_parts(rest: str, target: str) -> tuple[str, str]:
+    """Authority and path of ``scheme:<rest>``, split and decoded as grpcio's URI parser does."""
+    from urllib.parse import unquote
+
+    for mark in "?#":
+        rest = rest.split(mark, 1)[0]
+    authority, path = "", rest
+    if rest.startswith("//"):
+        authority, slash, path = rest[2:].partition("/")
+        path = slash + path
+    try:
+        return unquote(authority, errors="strict"), unquote(path, errors="strict")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"target: bad %-escape in {redact_url(target)!r}") from exc
+
+
+def _grpc_uri_path(text: str, target: str) -> str:
+    return _grpc_uri_parts(text, target)[1].removeprefix("/")
+
+
+def _grpc_host_port(hostport: str, target: str, scheme: str) -> tuple[str, int | None]:
+    """Split ``host[:port]`` as grpcio does; check the host's form and the port's range."""
+    what = f"gRPC target {redact_url(target)!r}"
+    port_text = ""
+    if hostport.startswith("["):
+        host, bracket, tail = hostport[1:].partition("]")
+        if not bracket or (tail and not tail.startswith(":")):
+            raise ConfigError(f"target: unbalanced '[' in {what}")
+        port_text = tail[1:]
+        if not _is_ip(host, 6):
+            raise ConfigError(f"target: {host!r} is not an IPv6 address in {what}")
+    elif hostport.count(":") == 1:
+        host, _, port_text = hostport.partition(":")
+    else:
+        host = hostport  # no port, or a bare IPv6 literal
+    if scheme == "ipv4" and not _is_ip(host, 4):
+        raise ConfigError(f"target: {host!r} is not an IPv4 address in {what}")
+    if scheme == "ipv6" and not hostport.startswith("["):
+        raise ConfigError(f"target: write ipv6: addresses as [address]:port in {what}")
+    if not host or not (_DNS_HOST.fullmatch(host) or _is_ip(host, 6)):
+        raise ConfigError(f"target: invalid host {host!r} in {what}")
+    if not port_text:
+        if scheme in ("ipv4", "ipv6"):
+            raise ConfigError(f"target: no port for {host!r} in {what}")
+        return host, _GRPC_DEFAULT_PORT
+    if not _DIGITS.fullmatch(port_text) or not 0 < int(port_text) <= 65535:
+        raise ConfigError(f"target: port {port_text!r} is not in 1-65535 in {what}")
+    return host, int(port_text)
+
+
+def _is_ip(host: str, version: int) -> bool:
+    try:
+        return ipaddress.ip_address(host).version == version
+    except ValueError:
+        return False

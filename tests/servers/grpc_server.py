@@ -8,7 +8,11 @@ certificates made by ``trustme``.
 
 Test hooks in the requests: ``delay_ms`` (sleep first), ``fail_code`` (abort
 with that status), ``reply_bytes`` (answer with that many payload bytes),
-``count``/``fail_after`` for StreamTokens.
+``count``/``fail_after`` for StreamTokens. Server hooks: ``token_gate`` (a
+semaphore StreamTokens acquires before each token after the first, so a test
+decides when the next one goes out), ``reflection_v1_status`` (the v1
+reflection method fails with that status). ``stats`` counts every call by
+method path, unknown methods included.
 """
 
 from __future__ import annotations
@@ -150,8 +154,23 @@ class GRPCTestServer:
         await self.server.stop(grace=None)
 
 
+class _CountCalls(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Count every call by method path, before the handler lookup."""
+
+    def __init__(self, stats: dict[str, int]) -> None:
+        self._stats = stats
+
+    async def intercept_service(self, continuation: Any, details: Any) -> Any:
+        self._stats[details.method] = self._stats.get(details.method, 0) + 1
+        return await continuation(details)
+
+
 def _servicers(
-    pb2: ModuleType, pb2_grpc: ModuleType, stats: dict[str, int], token: str | None
+    pb2: ModuleType,
+    pb2_grpc: ModuleType,
+    stats: dict[str, int],
+    token: str | None,
+    token_gate: asyncio.Semaphore | None = None,
 ) -> Any:
     async def check_auth(context: Any) -> str:
         md = dict(context.invocation_metadata())
@@ -194,6 +213,8 @@ def _servicers(
             else:
                 tokens = (w + " " for w in request.prompt.split())
             for i, tok in enumerate(tokens):
+                if token_gate is not None and i > 0:
+                    await token_gate.acquire()
                 if request.fail_after and i == request.fail_after:
                     await context.abort(grpc.StatusCode.INTERNAL, f"failed after {i} tokens")
                 yield pb2.TokenResponse(token=tok, index=i)
@@ -225,6 +246,8 @@ async def start_grpc_server(
     health_service: bool = True,
     token: str | None = None,
     max_message_length: int = 64 * 1024 * 1024,
+    token_gate: asyncio.Semaphore | None = None,
+    reflection_v1_status: grpc.StatusCode | None = None,
 ) -> GRPCTestServer:
     """Start the test server on 127.0.0.1.
 
@@ -236,20 +259,23 @@ async def start_grpc_server(
         health_service: Offer grpc.health.v1.
         token: Require ``authorization: Bearer <token>`` metadata.
         max_message_length: The server's own message limit both ways.
+        token_gate: StreamTokens acquires it before each token after the first.
+        reflection_v1_status: Serve v1 reflection as a method failing with this status.
 
     Returns:
         The running server.
     """
     pb2, pb2_grpc = generate_modules()
+    stats: dict[str, int] = {}
     server = grpc.aio.server(
         options=[
             ("grpc.max_send_message_length", max_message_length),
             ("grpc.max_receive_message_length", max_message_length),
             ("grpc.so_reuseport", 0),
-        ]
+        ],
+        interceptors=[_CountCalls(stats)],
     )
-    stats: dict[str, int] = {}
-    agent, data, chat = _servicers(pb2, pb2_grpc, stats, token)
+    agent, data, chat = _servicers(pb2, pb2_grpc, stats, token, token_gate)
     pb2_grpc.add_AgentServiceServicer_to_server(agent, server)
     pb2_grpc.add_DataServiceServicer_to_server(data, server)
     pb2_grpc.add_ChatServiceServicer_to_server(chat, server)
@@ -264,7 +290,22 @@ async def start_grpc_server(
         names.append(health.SERVICE_NAME)
     if "v1alpha" in reflection_versions:
         reflection.enable_server_reflection([*names, reflection.SERVICE_NAME], server)
-    if "v1" in reflection_versions:
+    if reflection_v1_status is not None:
+        failing_status = reflection_v1_status
+
+        async def fail_v1(requests: Any, context: Any) -> AsyncIterator[Any]:
+            await context.abort(failing_status, "v1 reflection is broken here")
+            yield  # pragma: no cover - a generator, as the method shape wants
+
+        server.add_generic_rpc_handlers(
+            (
+                grpc.method_handlers_generic_handler(
+                    "grpc.reflection.v1.ServerReflection",
+                    {"ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(fail_v1)},
+                ),
+            )
+        )
+    elif "v1" in reflection_versions:
         servicer = reflection.aio.ReflectionServicer([*names, reflection.SERVICE_NAME])
         handler = grpc.method_handlers_generic_handler(
             "grpc.reflection.v1.ServerReflection",
