@@ -1,6 +1,6 @@
 """Lifecycle shared by every client: state, ``async with``, owned tasks, counters.
 
-A client goes UNOPENED -> OPEN -> CLOSED and never back: ``connect()`` and
+A client goes UNOPENED -> OPEN (-> FAILED) -> CLOSED and never back: ``connect()`` and
 ``close()`` are idempotent, and using a closed client raises
 :class:`~agenticaiframework.communication.errors.ClosedError`. Background
 work runs in named tasks held by a :class:`TaskSet`; ``close()`` cancels and
@@ -24,10 +24,15 @@ __all__ = ["BaseClient", "ClientState", "ClientStats", "Lifecycle", "TaskSet"]
 
 
 class ClientState(enum.Enum):
-    """Where a client is in its life."""
+    """Where a client is in its life.
+
+    FAILED is an OPEN client that gave up for good (reconnecting ran out):
+    every operation raises its ConnectionError; ``close()`` still releases it.
+    """
 
     UNOPENED = "unopened"
     OPEN = "open"
+    FAILED = "failed"
     CLOSED = "closed"
 
 

@@ -35,18 +35,30 @@ Reconnection contract (``auto_reconnect=True``, the default):
   ``max_queued_messages``, drops) further messages, and a pause longer than
   the keep-alive interval ends in a reconnect, after which a persistent
   session redelivers QoS 1/2 messages.
-* When reconnecting gives up (or ``auto_reconnect=False``), iteration and
-  ``start_listening()`` raise :class:`ConnectionError`, and so does publish().
-  After a normal ``close()`` they end quietly.
+* A reconnect attempt fails after ``connect_timeout`` when the broker
+  accepts the connection but sends no CONNACK (:class:`TimeoutError`,
+  ``ERR_TIMEOUT``), and the next attempt follows the backoff.
+* When reconnecting gives up (or ``auto_reconnect=False``), the client says
+  so everywhere: ``state`` becomes ``FAILED``, the ``error`` event fires,
+  iteration, ``receive()`` and ``start_listening()`` raise
+  :class:`ConnectionError` once the received messages are consumed, and so
+  do ``publish()``, ``subscribe()`` and ``connect()``; queued publishes are
+  dropped (a warning says how many) and ``health_check()`` is unhealthy.
+  ``close()`` still releases it. After a normal ``close()`` iteration and
+  ``start_listening()`` end quietly.
 
 The first ``connect()`` makes one attempt and raises on failure.
+
+Received input is never trusted: a PUBLISH whose topic is not valid UTF-8 is
+skipped, a payload that cannot be decoded reaches no handler, and either is
+counted in ``stats.errors`` and reported on the ``error`` event as
+:class:`ProtocolError`; the connection and the listener go on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import inspect
 import math
 import socket
@@ -128,14 +140,15 @@ class MQTTMessage:
 
         Raises:
             ProtocolError: The format is pinned (``json``/``text``) and the
-                payload does not fit it.
+                payload does not fit it, or it is JSON nested too deeply to
+                decode.
         """
         if self._decoded is _UNREAD:
             self._decoded = decode_payload(self.raw, self._format)
         return self._decoded
 
     def json(self) -> Any:
-        """Decode the payload as JSON whatever the client's format.
+        """Decode the payload as JSON whatever the client's format (not cached).
 
         Returns:
             The decoded value.
@@ -162,6 +175,17 @@ class _Item:
         self.data = data
         self.qos = qos
         self.retain = retain
+
+
+class _Delivery:
+    """A received message whose handlers are being run; resumable after a cancellation."""
+
+    __slots__ = ("handlers", "message", "step")
+
+    def __init__(self, message: MQTTMessage, handlers: tuple[MessageHandler, ...]) -> None:
+        self.message = message
+        self.handlers = handlers
+        self.step = 0  # handlers started so far; len(handlers) + 1 once the event ran
 
 
 class _Lost(Exception):
@@ -210,11 +234,16 @@ class _Engine(aiomqtt.Client):
         reason_code: ReasonCode,
         properties: Properties | None = None,
     ) -> None:
-        if not self._connected.done():
+        connected = self._connected
+        if not connected.done():
             # Lost before CONNACK: fail the connect now rather than at its timeout.
-            self._connected.set_exception(
+            connected.set_exception(
                 aiomqtt.MqttCodeError(reason_code, "connection lost before CONNACK")
             )
+            return
+        if connected.cancelled():
+            # The connect timed out (which cancels the future): nobody waits for
+            # this connection, and aiomqtt would call .exception() on it.
             return
         super()._on_disconnect(client, userdata, flags, reason_code, properties)
 
@@ -312,9 +341,14 @@ class _Engine(aiomqtt.Client):
         Returns:
             The reason, or None for a clean disconnect.
         """
-        with contextlib.suppress(Exception):
-            await asyncio.shield(self._disconnected)
-        return self._disconnected.exception()
+        ended = self._disconnected
+        # asyncio.wait, not await: the future may end up cancelled (aiomqtt
+        # cancels it when its own wait for it times out), which must read as
+        # "ended", not as a cancellation of the caller.
+        await asyncio.wait([ended])
+        if ended.cancelled():
+            return _Lost("connection ended")
+        return ended.exception()
 
     def on_lost(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` as soon as the connection ends (for any reason).
@@ -327,9 +361,12 @@ class _Engine(aiomqtt.Client):
     @property
     def is_connected(self) -> bool:
         """Connected and not yet disconnected."""
+        connected = self._connected
+        # A timed-out connect leaves the future cancelled; .exception() would raise.
         return (
-            self._connected.done()
-            and self._connected.exception() is None
+            connected.done()
+            and not connected.cancelled()
+            and connected.exception() is None
             and not self._disconnected.done()
         )
 
@@ -515,6 +552,7 @@ class MQTTClient(BaseClient):
         self._engine: _Engine | None = None
         self._online = False
         self._failure: errors.CommunicationError | None = None
+        self._pending: _Delivery | None = None
         self._format = cfg.message_format
         self._health_topic = f"agenticaiframework/health/{uuid.uuid4().hex}"
         self._ssl: ssl.SSLContext | None = None
@@ -614,6 +652,8 @@ class MQTTClient(BaseClient):
     # -- lifecycle -----------------------------------------------------------
 
     async def _open(self) -> None:
+        if self._failure is not None:
+            raise self._failed_error()
         await self._establish(first=True)
         self._tasks.spawn(self._supervise(), "supervisor")
         await self._events.emit("connect")
@@ -630,6 +670,7 @@ class MQTTClient(BaseClient):
             self._settle_inflight(engine, requeue=False)
             await engine.shutdown(self.config.connect_timeout)
         self._inbox.clear()
+        self._pending = None
 
     def _new_engine(self) -> _Engine:
         cfg = self.config
@@ -684,6 +725,12 @@ class MQTTClient(BaseClient):
                 async with asyncio.timeout(cfg.connect_timeout):
                     await engine.__aenter__()
             except (aiomqtt.MqttError, OSError, TimeoutError) as exc:
+                # Our deadline and aiomqtt's own (the same length) race: both
+                # mean the broker accepted the socket but sent no CONNACK.
+                if isinstance(exc, TimeoutError) or "timed out" in str(exc):
+                    raise errors.TimeoutError(
+                        f"MQTT connect to {where}: no CONNACK within {cfg.connect_timeout:g}s"
+                    ) from exc
                 raise _translate(exc, f"connect to {where}") from exc
             requeue = cfg.auto_reconnect
             engine.on_lost(lambda: self._settle_inflight(engine, requeue=requeue))
@@ -717,8 +764,32 @@ class MQTTClient(BaseClient):
             self.stats.reconnects += 1
 
     async def _supervise(self) -> None:
-        """Own the connection: wait for it to end, then reconnect (or give up)."""
+        """Own the connection until it fails for good; whatever ends it is reported.
+
+        A failure of the supervisor itself (a bug, or a stray CancelledError
+        from a future cancelled under us) must not leave the client looking
+        alive: consumers would wait forever and publishes would queue silently.
+        """
+        try:
+            await self._reconnect_forever()
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if self._state is ClientState.CLOSED or (task is not None and task.cancelling()):
+                raise  # close() cancels us
+            failure = errors.ConnectionError(f"MQTT reconnecting stopped: {exc!r}")
+        except Exception as exc:
+            self.logger.exception("MQTT supervisor failed")
+            failure = errors.ConnectionError(f"MQTT reconnecting stopped: {exc!r}")
+            failure.__cause__ = exc
+        else:
+            return
+        self._give_up(failure)
+        await self._events.emit("error", failure)
+
+    async def _reconnect_forever(self) -> None:
+        """Wait for the connection to end, then reconnect; return after giving up."""
         cfg = self.config
+        where = f"{cfg.host}:{cfg.port}"
         while True:
             engine = self._engine
             if engine is None:  # pragma: no cover - _establish always sets it
@@ -728,11 +799,14 @@ class MQTTClient(BaseClient):
             self._engine = None
             self._settle_inflight(engine, requeue=cfg.auto_reconnect)
             await engine.shutdown(cfg.connect_timeout)
-            self.logger.warning("MQTT connection to %s:%s lost: %s", cfg.host, cfg.port, reason)
+            self.logger.warning("MQTT connection to %s lost: %s", where, reason)
             await self._events.emit("disconnect", reason)
             if not cfg.auto_reconnect:
-                self._give_up(errors.ConnectionError(f"MQTT connection lost: {reason}"))
+                lost = errors.ConnectionError(f"MQTT connection to {where} lost: {reason}")
+                self._give_up(lost)
+                await self._events.emit("error", lost)
                 return
+            attempts = 0
             try:
                 async for attempt in retrying(
                     cfg.retry_config(),
@@ -741,12 +815,18 @@ class MQTTClient(BaseClient):
                     forever=cfg.max_reconnect_attempts == 0,
                 ):
                     with attempt:
+                        attempts += 1
                         await self._establish()
             except errors.CommunicationError as exc:
-                self._give_up(exc)
-                await self._events.emit("error", exc)
+                final = errors.ConnectionError(
+                    f"MQTT gave up reconnecting to {where} after {attempts} attempt(s): "
+                    f"{exc.message}"
+                )
+                final.__cause__ = exc
+                self._give_up(final)
+                await self._events.emit("error", final)
                 return
-            self.logger.info("MQTT reconnected to %s:%s", cfg.host, cfg.port)
+            self.logger.info("MQTT reconnected to %s", where)
             await self._events.emit("reconnect")
 
     def _log_retry(self, state: Any) -> None:
@@ -754,12 +834,25 @@ class MQTTClient(BaseClient):
         self.logger.info("MQTT reconnect attempt %d failed: %s", state.attempt_number, exc)
 
     def _give_up(self, exc: errors.CommunicationError) -> None:
+        """Fail for good: say so in the state, to consumers, and to every later call."""
         self._failure = exc
+        self._online = False
+        if self._state is ClientState.OPEN:
+            self._state = ClientState.FAILED
         self.stats.errors += 1
+        self.logger.error("%s", exc.message)
         if self._outbox:
             self.logger.warning("dropping %d queued publishes: %s", len(self._outbox), exc)
             self._outbox.clear()
         self._inbox.end(exc)
+
+    def _failed_error(self) -> errors.ConnectionError:
+        """A fresh error for a call made after giving up, chained to the reason."""
+        failure = self._failure
+        assert failure is not None
+        error = errors.ConnectionError(f"MQTTClient failed for good: {failure.message}")
+        error.__cause__ = failure
+        return error
 
     def _settle_inflight(self, engine: _Engine, *, requeue: bool) -> None:
         """The link died: put unacknowledged QoS 1/2 publishes back in front, in order."""
@@ -810,7 +903,7 @@ class MQTTClient(BaseClient):
         if self._online:
             await self._send_subscribe(pairs)
         elif self._failure is not None:
-            raise self._failure
+            raise self._failed_error()
 
     def _subscription_pairs(
         self, topic: str | Sequence[tuple[str, int]], qos: int | None
@@ -906,6 +999,8 @@ class MQTTClient(BaseClient):
         """
         if self._state is not ClientState.OPEN:
             self._ensure_usable()
+            if self._failure is not None:
+                raise self._failed_error()
             raise errors.ConnectionError("MQTTClient is not connected: call connect() first")
         validate_topic(topic)
         data = b"" if payload is None else encode_bytes(payload)
@@ -925,9 +1020,9 @@ class MQTTClient(BaseClient):
         self._enqueue(item)
 
     def _enqueue(self, item: _Item) -> None:
-        if self._failure is not None:
-            raise errors.ConnectionError(f"MQTT connection failed: {self._failure.message}")
         self._ensure_usable()
+        if self._failure is not None:
+            raise self._failed_error()
         bound = self.config.max_queued_publishes
         if bound == 0:
             raise errors.ConnectionError("MQTT is disconnected and max_queued_publishes is 0")
@@ -948,7 +1043,15 @@ class MQTTClient(BaseClient):
     async def receive(self) -> MQTTMessage:
         """Wait for the next message (after running its ``on_message`` handlers).
 
-        Safe to cancel: no message is lost.
+        Safe to cancel (``asyncio.timeout`` around it included): the connection
+        stays up and no message is lost or returned twice. A cancellation that
+        lands while a handler runs cancels that handler; the next call runs the
+        handlers not yet run and returns the same message.
+
+        A message whose topic is not valid UTF-8 is skipped; one whose payload
+        cannot be decoded is returned (``raw`` holds the bytes, ``payload``
+        raises :class:`ProtocolError`) but its handlers are skipped. Either is
+        counted in ``stats.errors`` and reported on the ``error`` event.
 
         Returns:
             The message.
@@ -965,35 +1068,87 @@ class MQTTClient(BaseClient):
     async def _next(self) -> MQTTMessage:
         if self._state is ClientState.UNOPENED:
             raise errors.ConnectionError("MQTTClient is not connected: call connect() first")
-        raw = await self._inbox.get()
-        message = MQTTMessage(
-            raw.topic,
-            bytes(raw.payload),
-            raw.qos,
-            bool(raw.retain),
-            raw.mid,
-            message_format=self._format,
-        )
-        stats = self.stats
-        stats.received += 1
-        stats.bytes_received += len(message.raw)
-        handlers = self._router.match(message.topic)
-        if handlers:
-            await self._dispatch(handlers, message)
-        if self._events.has("message"):
-            await self._events.emit("message", message)
-        return message
+        delivery = self._pending
+        if delivery is None or self._state is ClientState.CLOSED:
+            message = await self._take()
+            handlers = self._router.match(message.topic)
+            if not handlers and not self._events.has("message"):
+                return message  # nothing awaited after the take: nothing to lose
+            delivery = _Delivery(message, handlers)
+        self._pending = None
+        try:
+            await self._deliver(delivery)
+        except BaseException:
+            # Cut short (a timeout around receive()) while a handler ran: the
+            # next receive() resumes this message instead of losing it.
+            self._pending = delivery
+            raise
+        return delivery.message
 
-    async def _dispatch(self, handlers: tuple[MessageHandler, ...], message: MQTTMessage) -> None:
-        for handler in handlers:
+    async def _take(self) -> MQTTMessage:
+        """The next usable message off the inbox; unusable ones are counted and reported."""
+        inbox = self._inbox
+        while True:
+            raw = await inbox.get()
             try:
-                result = handler(message.topic, message.payload)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception as exc:
-                self.stats.errors += 1
-                self.logger.exception("on_message handler %r raised", handler)
-                await self._events.emit("error", exc)
+                topic = raw.topic
+            except UnicodeDecodeError as exc:
+                await self._reject(
+                    f"dropped a message whose topic is not valid UTF-8: {raw._topic[:64]!r}", exc
+                )
+                continue
+            message = MQTTMessage(
+                topic,
+                bytes(raw.payload),
+                raw.qos,
+                bool(raw.retain),
+                raw.mid,
+                message_format=self._format,
+            )
+            stats = self.stats
+            stats.received += 1
+            stats.bytes_received += len(message.raw)
+            return message
+
+    async def _deliver(self, delivery: _Delivery) -> None:
+        """Run the message's handlers, then the ``message`` event, from where it stopped."""
+        message = delivery.message
+        handlers = delivery.handlers
+        if delivery.step < len(handlers):
+            try:
+                payload = message.payload  # decoded once for every handler
+            except errors.ProtocolError as exc:
+                delivery.step = len(handlers)
+                await self._reject(
+                    f"the payload on {message.topic!r} cannot be decoded, its handlers "
+                    f"were skipped: {exc.message}",
+                    exc,
+                )
+            else:
+                while delivery.step < len(handlers):
+                    handler = handlers[delivery.step]
+                    # Counted before it runs: one cut short by a cancellation is not run twice.
+                    delivery.step += 1
+                    try:
+                        result = handler(message.topic, payload)
+                        if inspect.isawaitable(result):
+                            await result
+                    except Exception as exc:
+                        self.stats.errors += 1
+                        self.logger.exception("on_message handler %r raised", handler)
+                        await self._events.emit("error", exc)
+        if delivery.step == len(handlers):
+            delivery.step += 1
+            if self._events.has("message"):
+                await self._events.emit("message", message)
+
+    async def _reject(self, text: str, cause: BaseException) -> None:
+        """Count and report a received message the client cannot use; the reader goes on."""
+        error = errors.ProtocolError(text)
+        error.__cause__ = cause
+        self.stats.errors += 1
+        self.logger.warning("%s", text)
+        await self._events.emit("error", error)
 
     def __aiter__(self) -> MQTTClient:
         return self
@@ -1012,7 +1167,9 @@ class MQTTClient(BaseClient):
     async def start_listening(self) -> None:
         """Dispatch messages to the ``on_message`` handlers until the client closes.
 
-        Connects first if needed. Returns when ``close()`` is called.
+        Connects first if needed. Returns when ``close()`` is called. Messages
+        that cannot be used (see :meth:`receive`) are reported on the
+        ``error`` event and listening goes on.
 
         Raises:
             ConnectionError: The connection failed for good.
@@ -1036,6 +1193,8 @@ class MQTTClient(BaseClient):
         cfg = self.config
 
         async def probe() -> str:
+            if self._failure is not None:
+                raise self._failed_error()
             engine = self._engine
             if not self._online or engine is None or not engine.is_connected:
                 raise errors.ConnectionError("not connected")
