@@ -320,3 +320,21 @@ async def test_cancelled_anext_on_a_bidirectional_stream_keeps_the_stream() -> N
             outbox.put_nowait("c")
             outbox.put_nowait(None)
             assert [r["message"] async for r in stream] == ["echo: c"]
+
+
+async def test_a_stream_abandoned_after_a_timeout_ends_its_call() -> None:
+    gate = asyncio.Semaphore(0)
+    async with serve_grpc(token_gate=gate) as srv:
+        async with GRPCClient(srv.target, proto_files=[PROTO], **FAST) as client:
+            calls: list[Any] = []
+            # The whole loop under a timeout, the stream never closed by hand:
+            # once nothing refers to it, its call is cancelled as aclose() would.
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.1):
+                    stream = client.stream_call("AgentService", "StreamTokens", {"count": 5})
+                    async for _ in stream:
+                        calls.append(stream.call)
+            del stream
+            await asyncio.sleep(0.05)
+            assert calls[0].cancelled()
+            assert _read_tasks() == []

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
@@ -216,7 +217,8 @@ class GRPCClient(BaseClient):
         self._schema: Schema | None = None
         self._schema_lock: asyncio.Lock | None = None
         self._callables: dict[str, Any] = {}
-        self._streams: set[ResponseStream] = set()
+        # Weak: a stream nobody holds any more is collected, and its call cancelled.
+        self._streams: weakref.WeakSet[ResponseStream] = weakref.WeakSet()
 
     def _check_policy(self) -> None:
         """Every address the target names passes the policy, before grpcio sees it.
@@ -767,7 +769,10 @@ class ResponseStream:
     ``asyncio.timeout``) leaves the call running and its read pending; the
     next ``__anext__`` returns the reply that read gets, so nothing is lost.
     (grpc.aio cancels the whole RPC when a ``read()`` is cancelled, so each
-    read runs in its own task and the caller only waits for it.)
+    read runs in its own task and the caller only waits for it.) To end the
+    call, ``aclose()`` or leave ``async with stream``; a server stream that
+    nothing refers to any more is cancelled when it is collected (a
+    bidirectional one lives on while its request writer runs).
     """
 
     def __init__(
@@ -797,6 +802,7 @@ class ResponseStream:
         self._writer: asyncio.Task[None] | None = None
         self._write_error: BaseException | None = None
         self._reading: asyncio.Task[Any] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._received = 0
         self._finished = False
 
@@ -831,6 +837,7 @@ class ResponseStream:
         md = await client._metadata(self._metadata)
         deadline = client._timeout(self._timeout)
         client._streams.add(self)
+        self._loop = asyncio.get_running_loop()
         if self._requests is None:
             self._call = stub(message, timeout=deadline, metadata=md)
             client.stats.sent += 1
@@ -976,6 +983,14 @@ class ResponseStream:
             self._call.cancel()
         if self._reading is not None and not self._reading.done():
             self._reading.cancel()
+
+    def __del__(self) -> None:
+        # Dropped without aclose(), e.g. a whole `async for` left by a timeout:
+        # nobody can read the rest, so end the call (while its loop still runs).
+        loop = self._loop
+        if self._finished or loop is None or loop.is_closed():
+            return
+        self.cancel()
 
 
 # -- generate_grpc_client ------------------------------------------------------------
