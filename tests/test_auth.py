@@ -12,11 +12,15 @@ from agenticaiframework.communication import (
     AuthenticationError,
     BasicAuth,
     BearerAuth,
+    ConfigError,
     HTTPClient,
     OAuth2Auth,
+    ProtocolError,
     SecurityError,
 )
+from agenticaiframework.communication.security import RedactingFilter
 from tests.conftest import HTTPServer
+from tests.servers.ports import free_port
 
 
 def oauth(server: HTTPServer, **kwargs: object) -> OAuth2Auth:
@@ -132,3 +136,106 @@ async def test_token_never_in_repr_or_logs(
     text += repr(APIKeyAuth("apikey-x"))
     for secret in ("tok-1", "tok-2", "s3cret-value", "pw-x", "apikey-x"):
         assert secret not in text
+
+
+# -- item 7: the token cache keys on everything that changes the token ------------------------
+
+
+async def test_oauth2_cache_never_serves_another_secret_or_audience(
+    http_server: HTTPServer,
+) -> None:
+    state = http_server.state
+    async with HTTPClient(http_server.url, auth=oauth(http_server, audience="api-a")) as right:
+        assert (await right.get("/protected")).json()["token"] == "tok-1"
+    assert state.token_requests == 1
+    wrong = OAuth2Auth(
+        client_id="client-1",
+        client_secret="wrong-secret",
+        token_url=f"{http_server.url}/token",
+        audience="api-b",
+    )
+    async with HTTPClient(http_server.url, auth=wrong) as client:
+        with pytest.raises(AuthenticationError, match="401"):
+            await client.get("/protected")
+    assert state.token_requests == 2  # the endpoint was asked, and refused
+    # Same secret, same audience: still shared. Same secret, another audience: a new token.
+    assert await oauth(http_server, audience="api-a").token() == "tok-1"
+    assert state.token_requests == 2
+    assert await oauth(http_server, audience="api-b").token() == "tok-2"
+    assert await oauth(http_server, audience="api-a", resource="https://r.example").token() == (
+        "tok-3"
+    )
+    assert await oauth(http_server, audience="api-a", extra_params={"tenant": "t2"}).token() == (
+        "tok-4"
+    )
+    assert state.token_requests == 5
+    assert state.token_forms[-2]["resource"] == "https://r.example"
+    assert state.token_forms[-1]["tenant"] == "t2"
+    # The cache holds a keyed fingerprint of the secret, never the secret itself.
+    from agenticaiframework.communication import auth as auth_module
+
+    assert "s3cret-value" not in repr(list(auth_module._CACHE.tokens))
+    assert "wrong-secret" not in repr(list(auth_module._CACHE.tokens))
+
+
+def test_oauth2_extra_params_cannot_override_the_grant() -> None:
+    with pytest.raises(ConfigError, match="extra_params"):
+        OAuth2Auth("a", "b", "https://auth.example.com/t", extra_params={"grant_type": "password"})
+    with pytest.raises(ConfigError, match="extra_params"):
+        OAuth2Auth("a", "b", "https://auth.example.com/t", extra_params={"x": 1})  # type: ignore[dict-item]
+
+
+# -- item 18: a bad expires_in is our error, naming the field ----------------------------------
+
+
+@pytest.mark.parametrize("expires_in", ["soon", [3600], {"s": 1}, True, -5, "nan"])
+async def test_oauth2_bad_expires_in_is_a_protocol_error(
+    http_server: HTTPServer, expires_in: object
+) -> None:
+    http_server.state.token_expires_in = expires_in
+    with pytest.raises(ProtocolError, match="expires_in") as info:
+        await oauth(http_server).token()
+    assert info.value.code == "ERR_PROTOCOL"
+
+
+async def test_oauth2_numeric_string_expires_in_is_accepted(http_server: HTTPServer) -> None:
+    http_server.state.token_expires_in = "120"
+    assert await oauth(http_server).token() == "tok-1"
+    http_server.state.token_expires_in = None  # absent: the documented default of one hour
+    assert await oauth(http_server, audience="x").token() == "tok-2"
+
+
+# -- item 5: the token URL's secrets never printed ----------------------------------------------
+
+
+async def test_oauth2_repr_errors_and_logs_hide_token_url_secrets(
+    http_server: HTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        for f in [f for f in logger.filters if isinstance(f, RedactingFilter)]:
+            logger.removeFilter(f)
+    secret_url = http_server.url.replace("http://", "http://alice:PW-SECRET@")
+    refused = OAuth2Auth(
+        client_id="client-1",
+        client_secret="s3cret-value",
+        token_url=f"http://bob:PW-SECRET@127.0.0.1:{free_port()}/token?api_key=KEY-SECRET",
+    )
+    with pytest.raises(AuthenticationError) as unreachable:
+        await refused.token()
+    denied = OAuth2Auth(
+        client_id="client-1",
+        client_secret="wrong",
+        token_url=f"{secret_url}/token?api_key=KEY-SECRET&sig=SIG-SECRET",
+        client_auth="body",
+    )
+    with pytest.raises(AuthenticationError) as refusal:
+        await denied.token()
+    assert "fetching OAuth2 token from" in caplog.text and "HTTP Request: POST" in caplog.text
+    text = " ".join(
+        [repr(refused), str(refused), repr(denied), str(unreachable.value), str(refusal.value)]
+    )
+    assert "401" in text and "127.0.0.1" in text
+    for secret in ("PW-SECRET", "KEY-SECRET", "SIG-SECRET", "s3cret-value"):
+        assert secret not in text and secret not in caplog.text, secret

@@ -177,6 +177,25 @@ async def test_http_errors_are_one_line_with_the_code() -> None:
     assert_error(bad_header, "ERR_CONFIG")
 
 
+async def test_error_output_and_verbose_logs_never_show_url_secrets(http_url: str) -> None:
+    secrets = ("PW-SECRET", "KEY-SECRET", "TOK-SECRET")
+    query = "api_key=KEY-SECRET&token=TOK-SECRET&page=2"
+    refused = free_port()
+    http_refused, ws_refused, verbose = await asyncio.gather(
+        run("http", "GET", f"http://bob:PW-SECRET@127.0.0.1:{refused}/x?{query}"),
+        run("ws", f"ws://bob:PW-SECRET@127.0.0.1:{refused}/x?{query}", "--send", "x"),
+        run("-vv", "http", "GET", http_url.replace("//", "//bob:PW-SECRET@") + f"/data?{query}"),
+    )
+    for result in (http_refused, ws_refused):
+        assert result.returncode == 1, result
+        assert "error ERR_" in result.stderr and "127.0.0.1" in result.stderr, result
+    assert verbose.returncode == 0, verbose
+    assert "HTTP Request: GET" in verbose.stderr and "bob:***@" in verbose.stderr, verbose
+    for result in (http_refused, ws_refused, verbose):
+        for secret in secrets:
+            assert secret not in result.stderr + result.stdout, (secret, result)
+
+
 # ------------------------------------------------------------------------------ ws, sse
 
 

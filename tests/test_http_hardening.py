@@ -18,6 +18,7 @@ from agenticaiframework.communication import (
     HTTPStatusError,
     ProtocolError,
 )
+from agenticaiframework.communication.health import run_probe
 from agenticaiframework.communication.security import RedactingFilter
 from tests.conftest import HTTPServer
 from tests.servers.http_app import make_app
@@ -244,3 +245,17 @@ def test_credential_headers_must_be_names() -> None:
     with pytest.raises(ConfigError, match="credential_headers"):
         HTTPConfig(credential_headers=("X Bad",))
     assert HTTPConfig(credential_headers=["X-A"]).credential_headers == ("X-A",)
+
+
+async def test_every_health_detail_is_redacted_whatever_the_probe_says() -> None:
+    async def failing() -> str:
+        raise RuntimeError("cannot reach mqtt://bob:PW-SECRET@broker.example/?token=TOK-SECRET")
+
+    async def passing() -> str:
+        return "GET https://x.example/?sig=SIG-SECRET: 200 (Bearer KEY-SECRET-123)"
+
+    down = await run_probe(failing, timeout=1, what="mqtt")
+    up = await run_probe(passing, timeout=1, what="http")
+    assert not down.is_healthy and "broker.example" in down.detail
+    assert up.is_healthy and "x.example" in up.detail
+    assert_no_secret(down.detail, up.detail)

@@ -1,15 +1,17 @@
-"""The one seam between our HTTP-based clients (HTTP, SSE) and httpx.
+"""The one seam between our HTTP-based clients (HTTP, SSE, OAuth2) and httpx.
 
-Builds the ``httpx.AsyncClient`` from config, and translates httpx exceptions
-into our hierarchy at one boundary (chained with ``from``).
+Builds the ``httpx.AsyncClient`` from config, reads bodies within a size limit
+counted after decompression, and translates httpx exceptions into our
+hierarchy at one boundary (chained with ``from``).
 """
 
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -17,7 +19,128 @@ from . import errors
 from .security import redact_text, redact_url
 from .tls import client_ssl_context
 
-__all__ = ["build_client", "translate_error"]
+__all__ = ["build_client", "iter_limited", "limit_body", "read_limited", "translate_error"]
+
+
+# Compressed bodies reach the decoder in pieces this small when a size limit is
+# set: deflate inflates at most ~1032:1, so one decoding step holds at most a
+# few MiB whatever the server sends.
+_RAW_PIECE = 4096
+
+
+class _SmallPieces(httpx.AsyncByteStream):
+    """A response stream re-cut into pieces of at most ``_RAW_PIECE`` bytes."""
+
+    def __init__(self, stream: httpx.AsyncByteStream) -> None:
+        self._stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            if len(chunk) <= _RAW_PIECE:
+                yield chunk
+            else:
+                for start in range(0, len(chunk), _RAW_PIECE):
+                    yield chunk[start : start + _RAW_PIECE]
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+def _too_large(
+    response: httpx.Response, limit: int, field: str, declared: str = ""
+) -> errors.MessageTooLargeError:
+    seen = f" (Content-Length {declared[:20]})" if declared else ""
+    return errors.MessageTooLargeError(
+        f"response body of {response.request.method} {redact_url(response.request.url)} "
+        f"exceeds {field}={limit} bytes{seen}, counted after decompression"
+    )
+
+
+def limit_body(
+    response: httpx.Response, limit: int | None, field: str = "max_response_size"
+) -> None:
+    """Prepare a streamed response for :func:`iter_limited`.
+
+    Refuses at once a ``Content-Length`` over the limit, and has a compressed
+    body reach the decoder in small pieces so one decoding step stays small.
+
+    Args:
+        response: A response whose body is not read yet.
+        limit: Largest body accepted, in bytes after decompression; None = any.
+        field: The setting to name in the error.
+
+    Raises:
+        MessageTooLargeError: The declared length exceeds the limit.
+    """
+    if limit is None:
+        return
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        declared = response.headers.get("content-length", "")
+        # A length too long to be an int is surely over the limit.
+        digits = declared.isascii() and declared.isdigit()
+        if digits and (len(declared) > 18 or int(declared) > limit):
+            raise _too_large(response, limit, field, declared)
+    elif isinstance(response.stream, httpx.AsyncByteStream) and not isinstance(
+        response.stream, _SmallPieces
+    ):
+        response.stream = _SmallPieces(response.stream)
+
+
+async def iter_limited(
+    response: httpx.Response,
+    limit: int | None,
+    chunk_size: int | None = None,
+    field: str = "max_response_size",
+) -> AsyncGenerator[bytes, None]:
+    """The decoded body in chunks, failing once more than ``limit`` bytes came.
+
+    Args:
+        response: A streamed response (see :func:`limit_body`).
+        limit: Largest body accepted, in bytes after decompression; None = any.
+        chunk_size: Re-chunk the decoded body to this size.
+        field: The setting to name in the error.
+
+    Yields:
+        Decoded body chunks.
+
+    Raises:
+        MessageTooLargeError: More than ``limit`` bytes came; the response is closed.
+        httpx.HTTPError: Reading failed (translate with :func:`translate_error`).
+    """
+    total = 0
+    # httpx's reader is an async generator: closed here, not left to the GC.
+    body = cast(AsyncGenerator[bytes, None], response.aiter_bytes(chunk_size))
+    async with aclosing(body) as chunks:
+        async for chunk in chunks:
+            total += len(chunk)
+            if limit is not None and total > limit:
+                await response.aclose()
+                raise _too_large(response, limit, field)
+            yield chunk
+
+
+async def read_limited(
+    response: httpx.Response, limit: int | None, field: str = "max_response_size"
+) -> bytes:
+    """Read a streamed response's whole body within ``limit`` (see :func:`iter_limited`).
+
+    The body is also stored on the response, so ``.content``, ``.text`` and
+    ``.json()`` work afterwards.
+
+    Args:
+        response: A streamed response whose body is not read yet.
+        limit: Largest body accepted, in bytes after decompression; None = any.
+        field: The setting to name in the error.
+
+    Returns:
+        The decoded body.
+    """
+    limit_body(response, limit, field)
+    parts = [chunk async for chunk in iter_limited(response, limit, field=field)]
+    # What httpx's own aread() stores.
+    response._content = b"".join(parts)
+    return response._content
 
 
 def build_client(

@@ -6,25 +6,35 @@ a WebSocket handshake or gRPC metadata. Dicts from the guide are accepted
 through :func:`build_auth`.
 
 :class:`OAuth2Auth` implements the client-credentials grant: tokens are cached
-process-wide per ``(token_url, client_id, scope)`` and shared by every client,
-refreshed shortly before expiry and once after a 401; concurrent callers wait
-for one token request. Secrets never appear in ``repr()``/``str()`` or logs.
+process-wide per everything that shapes the token (token URL, client id, how
+the client authenticates, scope, audience, resource, extra parameters) plus a
+keyed fingerprint of the secret, and shared by every client with the same
+key; refreshed shortly before expiry and once after a 401; concurrent callers
+wait for one token request. Secrets never appear in ``repr()``/``str()``, error
+messages or logs (token URLs are printed redacted).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import logging
+import math
+import secrets
 import time
 from collections.abc import AsyncGenerator, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
-from .errors import AuthenticationError, ConfigError
-from .security import check_url
+from ._httpx import read_limited
+from .codecs import loads
+from .errors import AuthenticationError, ConfigError, ProtocolError
+from .security import check_url, install_log_redaction, redact_text, redact_url
 
 __all__ = [
     "APIKeyAuth",
@@ -191,12 +201,53 @@ class _Token:
         return time.monotonic() < self.expires_at - margin
 
 
+_CacheKey = tuple[str, ...]
+# Secrets enter cache keys only as an HMAC under this per-process key: two
+# clients share a token only if they hold the same secret, and nothing in the
+# cache can be turned back into a secret (nor compared across processes).
+_FINGERPRINT_KEY = secrets.token_bytes(32)
+_RESERVED_PARAMS = frozenset(
+    {"grant_type", "client_id", "client_secret", "scope", "audience", "resource"}
+)
+_MAX_TOKEN_RESPONSE = 1024 * 1024
+_DEFAULT_EXPIRES_IN = 3600.0
+
+
+def _fingerprint(secret: str) -> str:
+    return hmac.new(_FINGERPRINT_KEY, secret.encode(), hashlib.sha256).hexdigest()
+
+
+def _expires_in(value: Any) -> float:
+    """Seconds a token lives, from the token response's ``expires_in``.
+
+    Absent (or null) means the documented default of one hour; a number or a
+    numeric string is accepted (some providers send strings); anything else is
+    the endpoint breaking the protocol.
+    """
+    if value is None:
+        return _DEFAULT_EXPIRES_IN
+    seconds: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and len(value) <= 32:
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = None
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        shown = repr(value) if len(repr(value)) <= 40 else f"{type(value).__name__} value"
+        raise ProtocolError(
+            f"expires_in: the token endpoint sent {shown}; expected a number of seconds >= 0"
+        )
+    return seconds
+
+
 class _TokenCache:
     """Process-wide token cache; one fetch in flight per key and event loop."""
 
     def __init__(self) -> None:
-        self.tokens: dict[tuple[str, str, str], _Token] = {}
-        self.inflight: dict[tuple[str, str, str], asyncio.Task[_Token]] = {}
+        self.tokens: dict[_CacheKey, _Token] = {}
+        self.inflight: dict[_CacheKey, asyncio.Task[_Token]] = {}
 
     def clear(self) -> None:
         self.tokens.clear()
@@ -220,12 +271,19 @@ class OAuth2Auth(Auth):
         token_url: The token endpoint (checked by the security policy).
         scope: Space-separated scopes, if any.
         audience: Optional ``audience`` parameter (some providers need it).
+        resource: Optional ``resource`` parameter (RFC 8707 resource indicator).
+        extra_params: More form fields for the token request (str to str);
+            they cannot replace the grant's own fields.
         refresh_margin: Seconds before expiry at which a token is refreshed.
         client_auth: ``basic`` (RFC 6749 default) or ``body`` (credentials
             as form fields).
         allow_insecure: Allow a plain-text token_url to a non-loopback host.
         verify: TLS verification for the token request (bool or CA path).
         timeout: Timeout of the token request, in seconds.
+
+    Raises:
+        ConfigError: A missing or invalid argument (named).
+        SecurityError: ``token_url`` is plain HTTP to a non-loopback host.
     """
 
     def __init__(
@@ -236,6 +294,8 @@ class OAuth2Auth(Auth):
         scope: str | None = None,
         *,
         audience: str | None = None,
+        resource: str | None = None,
+        extra_params: Mapping[str, str] | None = None,
         refresh_margin: float = 30.0,
         client_auth: str = "basic",
         allow_insecure: bool = False,
@@ -244,25 +304,54 @@ class OAuth2Auth(Auth):
     ) -> None:
         if not client_id or not token_url:
             raise ConfigError("auth.client_id/token_url: must be non-empty")
+        if not isinstance(client_secret, str):
+            raise ConfigError("auth.client_secret: must be a string")
         if client_auth not in ("basic", "body"):
             raise ConfigError(f"auth.client_auth: must be basic or body; got {client_auth!r}")
-        check_url(token_url, allow_insecure=allow_insecure, schemes=frozenset({"http", "https"}))
+        extra = dict(extra_params or {})
+        for name, value in extra.items():
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise ConfigError(
+                    f"auth.extra_params: must map str to str, got {name!r}: {value!r}"
+                )
+            if name in _RESERVED_PARAMS:
+                raise ConfigError(
+                    f"auth.extra_params: {name!r} is set by the grant itself; use the argument"
+                )
+        try:
+            check_url(
+                token_url, allow_insecure=allow_insecure, schemes=frozenset({"http", "https"})
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"auth.token_url: {exc.message}") from exc
+        install_log_redaction()
         self.client_id = client_id
         self._client_secret = client_secret
         self.token_url = token_url
         self.scope = scope
         self.audience = audience
+        self.resource = resource
+        self.extra_params: Mapping[str, str] = extra
         self.refresh_margin = refresh_margin
         self.client_auth = client_auth
         self.verify = verify
         self.timeout = timeout
-        self._key = (token_url, client_id, scope or "")
+        self._key: _CacheKey = (
+            token_url,
+            client_id,
+            client_auth,
+            scope or "",
+            audience or "",
+            resource or "",
+            urlencode(sorted(extra.items())),
+            _fingerprint(client_secret),
+        )
         self.requires_response_body = False
 
     def __repr__(self) -> str:
         return (
-            f"OAuth2Auth(client_id={self.client_id!r}, token_url={self.token_url!r}, "
-            f"scope={self.scope!r}, client_secret='***')"
+            f"OAuth2Auth(client_id={self.client_id!r}, token_url={redact_url(self.token_url)!r}, "
+            f"scope={self.scope!r}, audience={self.audience!r}, client_secret='***')"
         )
 
     async def token(self, *, force: bool = False) -> str:
@@ -275,7 +364,11 @@ class OAuth2Auth(Auth):
             The access token.
 
         Raises:
-            AuthenticationError: The token endpoint refused or answered badly.
+            AuthenticationError: The token endpoint could not be reached, refused,
+                or sent no access token.
+            ProtocolError: The token response's ``expires_in`` is not a number
+                of seconds.
+            MessageTooLargeError: The token response is over 1 MiB.
         """
         cached = _CACHE.tokens.get(self._key)
         if cached is not None and not force and cached.fresh(self.refresh_margin):
@@ -311,33 +404,48 @@ class OAuth2Auth(Auth):
             form["scope"] = self.scope
         if self.audience:
             form["audience"] = self.audience
+        if self.resource:
+            form["resource"] = self.resource
+        form.update(self.extra_params)
         auth: httpx.Auth = httpx.Auth()
         if self.client_auth == "basic":
             auth = httpx.BasicAuth(self.client_id, self._client_secret)
         else:
             form["client_id"] = self.client_id
             form["client_secret"] = self._client_secret
-        logger.debug("fetching OAuth2 token from %s for client %s", self.token_url, self.client_id)
+        where = redact_url(self.token_url)
+        logger.debug("fetching OAuth2 token from %s for client %s", where, self.client_id)
         try:
-            async with httpx.AsyncClient(verify=self.verify, timeout=self.timeout) as client:
-                response = await client.post(
-                    self.token_url, data=form, auth=auth, headers={"Accept": "application/json"}
+            async with (
+                httpx.AsyncClient(verify=self.verify, timeout=self.timeout) as client,
+                client.stream(
+                    "POST",
+                    self.token_url,
+                    data=form,
+                    auth=auth,
+                    headers={"Accept": "application/json"},
+                ) as response,
+            ):
+                content = await read_limited(
+                    response, _MAX_TOKEN_RESPONSE, field="the token response limit"
                 )
         except httpx.HTTPError as exc:
-            raise AuthenticationError(f"token request to {self.token_url} failed: {exc!r}") from exc
+            raise AuthenticationError(
+                f"token request to {where} failed: {redact_text(repr(exc))}"
+            ) from exc
         if response.status_code != 200:
             raise AuthenticationError(
-                f"token endpoint {self.token_url} answered {response.status_code}: "
-                f"{response.text[:200]}"
+                f"token endpoint {where} answered {response.status_code}: "
+                f"{redact_text(response.text[:200])}"
             )
         try:
-            body: Mapping[str, Any] = response.json()
-            access_token = str(body["access_token"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise AuthenticationError(
-                f"token endpoint {self.token_url} sent no access_token"
-            ) from exc
-        expires_in = float(body.get("expires_in") or 3600)
+            body = loads(content)
+            access_token = body["access_token"]
+        except (ProtocolError, KeyError, TypeError) as exc:
+            raise AuthenticationError(f"token endpoint {where} sent no access_token") from exc
+        if not isinstance(access_token, str) or not access_token:
+            raise AuthenticationError(f"token endpoint {where} sent no access_token")
+        expires_in = _expires_in(body.get("expires_in"))
         token = _Token(access_token, time.monotonic() + expires_in)
         _CACHE.tokens[self._key] = token
         return token

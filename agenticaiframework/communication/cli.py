@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from . import codecs
 from .errors import CommunicationError, ConfigError
+from .security import install_log_redaction, redact_text
 
 __all__ = ["Output", "build_parser", "load_clients", "main"]
 
@@ -612,6 +613,8 @@ def _configure_logging(verbosity: int) -> None:
     """
     package = logging.getLogger("agenticaiframework.communication")
     if verbosity:
+        # httpx and websockets log URLs and headers at INFO/DEBUG: redacted on stderr too.
+        install_log_redaction()
         logging.basicConfig(
             level=logging.DEBUG if verbosity > 1 else logging.INFO,
             format="%(levelname)s %(name)s: %(message)s",
@@ -667,7 +670,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return asyncio.run(_run_command(args, out))
     except CommunicationError as exc:
-        print(f"error {exc.code}: {exc.message}", file=sys.stderr)
+        print(f"error {exc.code}: {redact_text(exc.message)}", file=sys.stderr)
         return 1
     except json.JSONDecodeError as exc:
         print(f"error ERR_CONFIG: invalid JSON argument: {exc}", file=sys.stderr)

@@ -2,7 +2,8 @@
 
 Every client's ``health_check()`` runs its protocol's own probe through
 :func:`run_probe`, which bounds it by a timeout and turns any failure into an
-unhealthy :class:`HealthStatus` instead of an exception.
+unhealthy :class:`HealthStatus` instead of an exception. Details are redacted:
+a URL's password or secret query values never reach a health report.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
+
+from .security import redact_text
 
 __all__ = ["HealthCheckable", "HealthStatus", "run_probe"]
 
@@ -54,7 +57,8 @@ async def run_probe(
         what: Name of the probe for the detail text ("HTTP GET /health", ...).
 
     Returns:
-        Healthy with the probe's detail, or unhealthy with the reason.
+        Healthy with the probe's detail, or unhealthy with the reason (both
+        passed through :func:`~agenticaiframework.communication.security.redact_text`).
     """
     start = time.perf_counter()
     try:
@@ -65,6 +69,6 @@ async def run_probe(
         return HealthStatus(False, elapsed, f"{what}: no answer within {timeout:g}s")
     except Exception as exc:
         elapsed = (time.perf_counter() - start) * 1000
-        return HealthStatus(False, elapsed, f"{what}: {exc}")
+        return HealthStatus(False, elapsed, redact_text(f"{what}: {exc}"))
     elapsed = (time.perf_counter() - start) * 1000
-    return HealthStatus(True, elapsed, detail or f"{what}: ok")
+    return HealthStatus(True, elapsed, redact_text(detail or f"{what}: ok"))

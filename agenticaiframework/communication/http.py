@@ -14,13 +14,13 @@ from __future__ import annotations
 import codecs as _codecs
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing, asynccontextmanager
-from typing import Any, cast
+from typing import Any
 
 import httpx
 from tenacity import RetryCallState
 
 from . import errors
-from ._httpx import build_client, translate_error
+from ._httpx import build_client, iter_limited, limit_body, read_limited, translate_error
 from .auth import Auth, build_auth
 from .codecs import loads as _loads
 from .config import IDEMPOTENT_METHODS, HTTPConfig, check_headers, check_size_limit, merge_config
@@ -39,70 +39,7 @@ __all__ = ["HTTPClient", "HTTPResponse"]
 
 _HTTP_SCHEMES = frozenset({"http", "https"})
 _UNSET: Any = httpx.USE_CLIENT_DEFAULT
-# Compressed bodies reach the decoder in pieces this small when a size limit is
-# set: deflate inflates at most ~1032:1, so one decoding step holds at most a
-# few MiB whatever the server sends.
-_RAW_PIECE = 4096
 _UTF8_BOM = b"\xef\xbb\xbf"
-
-
-class _SmallPieces(httpx.AsyncByteStream):
-    """A response stream re-cut into pieces of at most ``_RAW_PIECE`` bytes."""
-
-    def __init__(self, stream: httpx.AsyncByteStream) -> None:
-        self._stream = stream
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
-            if len(chunk) <= _RAW_PIECE:
-                yield chunk
-            else:
-                for start in range(0, len(chunk), _RAW_PIECE):
-                    yield chunk[start : start + _RAW_PIECE]
-
-    async def aclose(self) -> None:
-        await self._stream.aclose()
-
-
-def _too_large(
-    response: httpx.Response, limit: int, declared: str = ""
-) -> errors.MessageTooLargeError:
-    seen = f" (Content-Length {declared[:20]})" if declared else ""
-    return errors.MessageTooLargeError(
-        f"response body of {response.request.method} {redact_url(response.request.url)} "
-        f"exceeds max_response_size={limit} bytes{seen}, counted after decompression"
-    )
-
-
-def _limit_body(response: httpx.Response, limit: int | None) -> None:
-    """Refuse a declared oversized body at once and bound the decoder's steps."""
-    if limit is None:
-        return
-    encoding = response.headers.get("content-encoding", "identity").strip().lower()
-    if encoding in ("", "identity"):
-        declared = response.headers.get("content-length", "")
-        # A length too long to be an int is surely over the limit.
-        digits = declared.isascii() and declared.isdigit()
-        if digits and (len(declared) > 18 or int(declared) > limit):
-            raise _too_large(response, limit, declared)
-    elif isinstance(response.stream, httpx.AsyncByteStream):
-        response.stream = _SmallPieces(response.stream)
-
-
-async def _iter_limited(
-    response: httpx.Response, limit: int | None, chunk_size: int | None = None
-) -> AsyncGenerator[bytes, None]:
-    """The decoded body in chunks, failing once more than ``limit`` bytes came."""
-    total = 0
-    # httpx's reader is an async generator: closed here, not left to the GC.
-    body = cast(AsyncGenerator[bytes, None], response.aiter_bytes(chunk_size))
-    async with aclosing(body) as chunks:
-        async for chunk in chunks:
-            total += len(chunk)
-            if limit is not None and total > limit:
-                await response.aclose()
-                raise _too_large(response, limit)
-            yield chunk
 
 
 class HTTPResponse:
@@ -218,9 +155,10 @@ class HTTPResponse:
         """
         response = self._response
         if not response.is_stream_consumed:
-            parts = [chunk async for chunk in self.aiter_bytes()]
-            # What httpx's own aread() stores, so .content/.text/.json() work.
-            response._content = b"".join(parts)
+            try:
+                await read_limited(response, self._limit)
+            except httpx.HTTPError as exc:
+                raise translate_error(exc, response.url) from exc
         return response.content
 
     async def aiter_bytes(self, chunk_size: int | None = None) -> AsyncGenerator[bytes, None]:
@@ -232,11 +170,11 @@ class HTTPResponse:
             TimeoutError: A read timed out.
         """
         try:
-            async with aclosing(_iter_limited(self._response, self._limit, chunk_size)) as chunks:
+            async with aclosing(iter_limited(self._response, self._limit, chunk_size)) as chunks:
                 async for chunk in chunks:
                     yield chunk
         except httpx.HTTPError as exc:
-            raise translate_error(exc, redact_url(self._response.url)) from exc
+            raise translate_error(exc, self._response.url) from exc
 
     async def aiter_text(self) -> AsyncGenerator[str, None]:
         """Iterate over a streamed body as decoded text (size limited as ``aiter_bytes``)."""
@@ -532,7 +470,7 @@ class HTTPClient(BaseClient):
         """Wrap the final response, reading its body (within ``limit``) unless streaming."""
         result = HTTPResponse(response, limit)
         try:
-            _limit_body(response, limit)
+            limit_body(response, limit)
             if not stream:
                 await result.aread()
                 self.stats.bytes_received += len(response.content)
