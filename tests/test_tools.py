@@ -304,12 +304,30 @@ def test_openapi_converter_without_servers_uses_document_origin() -> None:
     assert oauth["scope"] == "read"
 
 
-def test_remote_openapi_may_not_point_at_loopback() -> None:
-    with pytest.raises(SecurityError, match="loopback"):
-        convert_openapi(
-            openapi_document("http://127.0.0.1:9200"),
-            spec_url="https://api.example.com/openapi.json",
-        )
+@pytest.mark.parametrize(
+    "server",
+    [
+        "http://127.0.0.1:9200",
+        "http://127.1:9200",
+        "http://0.0.0.0:9200",
+        "http://2130706433:9200",
+        "http://[::ffff:127.0.0.1]:9200",
+        "http://0x7f.1:9200",
+        "http://169.254.169.254",
+        "http://10.1.2.3",
+        "http://localhost:9200",
+    ],
+)
+def test_remote_openapi_may_not_point_at_this_machine(server: str) -> None:
+    with pytest.raises(SecurityError, match="this machine or a private network"):
+        convert_openapi(openapi_document(server), spec_url="https://api.example.com/openapi.json")
+    # from this machine (or when the caller says it is not remote) it may
+    manual, _ = convert_openapi(openapi_document(server), spec_url="http://127.0.0.1:1/x")
+    assert manual.tools
+    manual, _ = convert_openapi(
+        openapi_document(server), spec_url="https://api.example.com/x", source_is_remote=False
+    )
+    assert manual.tools
 
 
 # -- security -------------------------------------------------------------------------
@@ -368,7 +386,7 @@ async def test_credentials_not_sent_to_another_origin(tool_server: ToolServer) -
         assert "x-api-key" not in landed.headers and "authorization" not in landed.headers
 
 
-def test_remote_manual_may_not_register_loopback_tools() -> None:
+async def test_remote_manual_may_not_register_loopback_tools() -> None:
     tools = ToolClient()
     found = Discovery(
         manual=Manual(
@@ -382,10 +400,8 @@ def test_remote_manual_may_not_register_loopback_tools() -> None:
                 ),
                 Tool(
                     name="outer",
-                    tool_call_template={
-                        "call_template_type": "http",
-                        "url": "https://api.example.com/x",
-                    },
+                    # a public address literal: classified without a DNS query
+                    tool_call_template={"call_template_type": "http", "url": "https://1.2.3.4/x"},
                 ),
             )
         ),
@@ -394,7 +410,7 @@ def test_remote_manual_may_not_register_loopback_tools() -> None:
     template = parse_template(
         {"name": "m", "call_template_type": "http", "url": "https://api.example.com/utcp"}
     )
-    admitted, problems = tools._admit("m", template, found)
+    admitted, problems = await tools._admit("m", template, found, True)
     assert list(admitted) == ["m.outer"]
     assert "this machine" in problems[0]
 

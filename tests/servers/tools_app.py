@@ -12,7 +12,10 @@ Serves, on whatever base URL it is reached at:
   ``/secure/basic`` (``ada``/``lovelace``), ``/secure/oauth`` (token from
   ``POST /oauth/token`` for client ``cid``/``csecret``);
 - ``GET /ticks`` (SSE): ``count`` events ``tick`` with JSON data, then ``done``;
-- ``/hop``: redirects to ``?to=<url>`` (cross-origin credential test).
+- ``/hop``: redirects to ``?to=<url>`` (cross-origin credential test);
+- ``GET /doc/{name}``: whatever the test put in ``state.documents[name]``: an
+  object as JSON, or a :class:`Served` body sent as given (YAML, a gzip bomb);
+- ``/v1/users/{user_id}/profile`` and ``/v1/profile`` (path-climbing test).
 
 Every request is recorded in :class:`ToolsState` so tests can assert on it.
 """
@@ -42,6 +45,7 @@ __all__ = [
     "BASIC_USER",
     "CLIENT_ID",
     "CLIENT_SECRET",
+    "Served",
     "ToolsState",
     "make_tools_app",
     "openapi_document",
@@ -58,15 +62,25 @@ class Recorded:
     query: list[tuple[str, str]]
     headers: dict[str, str]
     body: bytes
+    raw_path: str = ""
+
+
+@dataclass
+class Served:
+    """A body served as is by ``/doc/{name}``, with its headers."""
+
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class ToolsState:
-    """What the app saw, and the tokens it issued."""
+    """What the app saw, the tokens it issued, and the documents it serves."""
 
     requests: list[Recorded] = field(default_factory=list)
     tokens: set[str] = field(default_factory=set)
     token_requests: int = 0
+    documents: dict[str, Any] = field(default_factory=dict)
 
     def last(self, path: str) -> Recorded:
         """The last request to ``path``."""
@@ -335,6 +349,7 @@ def make_tools_app() -> tuple[Starlette, ToolsState]:
             query=list(request.query_params.multi_items()),
             headers={k.lower(): v for k, v in request.headers.items()},
             body=await request.body(),
+            raw_path=request.scope.get("raw_path", b"").decode("latin-1"),
         )
         state.requests.append(rec)
         return rec
@@ -457,6 +472,23 @@ def make_tools_app() -> tuple[Starlette, ToolsState]:
         await record(request)
         return RedirectResponse(request.query_params["to"], status_code=307)
 
+    async def document(request: Request) -> Response:
+        await record(request)
+        doc = state.documents.get(request.path_params["name"])
+        if doc is None:
+            return _bad("no such document", 404)
+        if isinstance(doc, Served):
+            return Response(doc.body, headers=doc.headers)
+        return JSONResponse(doc)
+
+    async def user_profile(request: Request) -> Response:
+        await record(request)
+        return JSONResponse({"profile_of": request.path_params["user_id"]})
+
+    async def own_profile(request: Request) -> Response:
+        await record(request)
+        return JSONResponse({"profile_of": "the caller (the path climbed out)"})
+
     routes = [
         Route("/utcp", manual),
         Route("/openapi.json", openapi_json),
@@ -473,6 +505,9 @@ def make_tools_app() -> tuple[Starlette, ToolsState]:
         Route("/oauth/token", token, methods=["POST"]),
         Route("/ticks", ticks),
         Route("/hop", hop),
+        Route("/doc/{name}", document),
+        Route("/v1/users/{user_id}/profile", user_profile),
+        Route("/v1/profile", own_profile),
     ]
     return Starlette(routes=routes), state
 

@@ -16,9 +16,12 @@ from typing import Any, ClassVar, Protocol, TypeVar
 from ..config import HTTPConfig
 from ..errors import CommunicationError
 from .manual import Manual, Tool
+from .openapi import DEFAULT_MAX_EXPANDED_NODES
 from .templates import CallTemplate
 
 __all__ = [
+    "DEFAULT_MAX_MANUAL_SIZE",
+    "DEFAULT_MAX_RESULT_SIZE",
     "Discovery",
     "ToolNotFoundError",
     "Transport",
@@ -28,6 +31,12 @@ __all__ = [
 
 
 V = TypeVar("V")
+
+DEFAULT_MAX_MANUAL_SIZE = 32 * 1024 * 1024
+"""Largest manual (UTCP manual or OpenAPI document) read by default: 32 MiB after decompression."""
+
+DEFAULT_MAX_RESULT_SIZE = 16 * 1024 * 1024
+"""Largest HTTP tool result read by default: 16 MiB after decompression."""
 
 
 class _Connectable(Protocol):
@@ -86,11 +95,23 @@ class TransportContext:
         allow_insecure: Allow plain-text transports to non-loopback hosts.
         http_config: Base config of the HTTP (and SSE) clients for tools.
         logger: The tool client's logger.
+        max_manual_size: Largest manual body read, in bytes after
+            decompression (None: no limit).
+        max_result_size: Largest HTTP tool result read, likewise.
+        max_expanded_nodes: Budget of objects and arrays a document's
+            ``$ref``/alias expansion may produce.
+        remote_manuals: Names of the manuals served from outside this machine
+            and its private networks (see :mod:`.remote`); kept up to date by
+            the tool client, read by the transports for redirect hops.
     """
 
     allow_insecure: bool
     http_config: HTTPConfig
     logger: logging.Logger
+    max_manual_size: int | None = DEFAULT_MAX_MANUAL_SIZE
+    max_result_size: int | None = DEFAULT_MAX_RESULT_SIZE
+    max_expanded_nodes: int = DEFAULT_MAX_EXPANDED_NODES
+    remote_manuals: set[str] = dataclasses.field(default_factory=set)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

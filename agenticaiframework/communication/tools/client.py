@@ -16,8 +16,12 @@ Security (UTCP's rules, secure by default): every manual and tool URL passes
 the shared policy (https/wss, or plain text to loopback only, unless
 ``allow_insecure=True``); a manual registers only tools of its own call
 template type unless it lists ``allowed_communication_protocols``; a manual
-served from a remote host may not point tools at this machine; credentials of
-a template go only to the origin that template names.
+served from a remote host may not point tools at this machine or a private
+network, by any URL it makes us touch (tool URL, redirect hop, OAuth2 token
+URL, gRPC target; see :mod:`.remote`); credentials of a template go only to
+the origin that template names; a manual's variables never resolve to
+another manual's. Manuals and tool results are read up to a size limit, and
+documents expand their ``$ref`` within a budget.
 """
 
 from __future__ import annotations
@@ -28,23 +32,31 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import aclosing
 from typing import Any
-from urllib.parse import urlsplit
 
-from ..config import HTTPConfig
+from ..config import HTTPConfig, check_size_limit
 from ..errors import CommunicationError, ConfigError, SecurityError
 from ..lifecycle import BaseClient
-from ..security import is_loopback_host
-from .base import Discovery, ToolNotFoundError, Transport, TransportContext
+from .base import (
+    DEFAULT_MAX_MANUAL_SIZE,
+    DEFAULT_MAX_RESULT_SIZE,
+    Discovery,
+    ToolNotFoundError,
+    Transport,
+    TransportContext,
+)
 from .manual import (
     Manual,
     RegisterManualResult,
     Tool,
     close_matches,
+    crossing_variables,
     find_variables,
     sanitize_name,
     search,
     substitute,
 )
+from .openapi import DEFAULT_MAX_EXPANDED_NODES
+from .remote import check_tool_template, is_remote_url
 from .templates import CallTemplate, parse_template
 
 __all__ = ["ToolClient"]
@@ -64,19 +76,9 @@ class _Registered:
     manual: Manual
     transport: Transport
     tools: dict[str, Tool]
+    remote: bool = False
     resolved: dict[str, CallTemplate] = dataclasses.field(default_factory=dict)
     used: dict[str, Transport] = dataclasses.field(default_factory=dict)
-
-
-def _template_host(raw: Mapping[str, Any]) -> str | None:
-    """The host a tool template points at, if it has a URL or target."""
-    url = raw.get("url")
-    if isinstance(url, str) and "://" in url:
-        return urlsplit(url).hostname
-    target = raw.get("target")
-    if isinstance(target, str) and target:
-        return target.rsplit(":", 1)[0].strip("[]") if ":" in target else target
-    return None
 
 
 class ToolClient(BaseClient):
@@ -91,9 +93,15 @@ class ToolClient(BaseClient):
         allow_insecure: Allow plain-text transports to non-loopback hosts.
         http_config: Base :class:`HTTPConfig` for HTTP and SSE tools
             (timeouts, retries, TLS); each manual's auth is merged in.
+        max_manual_size: Largest manual (UTCP manual or OpenAPI document)
+            read over HTTP, in bytes after decompression; None: no limit.
+        max_result_size: Largest HTTP tool result read, likewise.
+        max_expanded_nodes: Budget of objects and arrays the ``$ref`` (or
+            YAML alias) expansion of one document may produce.
 
     Raises:
-        ConfigError: ``variables`` is not a mapping of strings.
+        ConfigError: ``variables`` is not a mapping of strings, or a limit is
+            not a positive integer.
     """
 
     _protocol = "tools"
@@ -105,8 +113,16 @@ class ToolClient(BaseClient):
         use_environment: bool = False,
         allow_insecure: bool = False,
         http_config: HTTPConfig | None = None,
+        max_manual_size: int | None = DEFAULT_MAX_MANUAL_SIZE,
+        max_result_size: int | None = DEFAULT_MAX_RESULT_SIZE,
+        max_expanded_nodes: int = DEFAULT_MAX_EXPANDED_NODES,
     ) -> None:
         super().__init__()
+        check_size_limit("max_manual_size", max_manual_size)
+        check_size_limit("max_result_size", max_result_size)
+        if max_expanded_nodes is None:
+            raise ConfigError("max_expanded_nodes: must be a positive integer, got None")
+        check_size_limit("max_expanded_nodes", max_expanded_nodes)
         if variables is not None and not isinstance(variables, Mapping):
             raise ConfigError(f"variables: must be a mapping, got {type(variables).__name__}")
         for key, value in (variables or {}).items():
@@ -118,6 +134,9 @@ class ToolClient(BaseClient):
             allow_insecure=allow_insecure,
             http_config=http_config or HTTPConfig(),
             logger=self.logger,
+            max_manual_size=max_manual_size,
+            max_result_size=max_result_size,
+            max_expanded_nodes=max_expanded_nodes,
         )
         self._transports: dict[str, Transport] = {}
         self._manuals: dict[str, _Registered] = {}
@@ -176,7 +195,9 @@ class ToolClient(BaseClient):
         Raises:
             ConfigError: Invalid template, a missing variable, or a manual of
                 that name is registered already.
-            SecurityError: The manual URL breaks the URL policy.
+            SecurityError: The manual URL breaks the URL policy, or a remote
+                manual's request was redirected to this machine or a private
+                network.
             ClosedError: The client was closed.
         """
         await self.connect()
@@ -197,14 +218,22 @@ class ToolClient(BaseClient):
         )
         template = parse_template(resolved, f"manual {name!r}")
         transport = self._transport(template.call_template_type)
+        remote_set = self._context.remote_manuals
         self._pending.add(name)
         try:
             try:
+                # A transport that knows before discovery (HTTP) adds the name
+                # itself, so that the manual request's redirect hops are checked.
                 found = await transport.register_manual(name, template)
+                if found.source_url and await is_remote_url(found.source_url):
+                    remote_set.add(name)
+                tools, problems = await self._admit(name, template, found, name in remote_set)
             except (ConfigError, SecurityError):
+                remote_set.discard(name)
                 await transport.deregister_manual(name)
                 raise
             except CommunicationError as exc:
+                remote_set.discard(name)
                 await transport.deregister_manual(name)
                 self.logger.warning("manual %r could not be registered: %s", name, exc)
                 return RegisterManualResult(
@@ -214,11 +243,13 @@ class ToolClient(BaseClient):
                     errors=(f"manual {name!r}: {exc}",),
                 )
             except BaseException:
+                remote_set.discard(name)
                 await transport.deregister_manual(name)
                 raise
-            tools, problems = self._admit(name, template, found)
             manual = dataclasses.replace(found.manual, tools=tuple(tools.values()))
-            self._manuals[name] = _Registered(template, manual, transport, tools)
+            self._manuals[name] = _Registered(
+                template, manual, transport, tools, remote=name in remote_set
+            )
             for full in tools:
                 self._tool_index[full] = name
         finally:
@@ -229,13 +260,11 @@ class ToolClient(BaseClient):
             manual_call_template=template, manual=manual, success=True, errors=tuple(problems)
         )
 
-    def _admit(
-        self, name: str, template: CallTemplate, found: Discovery
+    async def _admit(
+        self, name: str, template: CallTemplate, found: Discovery, remote: bool
     ) -> tuple[dict[str, Tool], list[str]]:
         allowed = template.allowed_types()
         problems = [f"manual {name!r}: {p}" for p in found.problems]
-        source_host = urlsplit(found.source_url).hostname if found.source_url else None
-        remote_source = source_host is not None and not is_loopback_host(source_host)
         tools: dict[str, Tool] = {}
         for tool in found.manual.tools:
             kind = tool.call_template_type
@@ -246,13 +275,22 @@ class ToolClient(BaseClient):
                     "allowed_communication_protocols); left out"
                 )
                 continue
-            host = _template_host(tool.tool_call_template)
-            if remote_source and host is not None and is_loopback_host(host):
+            crossing = crossing_variables(tool.tool_call_template)
+            if crossing:
                 problems.append(
-                    f"tool {tool.name!r}: a manual served by {source_host!r} may not point "
-                    f"tools at this machine ({host!r}); left out"
+                    f"tool {tool.name!r} uses the variable(s) {', '.join(map(repr, crossing))}: "
+                    f"a name starting with '_' could reach another manual's variables "
+                    f"(manual {name!r} looks up {name.replace('_', '__')}_{crossing[0]}); left out"
                 )
                 continue
+            if remote:
+                try:
+                    await check_tool_template(
+                        tool.tool_call_template, tool.name, skip_unresolved=True
+                    )
+                except (SecurityError, ConfigError) as exc:
+                    problems.append(f"{exc.message}; left out")
+                    continue
             full = tool.name if tool.name.startswith(name + ".") else f"{name}.{tool.name}"
             tools[full] = dataclasses.replace(tool, name=full)
         return tools, problems
@@ -287,6 +325,7 @@ class ToolClient(BaseClient):
 
     async def _drop(self, name: str) -> None:
         entry = self._manuals.pop(name)
+        self._context.remote_manuals.discard(name)
         for full in entry.tools:
             self._tool_index.pop(full, None)
         await entry.transport.deregister_manual(name)
@@ -412,7 +451,10 @@ class ToolClient(BaseClient):
         Raises:
             ToolNotFoundError: Unknown tool (close matches listed).
             ConfigError: Bad arguments or a missing variable.
-            SecurityError: The tool's endpoint breaks the URL policy.
+            SecurityError: The tool's endpoint breaks the URL policy, or the
+                tool of a remote manual touches this machine or a private
+                network (its URL, a redirect hop, its token URL, its gRPC target).
+            MessageTooLargeError: An HTTP result exceeds ``max_result_size``.
             RemoteError: The tool itself failed (HTTPStatusError for HTTP,
                 with status and body kept; MCP ``isError``; gRPC status).
             ConnectionError: The provider cannot be reached.
@@ -420,6 +462,8 @@ class ToolClient(BaseClient):
         """
         await self.connect()
         transport, entry, tool, template, arguments = self._prepare(name, args)
+        if entry.remote:
+            await check_tool_template(template.raw, name)
         self.stats.sent += 1
         try:
             result = await transport.call_tool(entry.template.name, tool, template, arguments)
@@ -449,6 +493,8 @@ class ToolClient(BaseClient):
         """
         await self.connect()
         transport, entry, tool, template, arguments = self._prepare(name, args)
+        if entry.remote:
+            await check_tool_template(template.raw, name)
         stream = transport.call_tool_streaming(entry.template.name, tool, template, arguments)
         self.stats.sent += 1
         async with aclosing(stream) as chunks:  # type: ignore[type-var]

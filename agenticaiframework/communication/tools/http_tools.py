@@ -9,10 +9,16 @@ body and every other argument as a query parameter.
 Each manual gets one HTTPClient per distinct auth, built from the tool
 client's ``http_config`` with that auth; the auth goes only to the URL the
 template names, and the HTTPClient drops it on a redirect to another origin.
+The manual body is read up to the tool client's ``max_manual_size`` and each
+result up to ``max_result_size`` (counted after decompression; past it,
+:class:`~agenticaiframework.communication.errors.MessageTooLargeError`); the
+document is parsed and converted in a thread, so a large one does not stall
+the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -21,10 +27,11 @@ from urllib.parse import quote, urlsplit
 from .. import codecs, errors
 from ..config import merge_config
 from ..http import HTTPClient, HTTPResponse
-from ..security import check_url
+from ..security import check_url, redact_url
 from .base import Discovery, Transport
-from .manual import Tool, is_utcp_manual, parse_manual
+from .manual import Manual, Tool, is_utcp_manual, parse_manual
 from .openapi import convert_openapi, is_openapi, load_document
+from .remote import is_remote_url
 from .templates import CallTemplate, HttpCallTemplate, auth_from_utcp
 
 __all__ = [
@@ -38,6 +45,7 @@ __all__ = [
 
 _HTTP_SCHEMES = frozenset({"http", "https"})
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+_DOT_SEGMENTS = {".": "%2E", "..": "%2E%2E"}
 
 
 class HTTPRequestParts:
@@ -74,6 +82,10 @@ class HTTPRequestParts:
 def fill_path(url_template: str, args: dict[str, Any], tool_name: str) -> str:
     """Replace ``{name}`` in a URL with URL-encoded arguments (popped from ``args``).
 
+    Every character but the unreserved ones is percent-encoded (``/`` too), and
+    a value that is a dot segment (``.`` or ``..``) is encoded as well, so an
+    argument always stays one path segment and never climbs the path.
+
     Args:
         url_template: The template URL.
         args: Remaining arguments; used ones are removed.
@@ -101,7 +113,10 @@ def fill_path(url_template: str, args: dict[str, Any], tool_name: str) -> str:
             raise errors.ConfigError(f"tool {tool_name!r}: missing path argument {name!r}")
         value = args.pop(name)
         text = value if isinstance(value, str) else codecs.dumps(value)
-        return quote(text, safe="")
+        encoded = quote(text, safe="")
+        # "." and ".." are unreserved, so quote() keeps them, and a URL library
+        # would then remove them as dot segments: /users/../profile becomes /profile.
+        return _DOT_SEGMENTS.get(encoded, encoded)
 
     return _PLACEHOLDER.sub(replace, url_template)
 
@@ -243,29 +258,54 @@ class HttpTransport(Transport):
         self._check(template.url)
         if "{" in template.url:
             raise errors.ConfigError(f"{manual_name}.url: a manual URL takes no placeholders")
+        if await is_remote_url(template.url):
+            # Known before the request, so that its redirect hops are checked too.
+            self.context.remote_manuals.add(manual_name)
         client = self._client(manual_name, template.auth)
         headers = dict(template.headers)
         headers.setdefault("Accept", "application/json, application/yaml;q=0.9, */*;q=0.5")
-        response = await client.request(template.http_method, template.url, headers=headers)
+        response = await client.request(
+            template.http_method,
+            template.url,
+            headers=headers,
+            max_response_size=self.context.max_manual_size,
+        )
         raise_for_tool(response, manual_name)
+        remote = manual_name in self.context.remote_manuals or await is_remote_url(response.url)
+        if remote:
+            self.context.remote_manuals.add(manual_name)
+        # Parsing and converting a large document takes long enough to stall
+        # every other client on the loop: it runs in a thread.
+        manual, problems = await asyncio.to_thread(
+            self._read_manual, manual_name, template, response, remote
+        )
+        return Discovery(manual=manual, problems=tuple(problems), source_url=response.url)
+
+    def _read_manual(
+        self, manual_name: str, template: HttpCallTemplate, response: HTTPResponse, remote: bool
+    ) -> tuple[Manual, list[str]]:
+        limit = self.context.max_expanded_nodes
         document = load_document(
-            response.text, content_type=response.headers.get("content-type", ""), url=response.url
+            response.text,
+            content_type=response.headers.get("content-type", ""),
+            url=response.url,
+            max_nodes=limit,
         )
         if is_utcp_manual(document):
-            manual, problems = parse_manual(document)
-        elif is_openapi(document):
-            manual, problems = convert_openapi(
+            return parse_manual(document)
+        if is_openapi(document):
+            return convert_openapi(
                 document,
                 spec_url=response.url,
                 manual_name=manual_name,
                 auth_tools=template.auth_tools,
+                source_is_remote=remote,
+                max_expanded_nodes=limit,
             )
-        else:
-            raise errors.ProtocolError(
-                f"{template.url} served neither a UTCP manual (tools + utcp_version) "
-                "nor an OpenAPI document (openapi + paths)"
-            )
-        return Discovery(manual=manual, problems=tuple(problems), source_url=response.url)
+        raise errors.ProtocolError(
+            f"{redact_url(template.url)} served neither a UTCP manual (tools + utcp_version) "
+            "nor an OpenAPI document (openapi + paths)"
+        )
 
     async def deregister_manual(self, manual_name: str) -> None:
         """Close the manual's HTTP clients."""
@@ -288,6 +328,7 @@ class HttpTransport(Transport):
             headers=parts.headers,
             content=parts.content,
             data=parts.data,
+            max_response_size=self.context.max_result_size,
         )
         raise_for_tool(response, tool.name)
         return decode_response(response)

@@ -18,8 +18,13 @@ Variables: ``${VAR}`` (and ``$VAR``) in call templates are replaced by
 ``<manual name with _ doubled>_VAR``) in the variables mapping and then, if
 enabled, the environment. The manual call template the caller wrote may also
 use plain ``VAR`` names; templates that came from a provider (the tools of a
-manual) may not, so a manual cannot ask for another manual's secrets. A
-missing variable raises
+manual) may not, so a manual cannot ask for another manual's secrets. Nor
+can a name that starts with ``_``: manual ``acme`` asking for
+``${_prod_API_KEY}`` would look up ``acme__prod_API_KEY``, which is manual
+``acme_prod``'s ``API_KEY``; such names are refused (with names that do not
+start with ``_``, the namespaced name tells its manual apart: the manual part
+has only even runs of ``_``, the separator makes the first odd one). A
+missing or refused variable raises
 :class:`~agenticaiframework.communication.errors.ConfigError` naming it.
 """
 
@@ -41,6 +46,7 @@ __all__ = [
     "RegisterManualResult",
     "Tool",
     "close_matches",
+    "crossing_variables",
     "find_variables",
     "is_utcp_manual",
     "parse_manual",
@@ -321,7 +327,9 @@ def substitute(
         A copy with every variable replaced.
 
     Raises:
-        ConfigError: A variable has no value (the message names it).
+        ConfigError: A variable has no value, or (with a namespace) its name
+            starts with ``_`` and could reach another manual's variables; the
+            message names it.
     """
     if isinstance(value, str):
         if "$" not in value or _REF.search(value):
@@ -329,6 +337,12 @@ def substitute(
 
         def replace(match: re.Match[str]) -> str:
             key = match.group(1) or match.group(2)
+            if namespace and key.startswith("_"):
+                raise ConfigError(
+                    f"{where or 'call_template'}: variable {key!r} starts with '_': manual "
+                    f"{namespace!r} would look up {_namespaced(namespace, key)!r}, a name "
+                    "another manual's variables can have; rename the variable"
+                )
             if not namespace:
                 candidates = [key]
             elif plain_names:
@@ -407,6 +421,22 @@ def find_variables(value: Any, namespace: str | None = None) -> list[str]:
 
     walk(value)
     return sorted(found)
+
+
+def crossing_variables(value: Any) -> list[str]:
+    """Variables of a structure whose names start with ``_`` (refused by :func:`substitute`).
+
+    Namespaced as ``<manual>_<name>``, such a name could equal another
+    manual's namespaced variable (``acme`` + ``_prod_KEY`` = ``acme_prod`` +
+    ``KEY``).
+
+    Args:
+        value: A dict, list or str (a tool's call template).
+
+    Returns:
+        The offending variable names, sorted.
+    """
+    return sorted(name for name in find_variables(value) if name.startswith("_"))
 
 
 def search(

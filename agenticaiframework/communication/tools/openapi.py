@@ -3,8 +3,14 @@
 One tool per operation: named by ``operationId``, or ``<method>_<path>`` when
 there is none. Path, query and header parameters and the JSON request body
 (as the ``body`` argument) are merged into one input schema; ``$ref`` is
-resolved within the document. Security schemes become UTCP auth dicts whose
-secrets are ``${VAR}`` placeholders (``${<SCHEME>_API_KEY}``,
+resolved within the document. Expansion is budgeted: a document whose
+references expand to more than ``max_expanded_nodes`` JSON nodes (a
+"billion laughs" of ``$ref`` or YAML aliases), or nest deeper than
+:data:`MAX_EXPANSION_DEPTH`, is refused with
+:class:`~agenticaiframework.communication.errors.ProtocolError`; a reference
+to a schema that is being expanded (a recursive schema) is not expanded again
+but left as ``{"$comment": "recursive reference ..."}``. Security schemes
+become UTCP auth dicts whose secrets are ``${VAR}`` placeholders (``${<SCHEME>_API_KEY}``,
 ``${<SCHEME>_USERNAME}``/``_PASSWORD``, ``${<SCHEME>_CLIENT_ID}``/``_CLIENT_SECRET``)
 to be filled from the client's variables, unless the manual's template gives
 ``auth_tools``, which is then used for every operation that needs auth.
@@ -21,31 +27,59 @@ import yaml
 
 from .. import codecs
 from ..errors import ConfigError, ProtocolError, SecurityError
-from ..security import is_loopback_host
+from ..security import is_local_address, redact_url
 from .manual import Manual, Tool
 
-__all__ = ["convert_openapi", "is_openapi", "load_document"]
+__all__ = [
+    "DEFAULT_MAX_EXPANDED_NODES",
+    "MAX_EXPANSION_DEPTH",
+    "convert_openapi",
+    "is_openapi",
+    "load_document",
+]
 
 _METHODS = ("get", "post", "put", "delete", "patch")
-_MAX_REF_DEPTH = 32
+
+DEFAULT_MAX_EXPANDED_NODES = 200_000
+"""Default budget of JSON objects and arrays one document may expand to.
+
+About 50 MB and a fraction of a second of work; a document that needs more is
+refused rather than allowed to take the memory and time of a ``$ref`` bomb.
+"""
+
+MAX_EXPANSION_DEPTH = 100
+"""Deepest nesting of objects and arrays a document may expand to."""
 
 
-def load_document(text: str, *, content_type: str = "", url: str = "") -> Any:
+def load_document(
+    text: str,
+    *,
+    content_type: str = "",
+    url: str = "",
+    max_nodes: int = DEFAULT_MAX_EXPANDED_NODES,
+) -> Any:
     """Parse a discovery response as JSON, or YAML when it says so.
+
+    Blocking work for a large document: call it in a thread
+    (``asyncio.to_thread``) from async code, as the tool client does.
 
     Args:
         text: The response body.
         content_type: Its Content-Type header.
         url: Where it came from (a ``.yaml``/``.yml`` suffix means YAML).
+        max_nodes: Budget of objects and arrays a YAML document may stand
+            for once its aliases are expanded.
 
     Returns:
         The decoded document.
 
     Raises:
-        ProtocolError: The body is neither valid JSON nor valid YAML.
+        ProtocolError: The body is neither valid JSON nor valid YAML, nests
+            too deeply, or its YAML aliases expand past ``max_nodes``.
     """
     path = urlsplit(url).path.lower()
     is_yaml = "yaml" in content_type.lower() or path.endswith((".yaml", ".yml"))
+    where = redact_url(url) if url else "the document"
     if not is_yaml:
         try:
             return codecs.loads(text)
@@ -53,9 +87,44 @@ def load_document(text: str, *, content_type: str = "", url: str = "") -> Any:
             if "json" in content_type.lower():
                 raise
     try:
-        return yaml.safe_load(text)
+        # The pure-Python loader on purpose: libyaml's CSafeLoader crashes the
+        # process (segmentation fault) on deeply nested input such as
+        # "[" * 100_000, where this one raises RecursionError.
+        document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ProtocolError(f"document from {url} is neither JSON nor YAML: {exc}") from exc
+        raise ProtocolError(f"document from {where} is neither JSON nor YAML: {exc}") from exc
+    except RecursionError as exc:
+        raise ProtocolError(f"YAML document from {where} nests too deeply") from exc
+    # Aliases make a small YAML text stand for a huge tree, which later walks
+    # (conversion, variable substitution) would expand: measure it once here.
+    _check_tree_size(document, max_nodes, where)
+    return document
+
+
+def _check_tree_size(document: Any, max_nodes: int, where: str) -> None:
+    """Count the objects and arrays of ``document`` as a tree, within a budget."""
+    nodes = 0
+    stack: list[tuple[Any, int]] = [(document, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        nodes += 1
+        if nodes > max_nodes:
+            raise ProtocolError(
+                f"document from {where} expands to more than {max_nodes} objects and arrays "
+                "(YAML aliases); refused"
+            )
+        if depth >= MAX_EXPANSION_DEPTH:
+            raise ProtocolError(
+                f"document from {where} nests deeper than {MAX_EXPANSION_DEPTH} levels "
+                "(or its YAML aliases refer to themselves); refused"
+            )
+        stack.extend((child, depth + 1) for child in children)
 
 
 def is_openapi(data: Any) -> bool:
@@ -81,29 +150,80 @@ class _Converter:
         spec_url: str,
         manual_name: str,
         auth_tools: Mapping[str, Any] | None,
+        source_is_remote: bool | None,
+        max_nodes: int,
     ) -> None:
         self.spec = spec
         self.spec_url = spec_url
         self.manual_name = manual_name
         self.auth_tools = dict(auth_tools) if auth_tools else None
+        if source_is_remote is None:
+            host = urlsplit(spec_url).hostname if spec_url else None
+            source_is_remote = host is not None and not is_local_address(host)
+        self.source_is_remote = source_is_remote
+        self.max_nodes = max_nodes
+        self.nodes = 0
+        self._targets: dict[str, Any] = {}
         self.problems: list[str] = []
 
     # -- $ref ------------------------------------------------------------------
 
-    def resolve(self, obj: Any, depth: int = 0) -> Any:
-        if depth > _MAX_REF_DEPTH:
-            return {}
-        if isinstance(obj, Mapping):
+    def resolve(self, obj: Any, depth: int = 0, active: tuple[str, ...] = ()) -> Any:
+        """``obj`` with every local ``$ref`` expanded, within the node and depth budget."""
+        if depth > MAX_EXPANSION_DEPTH:
+            raise ProtocolError(
+                f"OpenAPI document {self._where()}: references nest deeper than "
+                f"{MAX_EXPANSION_DEPTH} levels; refused"
+            )
+        # dict and list first: the abstract Mapping check costs more than the
+        # rest of a step, and decoded documents are made of dicts and lists.
+        if isinstance(obj, dict) or (
+            not isinstance(obj, str | int | float | list) and isinstance(obj, Mapping)
+        ):
             ref = obj.get("$ref")
             if isinstance(ref, str):
-                target = self._lookup(ref)
-                return self.resolve(target, depth + 1)
-            return {k: self.resolve(v, depth + 1) for k, v in obj.items()}
+                if ref in active:
+                    return {"$comment": f"recursive reference {ref} not expanded"}
+                return self.resolve(self._lookup(ref), depth + 1, (*active, ref))
+            self._count()
+            return {k: self.resolve(v, depth + 1, active) for k, v in obj.items()}
         if isinstance(obj, list):
-            return [self.resolve(v, depth + 1) for v in obj]
+            self._count()
+            return [self.resolve(v, depth + 1, active) for v in obj]
         return obj
 
+    def deref(self, obj: Any) -> Any:
+        """Follow ``$ref`` at the top of ``obj`` only (a path item or operation)."""
+        seen: set[str] = set()
+        while isinstance(obj, Mapping) and isinstance(obj.get("$ref"), str):
+            ref = obj["$ref"]
+            if ref in seen:
+                self.problems.append(f"$ref {ref!r}: refers to itself")
+                return {}
+            seen.add(ref)
+            obj = self._lookup(ref)
+        return obj
+
+    def _count(self) -> None:
+        self.nodes += 1
+        if self.nodes > self.max_nodes:
+            raise ProtocolError(
+                f"OpenAPI document {self._where()}: its $ref expansion exceeds "
+                f"{self.max_nodes} objects and arrays (a reference bomb?); refused. "
+                "Raise max_expanded_nodes if the document is genuine"
+            )
+
+    def _where(self) -> str:
+        return redact_url(self.spec_url) if self.spec_url else repr(self.manual_name)
+
     def _lookup(self, ref: str) -> Any:
+        try:
+            return self._targets[ref]
+        except KeyError:
+            target = self._targets[ref] = self._find(ref)
+            return target
+
+    def _find(self, ref: str) -> Any:
         if not ref.startswith("#/"):
             self.problems.append(f"$ref {ref!r}: only local references are supported")
             return {}
@@ -135,14 +255,13 @@ class _Converter:
             base = f"{parts.scheme}://{parts.netloc}"
         else:
             raise ConfigError("openapi: no servers and no document URL to call against")
-        if self.spec_url:
-            spec_host = urlsplit(self.spec_url).hostname or ""
-            host = urlsplit(base).hostname or ""
-            if not is_loopback_host(spec_host) and is_loopback_host(host):
-                raise SecurityError(
-                    f"OpenAPI document from {self.spec_url} declares a loopback server "
-                    f"{base!r}: a remote document may not point tools at this machine"
-                )
+        host = urlsplit(base).hostname or ""
+        if self.source_is_remote and is_local_address(host):
+            raise SecurityError(
+                f"OpenAPI document from {redact_url(self.spec_url)} declares the server "
+                f"{redact_url(base)!r}, on this machine or a private network: a remote "
+                "document may not point tools there"
+            )
         return base
 
     def scheme_auth(self, scheme_name: str) -> dict[str, Any] | None:
@@ -152,7 +271,9 @@ class _Converter:
         scheme = self.resolve(schemes.get(scheme_name)) if isinstance(schemes, Mapping) else None
         if not isinstance(scheme, Mapping):
             return None
-        prefix = re.sub(r"\W", "_", scheme_name).upper()
+        # A leading "_" would make the variable name cross into another
+        # manual's namespace (see manual.substitute), so it is dropped.
+        prefix = re.sub(r"\W", "_", scheme_name).upper().lstrip("_") or "AUTH"
         kind = str(scheme.get("type", "")).lower()
         if kind == "apikey":
             return {
@@ -289,11 +410,11 @@ class _Converter:
         tools: list[Tool] = []
         seen: set[str] = set()
         for path, raw_item in (self.spec.get("paths") or {}).items():
-            path_item = self.resolve(raw_item)
+            path_item = self.deref(raw_item)
             if not isinstance(path_item, Mapping):
                 continue
             for method in _METHODS:
-                operation = path_item.get(method)
+                operation = self.deref(path_item.get(method))
                 if not isinstance(operation, Mapping):
                     continue
                 name = operation.get("operationId") or f"{method}_{path}"
@@ -345,23 +466,38 @@ def convert_openapi(
     spec_url: str = "",
     manual_name: str = "openapi",
     auth_tools: Mapping[str, Any] | None = None,
+    source_is_remote: bool | None = None,
+    max_expanded_nodes: int = DEFAULT_MAX_EXPANDED_NODES,
 ) -> tuple[Manual, list[str]]:
     """Convert an OpenAPI 3 (or Swagger 2) document into a UTCP manual.
+
+    Blocking work for a large document: call it in a thread
+    (``asyncio.to_thread``) from async code, as the tool client does.
 
     Args:
         spec: The decoded document.
         spec_url: Where it was fetched from (relative servers and token URLs
-            resolve against it; a remote document may not name a loopback server).
+            resolve against it).
         manual_name: The manual's name, put in every generated call template.
         auth_tools: A UTCP auth dict given to every operation that needs auth.
+        source_is_remote: Whether the document came from outside this
+            machine and its private networks; such a document may not name a
+            server on them. None: judged by the spelling of ``spec_url``'s
+            host (the tool client passes what DNS said).
+        max_expanded_nodes: Budget of objects and arrays the ``$ref``
+            expansion of the whole document may produce.
 
     Returns:
         The manual and a list of problems (parts of the document left out).
 
     Raises:
         ConfigError: No server URL can be worked out.
-        SecurityError: A remote document points at a loopback server.
+        SecurityError: A remote document points at this machine or a private network.
+        ProtocolError: The expansion exceeds ``max_expanded_nodes`` or
+            :data:`MAX_EXPANSION_DEPTH`.
     """
-    converter = _Converter(spec, spec_url, manual_name, auth_tools)
+    converter = _Converter(
+        spec, spec_url, manual_name, auth_tools, source_is_remote, max_expanded_nodes
+    )
     manual = converter.convert()
     return manual, converter.problems
