@@ -404,6 +404,18 @@ async def test_connect_agent_refuses_ws_records_even_built_by_hand() -> None:
     assert info.value.code == "ERR_SECURITY"
 
 
+@pytest.mark.parametrize("proto", ["grpc", "mcp", "websocket"])
+async def test_uri_with_a_port_out_of_range_is_err_invalid_txt(proto: str) -> None:
+    scheme = "wss" if proto == "websocket" else "https"
+    uri = f"{scheme}://agents.example.com:99999/x"
+    with pytest.raises(DiscoveryError, match="uri") as parsed:
+        parse_record(f"v=aid1;p={proto};u={uri}")
+    with pytest.raises(DiscoveryError, match="uri") as built:
+        await connect_agent(AgentRecord(v="aid1", proto=proto, uri=uri))
+    for info in (parsed, built):
+        assert info.value.code == "ERR_INVALID_TXT" and "65535" in str(info.value)
+
+
 async def test_connect_agent_errors(dns_server: DNSServer) -> None:
     with pytest.raises(DiscoveryError) as info:
         await connect_agent(

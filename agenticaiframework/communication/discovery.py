@@ -260,12 +260,22 @@ def _split_pairs(text: str) -> dict[str, str]:
     return raw
 
 
-def _has_host(url: str) -> bool:
+def _uri_problem(url: str) -> str | None:
+    """Why ``url`` cannot be used as an endpoint (no host, bad port...), or None."""
     try:
         parts = urlsplit(url)
-        return bool(parts.scheme and parts.hostname)
-    except ValueError:
-        return False
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:
+        return str(exc)
+    if not (parts.scheme and parts.hostname):
+        return "no host"
+    return None
+
+
+def _check_endpoint_uri(uri: str) -> None:
+    problem = _uri_problem(uri)
+    if problem is not None:
+        raise DiscoveryError(f"uri: invalid URI {uri!r}: {problem}", code="ERR_INVALID_TXT")
 
 
 def _check_aid2_pka(value: str) -> None:
@@ -304,15 +314,13 @@ def _check_uri(proto: str, uri: str) -> None:
         # on any host, loopback included.
         if not uri.startswith("wss://"):
             raise DiscoverySecurityError(f"uri: a websocket record must use wss:// (got {uri!r})")
-        if not _has_host(uri):
-            raise DiscoveryError(f"uri: invalid URI {uri!r}", code="ERR_INVALID_TXT")
+        _check_endpoint_uri(uri)
     else:
         if not uri.startswith("https://"):
             raise DiscoveryError(
                 f"uri: a {proto!r} record must use https:// (got {uri!r})", code="ERR_INVALID_TXT"
             )
-        if not _has_host(uri):
-            raise DiscoveryError(f"uri: invalid URI {uri!r}", code="ERR_INVALID_TXT")
+        _check_endpoint_uri(uri)
 
 
 def _validate(raw: Mapping[str, str]) -> AgentRecord:
@@ -345,7 +353,7 @@ def _validate(raw: Mapping[str, str]) -> AgentRecord:
             f"desc: must be at most {_DESC_MAX_BYTES} UTF-8 bytes", code="ERR_INVALID_TXT"
         )
     docs = values["docs"]
-    if docs and (not docs.startswith("https://") or not _has_host(docs)):
+    if docs and (not docs.startswith("https://") or _uri_problem(docs) is not None):
         raise DiscoveryError(
             f"docs: must be an absolute https:// URL (got {docs!r})", code="ERR_INVALID_TXT"
         )
@@ -705,6 +713,7 @@ async def connect_agent(
             raise DiscoverySecurityError(
                 f"uri: a websocket record must use wss:// (got {record.uri!r})"
             )
+        _check_endpoint_uri(record.uri)
         from .websocket import WebSocketClient
 
         return WebSocketClient(record.uri, **client_options)
@@ -714,13 +723,15 @@ async def connect_agent(
                 f"uri: a {proto!r} record must use https:// (got {record.uri!r})",
                 code="ERR_INVALID_TXT",
             )
+        _check_endpoint_uri(record.uri)
         return HTTPClient(record.uri, **client_options)
     if proto == "grpc":
-        if not record.uri.startswith("https://") or not _has_host(record.uri):
+        if not record.uri.startswith("https://"):
             raise DiscoveryError(
                 f"uri: a grpc record must use https://host[:port] (got {record.uri!r})",
                 code="ERR_INVALID_TXT",
             )
+        _check_endpoint_uri(record.uri)
         from .grpc import GRPCClient
 
         client_options.setdefault("secure", True)
