@@ -103,6 +103,27 @@ async def test_notification_flood_with_slow_handler_is_bounded_and_lossless() ->
     assert max(ahead) < 200, max(ahead)
 
 
+async def test_flood_then_exit_still_delivers_every_notification_and_the_reply() -> None:
+    # The reply and the exit come while back-pressure holds the pipe for far
+    # longer than the exit grace: the client must read on before failing
+    # anything, so the request gets its reply, not ProcessExitedError.
+    count = 80
+    handled: list[int] = []
+    async with rpc(max_queued_messages=10, response_timeout=40) as stdio:
+
+        @stdio.on("notification")
+        async def slow(message: dict[str, Any]) -> None:
+            handled.append(message["params"]["i"])
+            # The 20-odd events still held at the exit take over 1 s.
+            await asyncio.sleep(0.05)
+
+        params = {"count": count, "pad": 2000, "then_exit": True}
+        assert await stdio.request("flood", params) == "flooded"
+        await wait_until(lambda: len(handled) == count, 30)
+        assert handled == list(range(count))
+        await wait_until(lambda: stdio.returncode == 0)
+
+
 # ---------------------------------------------------------------- 15: JSON nested too deeply
 
 

@@ -310,6 +310,7 @@ class STDIOClient(BaseClient):
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._reading_paused = False
         self._held: list[Frame] = []
+        self._eof_held = False
         self._answering = 0
         self._stdout_gone = False
         self._stdout_timer: asyncio.TimerHandle | None = None
@@ -589,14 +590,25 @@ class STDIOClient(BaseClient):
             self._wake_drainers()
             return
         if fd == 1:
-            self._process(self._decoder.eof())
-            self._stdout_eof = True
-            if self._returncode is None and self._state is not ClientState.CLOSED:
-                loop = asyncio.get_running_loop()
-                self._stdout_timer = loop.call_later(_EXIT_DRAIN_GRACE, self._stdout_closed)
-        elif fd == 2:
+            if self._held and self._state is not ClientState.CLOSED:
+                # Frames held by back-pressure come first (a reply may be
+                # among them): the end of stdout is taken in its turn.
+                self._eof_held = True
+                return
+            self._stdout_ended()
+            return
+        if fd == 2:
             self._stderr_eof = True
         if self._returncode is not None and self._stdout_eof and self._stderr_eof:
+            self._finish()
+
+    def _stdout_ended(self) -> None:
+        self._process(self._decoder.eof())
+        self._stdout_eof = True
+        if self._returncode is None and self._state is not ClientState.CLOSED:
+            loop = asyncio.get_running_loop()
+            self._stdout_timer = loop.call_later(_EXIT_DRAIN_GRACE, self._stdout_closed)
+        elif self._returncode is not None and self._stderr_eof:
             self._finish()
 
     def _on_process_exited(self) -> None:
@@ -869,7 +881,12 @@ class STDIOClient(BaseClient):
         held, self._held = self._held, []
         if held:
             self._process(held)  # may pause again, holding what is left
-        if not self._reading_paused and self._stdout is not None and not self._stdout.is_closing():
+        if self._reading_paused:
+            return
+        if self._eof_held:
+            self._eof_held = False
+            self._stdout_ended()
+        elif self._stdout is not None and not self._stdout.is_closing():
             self._stdout.resume_reading()
 
     def _wake_receivers(self, *, everyone: bool) -> None:

@@ -18,7 +18,8 @@ Run as a child process by the STDIO tests and benchmark. Methods:
   ("ok") in one write.
 * ``flood`` {count, pad} sends ``count`` ``flood`` notifications of about
   ``pad`` bytes each, writing after each one its number to stderr (so the
-  client can see how far ahead of it the child got), then answers.
+  client can see how far ahead of it the child got), then answers (and
+  exits at once with ``then_exit``).
 * ``close_stdout`` closes stdout without answering and stays alive until
   stdin closes.
 
@@ -133,6 +134,8 @@ def handle(message: dict[str, Any]) -> None:
             sys.stderr.write(f"{i}\n")
             sys.stderr.flush()
         reply(request_id, "flooded")
+        if params.get("then_exit"):
+            os._exit(0)
     elif method == "close_stdout":
         os.close(sys.stdout.fileno())
         for _ in sys.stdin.buffer:
