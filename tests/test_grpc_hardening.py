@@ -17,13 +17,14 @@ import grpc
 import pytest
 
 from agenticaiframework.communication import (
+    CommunicationError,
     ConfigError,
     GRPCClient,
     RemoteError,
     SecurityError,
     _grpc_reflection,
 )
-from agenticaiframework.communication.discovery import connect_agent, parse_record
+from agenticaiframework.communication.discovery import AgentRecord, connect_agent, parse_record
 from agenticaiframework.communication.security import grpc_target_hosts, is_local_address
 from tests.servers.grpc_server import PROTO_FILE, serve_grpc
 
@@ -172,11 +173,15 @@ def test_bad_targets_are_config_errors(target: str) -> None:
     assert f"{target!r}" in str(info.value)
 
 
-async def test_aid_grpc_uri_with_a_bad_port_is_a_config_error() -> None:
-    record = parse_record("v=aid1;p=grpc;u=https://agent.example.com:99999")
-    with pytest.raises(ConfigError, match="99999") as info:
-        await connect_agent(record)
-    assert info.value.code == "ERR_CONFIG"
+async def test_aid_grpc_uri_with_a_bad_port_is_our_error() -> None:
+    # Discovery refuses it as an invalid record (ERR_INVALID_TXT, the AID code),
+    # whether read from TXT or built by hand; never a raw ValueError.
+    uri = "https://agent.example.com:99999"
+    with pytest.raises(CommunicationError, match="99999") as info:
+        parse_record(f"v=aid1;p=grpc;u={uri}")
+    assert info.value.code == "ERR_INVALID_TXT"
+    with pytest.raises(CommunicationError, match="99999"):
+        await connect_agent(AgentRecord(v="aid1", uri=uri, proto="grpc"))
 
 
 # -- item 19: reflection falls back on INTERNAL and remembers the version -------------
