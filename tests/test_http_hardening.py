@@ -13,12 +13,14 @@ from agenticaiframework.communication import (
     CommunicationError,
     ConfigError,
     ConnectionError,
+    ConnectionManager,
     HTTPClient,
     HTTPConfig,
     HTTPStatusError,
     ProtocolError,
 )
-from agenticaiframework.communication.health import run_probe
+from agenticaiframework.communication.health import HealthStatus, run_probe
+from agenticaiframework.communication.lifecycle import ClientState
 from agenticaiframework.communication.security import RedactingFilter
 from tests.conftest import HTTPServer
 from tests.servers.http_app import make_app
@@ -259,3 +261,44 @@ async def test_every_health_detail_is_redacted_whatever_the_probe_says() -> None
     assert not down.is_healthy and "broker.example" in down.detail
     assert up.is_healthy and "x.example" in up.detail
     assert_no_secret(down.detail, up.detail)
+
+
+class _LeakyClient:
+    """A client of the user's own whose errors and details quote a URL with secrets."""
+
+    def __init__(self, fail_connect: bool) -> None:
+        self.fail_connect = fail_connect
+        self._state = ClientState.UNOPENED
+
+    @property
+    def state(self) -> ClientState:
+        return self._state
+
+    @property
+    def is_closed(self) -> bool:
+        return self._state is ClientState.CLOSED
+
+    async def connect(self) -> None:
+        if self.fail_connect:
+            raise RuntimeError("cannot reach https://bob:PW-SECRET@x.example/?token=TOK-SECRET")
+        self._state = ClientState.OPEN
+
+    async def close(self) -> None:
+        self._state = ClientState.CLOSED
+
+    async def health_check(self) -> HealthStatus:
+        return HealthStatus(True, 1.0, "GET https://x.example/?api_key=KEY-SECRET: 200")
+
+
+async def test_manager_health_details_and_connect_logs_are_redacted(
+    debug_logs: pytest.LogCaptureFixture,
+) -> None:
+    manager = ConnectionManager()
+    manager.register("down", _LeakyClient(fail_connect=True))
+    manager.register("up", _LeakyClient(fail_connect=False))
+    async with manager:
+        verdicts = await manager.health_check(timeout=2)
+    assert "failed to connect" in debug_logs.text
+    assert not verdicts["down"].is_healthy and "x.example" in verdicts["down"].detail
+    assert verdicts["up"].is_healthy and "x.example" in verdicts["up"].detail
+    assert_no_secret(verdicts["down"].detail, verdicts["up"].detail, debug_logs.text)

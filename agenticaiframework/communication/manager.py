@@ -23,6 +23,7 @@ unhealthy without being probed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 import time
@@ -34,6 +35,7 @@ from .config import _check_number
 from .events import EventEmitter
 from .health import HealthStatus
 from .lifecycle import ClientState, Lifecycle, TaskSet
+from .security import redact_text
 
 __all__ = ["ConnectionManager", "HealthChangeCallback", "ManagedClient"]
 
@@ -237,10 +239,10 @@ class ConnectionManager(Lifecycle):
                     f"{entry.name}: connect took longer than {self.connect_timeout:g}s"
                 )
                 err.__cause__ = exc
-            logger.warning("client %r failed to connect: %s", entry.name, err)
+            logger.warning("client %r failed to connect: %s", entry.name, redact_text(err))
             return err
         except Exception as exc:
-            logger.warning("client %r failed to connect: %s", entry.name, exc)
+            logger.warning("client %r failed to connect: %s", entry.name, redact_text(exc))
             return exc
         return None
 
@@ -327,14 +329,20 @@ class ConnectionManager(Lifecycle):
                 return HealthStatus(
                     False, elapsed(), f"{entry.name}: {step} gave no answer within {budget:g}s"
                 )
-            return HealthStatus(False, elapsed(), f"{entry.name}: {step} failed: {exc}")
+            return HealthStatus(
+                False, elapsed(), redact_text(f"{entry.name}: {step} failed: {exc}")
+            )
         except Exception as exc:
-            return HealthStatus(False, elapsed(), f"{entry.name}: {step} failed: {exc}")
+            return HealthStatus(
+                False, elapsed(), redact_text(f"{entry.name}: {step} failed: {exc}")
+            )
         if not isinstance(status, HealthStatus):
             return HealthStatus(
                 False, elapsed(), f"{entry.name}: health_check returned {type(status).__name__}"
             )
-        return status
+        # A client of the user's own may report a URL with its secrets.
+        detail = redact_text(status.detail)
+        return status if detail == status.detail else dataclasses.replace(status, detail=detail)
 
     # -- monitoring -------------------------------------------------------------
 
