@@ -33,6 +33,7 @@ __all__ = [
     "check_endpoint",
     "check_not_local",
     "check_url",
+    "grpc_target_hosts",
     "install_log_redaction",
     "is_credential_header",
     "is_local_address",
