@@ -26,10 +26,15 @@ from agenticaiframework.communication.events import EventEmitter
 from agenticaiframework.communication.health import run_probe
 from agenticaiframework.communication.retry import backoff_delay, parse_retry_after, retrying
 from agenticaiframework.communication.security import (
+    RedactingFilter,
     check_endpoint,
     check_url,
+    is_credential_header,
     is_loopback_host,
     origin_of,
+    redact_headers,
+    redact_text,
+    redact_url,
     strip_credentials,
 )
 
@@ -237,6 +242,66 @@ def test_origins_and_credential_stripping() -> None:
     headers = {"Authorization": "x", "X-API-Key": "k", "Accept": "*/*", "X-Custom": "c"}
     strip_credentials(headers, ["x-custom"])
     assert headers == {"Accept": "*/*"}
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://bob:pw-1@a.example/x?page=2", "https://bob:***@a.example/x?page=2"),
+        ("https://tok-1@a.example/x", "https://***@a.example/x"),
+        (
+            "https://a.example/x?api_key=k-1&token=t-1&sig=s-1&X-Amz-Signature=z-1&q=ok",
+            "https://a.example/x?api_key=***&token=***&sig=***&X-Amz-Signature=***&q=ok",
+        ),
+        (
+            "https://a.example/cb#access_token=t-1&state=ok",
+            "https://a.example/cb#access_token=***&state=ok",
+        ),
+        ("http://bob:pw-1@[::1", "http://bob:***@[::1"),
+        ("https://a.example/x?page=2", "https://a.example/x?page=2"),
+    ],
+)
+def test_redact_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_redact_text_headers_and_credential_names() -> None:
+    text = "GET https://bob:pw-1@a.example/?token=t-1 failed; sent Bearer abcdef123456"
+    assert redact_text(text) == "GET https://bob:***@a.example/?token=*** failed; sent Bearer ***"
+    assert redact_headers(
+        {"Authorization": "Basic x", "Private-Token": "p", "X-Tenant": "t", "Accept": "a"},
+        extra=["x-tenant"],
+    ) == {"Authorization": "***", "Private-Token": "***", "X-Tenant": "***", "Accept": "a"}
+    for name in ("Private-Token", "X-Goog-Api-Key", "X-Auth-Token", "X-Amz-Security-Token"):
+        assert is_credential_header(name)
+    for name in ("Accept", "Content-Type", "X-Trace", "User-Agent", "X-Request-Id"):
+        assert not is_credential_header(name)
+    assert is_credential_header("X-Tenant", ["x-TENANT"])
+
+
+def test_redacting_filter_rewrites_third_party_records() -> None:
+    record = logging.LogRecord(
+        "httpx",
+        logging.INFO,
+        __file__,
+        1,
+        "HTTP Request: %s %s",
+        ("GET", "https://a.example/?api_key=k-1"),
+        None,
+    )
+    assert RedactingFilter().filter(record)
+    assert record.getMessage() == "HTTP Request: GET https://a.example/?api_key=***"
+    headers = logging.LogRecord(
+        "websockets.client",
+        logging.DEBUG,
+        __file__,
+        1,
+        "> Authorization: Bearer t-123456\n> Host: a",
+        None,
+        None,
+    )
+    RedactingFilter().filter(headers)
+    assert "t-123456" not in headers.getMessage() and "Host: a" in headers.getMessage()
 
 
 # -- codecs -------------------------------------------------------------------
