@@ -33,6 +33,7 @@ from tests.servers import netns
 from tests.servers.netns import LOCAL_ALIAS, REMOTE_NAME, forward, run_in_netns, set_host
 from tests.servers.tools_app import Served, ToolsState, make_tools_app
 from tests.servers.uvicorn_server import serve_asgi
+from tests.servers.ws_tool_server import WSToolServer
 
 FAST = HTTPConfig(max_retries=0, timeout_seconds=20)
 
@@ -359,6 +360,45 @@ def remote_client() -> ToolClient:
     return ToolClient(allow_insecure=True, http_config=FAST)
 
 
+async def scenario_redirect_hops() -> None:
+    async with remote_and_local() as sides, remote_client() as tools:
+        sides.remote_state.documents["m"] = manual_of(http_tool("jump", sides.remote + "/hop"))
+        assert (await tools.register_manual(doc_manual("m", sides.remote + "/doc/m"))).success
+        port = sides.local_port
+        for target in (
+            f"{sides.local}/echo",
+            f"http://127.1:{port}/echo",
+            f"http://[::ffff:127.0.0.1]:{port}/echo",
+            f"http://{LOCAL_ALIAS}:{port}/echo",
+        ):
+            try:
+                await tools.call_tool("m.jump", {"to": target})
+            except SecurityError as exc:
+                assert "redirect" in str(exc), exc
+            else:
+                raise AssertionError(f"redirect to {target} was followed")
+        # a hop that stays on the remote host is fine
+        echoed = await tools.call_tool("m.jump", {"to": sides.remote + "/echo"})
+        assert echoed["method"] == "GET"
+        # the manual request itself, redirected to this machine
+        try:
+            await tools.register_manual(
+                doc_manual("r", f"{sides.remote}/hop?to={sides.local}/utcp")
+            )
+        except SecurityError:
+            pass
+        else:
+            raise AssertionError("the manual request was redirected to this machine")
+        assert tools.manuals() == ["m"]
+    assert sides.local_state.requests == [], sides.local_state.requests
+    assert len([r for r in sides.remote_state.requests if r.path == "/hop"]) == 6
+
+
+@needs_netns
+async def test_remote_tool_redirect_to_this_machine_refused() -> None:
+    await run_in_netns(scenario_redirect_hops)
+
+
 async def scenario_token_url() -> None:
     async with remote_and_local() as sides:
         oauth = {
@@ -566,3 +606,58 @@ async def scenario_grpc_targets() -> None:
 @needs_netns
 async def test_remote_grpc_targets_on_this_machine_refused() -> None:
     await run_in_netns(scenario_grpc_targets)
+
+
+@contextlib.asynccontextmanager
+async def connection_counter() -> AsyncIterator[tuple[int, list[int]]]:
+    """A loopback listener that only counts connections: (port, [count])."""
+    count = [0]
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        count[0] += 1
+        writer.close()
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    async with server:
+        yield server.sockets[0].getsockname()[1], count
+
+
+async def scenario_websocket_redirects() -> None:
+    async with (
+        remote_and_local() as sides,
+        WSToolServer() as ws_server,
+        forward(int(ws_server.url.rsplit(":", 1)[1].split("/")[0])) as ws_port,
+        connection_counter() as (victim, count),
+        remote_client() as tools,
+    ):
+        jump = f"ws://{REMOTE_NAME}:{ws_port}/redirect?to=ws://127.0.0.1:{victim}/tools"
+        sides.remote_state.documents["m"] = manual_of(
+            {"name": "jump", "tool_call_template": {"call_template_type": "websocket", "url": jump}}
+        )
+        result = await tools.register_manual(
+            doc_manual(
+                "m", sides.remote + "/doc/m", allowed_communication_protocols=["http", "websocket"]
+            )
+        )
+        assert [t.name for t in tools.list_tools()] == ["m.jump"], result.errors
+        try:
+            await tools.call_tool("m.jump", {"x": 1})
+        except SecurityError as exc:
+            assert "redirect" in str(exc), exc
+        else:
+            raise AssertionError("a WebSocket redirect to this machine was followed")
+        # a WebSocket manual whose handshake is redirected here
+        try:
+            await tools.register_manual(
+                {"name": "w", "call_template_type": "websocket", "url": jump, "timeout": 5}
+            )
+        except SecurityError as exc:
+            assert "redirect" in str(exc), exc
+        else:
+            raise AssertionError("a WebSocket manual was fetched from this machine")
+    assert count[0] == 0
+
+
+@needs_netns
+async def test_remote_websocket_redirect_to_this_machine_refused() -> None:
+    await run_in_netns(scenario_websocket_redirects)

@@ -458,11 +458,15 @@ class HTTPClient(BaseClient):
                     f"{redact_url(request.url)}"
                 )
             self._check(next_request.url)
+            await self._check_redirect(str(next_request.url))
             if (next_request.url.scheme, next_request.url.host, next_request.url.port) != origin:
                 # Credentials belong to the origin the caller named, never to a hop.
                 strip_credentials(next_request.headers, self._credential_headers)
                 auth = None
             current = next_request
+
+    async def _check_redirect(self, url: str) -> None:
+        """A further check of each redirect hop, for subclasses (the tool client's); none here."""
 
     async def _final(
         self, response: httpx.Response, limit: int | None, *, stream: bool

@@ -645,6 +645,7 @@ class WebSocketClient(BaseClient):
                                 f"({MAX_REDIRECTS} followed)"
                             ) from exc
                         headers = self._next_hop(url, target, headers, response.status_code)
+                        await self._check_redirect(target)
                         url = target
         except TimeoutError as exc:
             if isinstance(exc, errors.CommunicationError):
@@ -690,6 +691,9 @@ class WebSocketClient(BaseClient):
             create_connection=SinkConnection,
             **kwargs,
         )
+
+    async def _check_redirect(self, url: str) -> None:
+        """A further check of each redirect hop, for subclasses (the tool client's); none here."""
 
     def _next_hop(
         self, url: str, target: str, headers: Mapping[str, str], status: int

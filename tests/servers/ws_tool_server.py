@@ -9,7 +9,8 @@
 * ``{"op": "hangup"}`` closes the connection (1000) without answering.
 * ``{"op": "count", "n": N}`` gets N ``{"type": "tool_response", "result": i}``
   then ``{"type": "stream_end"}``; ``{"op": "explode"}`` gets a ``tool_error``.
-* The handshake needs ``X-Api-Key: ws-key`` on ``/tools`` (else HTTP 401).
+* The handshake needs ``X-Api-Key: ws-key`` on ``/tools`` (else HTTP 401);
+  ``/redirect?to=<url>`` answers the handshake with a 302 to ``<url>``.
 
 The server records the number of connections and every message received.
 """
@@ -20,6 +21,7 @@ import json
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import parse_qs
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -112,6 +114,10 @@ class WSToolServer:
         self.url = ""
 
     def _check(self, connection: ServerConnection, request: Request) -> Response | None:
+        path, _, query = request.path.partition("?")
+        if path == "/redirect":
+            target = parse_qs(query)["to"][0]
+            return Response(HTTPStatus.FOUND, "Found", Headers({"Location": target}), b"")
         if request.headers.get("X-Api-Key") != WS_API_KEY:
             return Response(HTTPStatus.UNAUTHORIZED, "Unauthorized", Headers(), b"bad key\n")
         return None

@@ -25,13 +25,13 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from .. import codecs, errors
-from ..config import merge_config
+from ..config import HTTPConfig, merge_config
 from ..http import HTTPClient, HTTPResponse
 from ..security import check_url, redact_url
 from .base import Discovery, Transport
 from .manual import Manual, Tool, is_utcp_manual, parse_manual
 from .openapi import convert_openapi, is_openapi, load_document
-from .remote import is_remote_url
+from .remote import check_hop, is_remote_url
 from .templates import CallTemplate, HttpCallTemplate, auth_from_utcp
 
 __all__ = [
@@ -220,6 +220,19 @@ def raise_for_tool(response: HTTPResponse, tool_name: str) -> None:
         ) from exc
 
 
+class _ToolHTTPClient(HTTPClient):
+    """An HTTPClient for one manual: while the manual is remote, no redirect leads here."""
+
+    def __init__(self, *, config: HTTPConfig, manual_name: str, remote_manuals: set[str]) -> None:
+        super().__init__(config=config)
+        self._manual_name = manual_name
+        self._remote_manuals = remote_manuals
+
+    async def _check_redirect(self, url: str) -> None:
+        if self._manual_name in self._remote_manuals:
+            await check_hop(url)
+
+
 class HttpTransport(Transport):
     """``http`` manuals and tools (UTCP manuals and OpenAPI documents)."""
 
@@ -245,7 +258,11 @@ class HttpTransport(Transport):
                     "base_url": None,
                 },
             )
-            client = HTTPClient(config=config)
+            client = _ToolHTTPClient(
+                config=config,
+                manual_name=manual_name,
+                remote_manuals=self.context.remote_manuals,
+            )
             per_manual[key] = client
         return client
 

@@ -26,6 +26,7 @@ from .. import codecs, errors
 from ..config import WebSocketConfig
 from .base import Discovery, Transport, connect_cached
 from .manual import Tool, parse_manual
+from .remote import is_remote_url
 from .templates import CallTemplate, WebSocketCallTemplate, auth_from_utcp
 
 if TYPE_CHECKING:
@@ -111,9 +112,14 @@ class WebSocketTransport(Transport):
         self._conns: dict[str, dict[str, _Conn]] = {}
 
     async def _conn(
-        self, manual_name: str, template: WebSocketCallTemplate, headers: Mapping[str, str]
+        self,
+        manual_name: str,
+        template: WebSocketCallTemplate,
+        headers: Mapping[str, str],
+        *,
+        discovering: bool = False,
     ) -> _Conn:
-        from ..websocket import WebSocketClient
+        from ._ws_client import ToolWebSocketClient
 
         all_headers = {**template.headers, **headers}
         key = codecs.dumps(
@@ -142,13 +148,21 @@ class WebSocketTransport(Transport):
             client_cert=base.client_cert,
             client_key=base.client_key,
         )
-        client = WebSocketClient(template.url, config=config)
+        client = ToolWebSocketClient(
+            template.url,
+            config=config,
+            manual_name=manual_name,
+            remote_manuals=self.context.remote_manuals,
+        )
+        if discovering and await is_remote_url(template.url):
+            # Known before the handshake, so that its redirect hops are checked too.
+            self.context.remote_manuals.add(manual_name)
         return await connect_cached(per_manual, key, _Conn(client), client)
 
     async def register_manual(self, manual_name: str, template: CallTemplate) -> Discovery:
         """Send ``{"type": "utcp"}`` and read the manual from the answer."""
         assert isinstance(template, WebSocketCallTemplate)
-        conn = await self._conn(manual_name, template, {})
+        conn = await self._conn(manual_name, template, {}, discovering=True)
         timeout = template.timeout or None
         async with conn.lock:
             await conn.client.send(_DISCOVERY)
