@@ -323,6 +323,21 @@ async def test_gzip_bomb_manual_and_result_are_refused(tool_server: ToolServer) 
         ToolClient(max_result_size=0)
 
 
+async def test_collected_event_stream_is_bounded(tool_server: ToolServer) -> None:
+    manual = doc_manual(
+        "api", tool_server.url + "/utcp", allowed_communication_protocols=["http", "sse"]
+    )
+    async with ToolClient(http_config=FAST, max_result_size=50) as tools:
+        await tools.register_manual(manual)
+        # 20 events of 8 characters: more than call_tool may hold
+        with pytest.raises(MessageTooLargeError, match="max_result_size=50"):
+            await tools.call_tool("api.ticks", {"count": 20})
+        # read as a stream, nothing is held: no total limit
+        chunks = [c async for c in tools.call_tool_streaming("api.ticks", {"count": 20})]
+        assert chunks == [{"n": i} for i in range(20)]
+        assert await tools.call_tool("api.ticks", {"count": 3}) == [{"n": 0}, {"n": 1}, {"n": 2}]
+
+
 # -- item 3: a remote manual may not point tools at this machine ----------------------
 #
 # Each scenario runs in the namespace: REMOTE_NAME is a public address there,

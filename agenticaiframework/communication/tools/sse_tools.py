@@ -7,14 +7,19 @@ when given) is yielded with its data decoded (JSON objects and arrays as
 dict/list, other data as str). The stream ends when the server ends the
 response or, with ``terminal_event``, at that event; then drops before it are
 resumed with ``Last-Event-ID`` when ``reconnect`` is on. ``call_tool``
-returns the list of all chunks. SSE manuals are not discoverable (UTCP
+returns the list of all chunks, holding at most the tool client's
+``max_result_size`` characters of event data (past it,
+:class:`~agenticaiframework.communication.errors.MessageTooLargeError`; a
+stream read with ``call_tool_streaming`` has no total limit, each event is
+bounded by ``max_event_size``). SSE manuals are not discoverable (UTCP
 defines no SSE discovery): register an ``http`` manual that lists ``sse``
 tools and allows the type.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Any
 
 from .. import codecs, errors
@@ -45,15 +50,34 @@ class SseTransport(Transport):
     async def call_tool(
         self, manual_name: str, tool: Tool, template: CallTemplate, args: Mapping[str, Any]
     ) -> Any:
-        """Read the whole stream and return its chunks as a list."""
-        return [
-            chunk async for chunk in self.call_tool_streaming(manual_name, tool, template, args)
-        ]
+        """Read the whole stream and return its chunks as a list (within ``max_result_size``)."""
+        limit = self.context.max_result_size
+        chunks: list[Any] = []
+        total = 0
+        async with aclosing(self._events(tool, template, args)) as events:
+            async for size, chunk in events:
+                total += size
+                if limit is not None and total > limit:
+                    raise errors.MessageTooLargeError(
+                        f"tool {tool.name!r}: the event stream holds more than "
+                        f"max_result_size={limit} characters of data; read it with "
+                        "call_tool_streaming, or raise the tool client's max_result_size"
+                    )
+                chunks.append(chunk)
+        return chunks
 
     async def call_tool_streaming(
         self, manual_name: str, tool: Tool, template: CallTemplate, args: Mapping[str, Any]
     ) -> AsyncIterator[Any]:
         """Open the stream and yield each (matching) event's decoded data."""
+        async with aclosing(self._events(tool, template, args)) as events:
+            async for _, chunk in events:
+                yield chunk
+
+    async def _events(
+        self, tool: Tool, template: CallTemplate, args: Mapping[str, Any]
+    ) -> AsyncGenerator[tuple[int, Any], None]:
+        """Open the stream; yield each matching event's data size and decoded data."""
         from ..sse import SSEClient
 
         assert isinstance(template, SseCallTemplate)
@@ -94,4 +118,4 @@ class SseTransport(Transport):
             async for event in stream:
                 if wanted is not None and event.event != wanted:
                     continue
-                yield codecs.decode(event.data, "auto")
+                yield len(event.data), codecs.decode(event.data, "auto")
