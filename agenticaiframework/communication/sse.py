@@ -11,23 +11,36 @@ with no ``data`` line is not dispatched, ``id`` persists across events, a
 ``retry`` of ASCII digits sets the reconnection time, a leading BOM is
 dropped); :class:`SSEClient` does the HTTP on the shared httpx seam.
 
+The stream is read by a reader task the client owns (started by ``connect()``,
+stopped by ``close()``) into a bounded queue, as WebSocketClient does: a
+cancelled wait for the next event (``asyncio.timeout`` around ``anext()``)
+never closes the connection nor loses an event, and a consumer that falls
+behind makes the reader stop reading (TCP then slows the server down).
+
 Reconnect contract (``auto_reconnect=True``, the default): when the stream
-drops (connection error, read timeout, or the server closing it), the client
+drops (connection error, read timeout, or the server closing it), the reader
 waits the server's last ``retry:`` value (else ``reconnect_delay``), backing
 off on repeated failures, and sends ``Last-Event-ID`` with the last id
 received. A server that honours the header loses and repeats nothing; one that
-does not may repeat or skip events. An event whose terminating blank line had
-not arrived when the stream dropped is discarded, as the standard requires,
-and is re-sent by a resuming server. HTTP 204, or the configured
-``terminal_event``, ends iteration without reconnecting. A non-2xx status
-raises :class:`~agenticaiframework.communication.errors.HTTPStatusError`, a
-content type other than ``text/event-stream`` raises
-:class:`UnexpectedContentTypeError`; both carry the status and the start of
-the body. 4xx and a wrong content type are not retried; 5xx, connection errors
-and timeouts are, ``max_reconnect_attempts`` times in a row at most (the
-first connection gets one try plus that many retries).
+does not may repeat or skip events. An id that cannot travel in a header
+(non-ASCII, control characters, leading or trailing space) is not sent: the
+last one that can is sent instead (logged), so a server repeats rather than
+skips. An event whose terminating blank line had not arrived when the stream
+dropped is discarded, as the standard requires, and is re-sent by a resuming
+server. HTTP 204, or the configured ``terminal_event``, ends iteration without
+reconnecting. A non-2xx status raises
+:class:`~agenticaiframework.communication.errors.HTTPStatusError`, a content
+type other than ``text/event-stream`` raises :class:`UnexpectedContentTypeError`;
+both carry the status and the start of the body. 4xx and a wrong content type
+are not retried; 5xx, connection errors and timeouts are,
+``max_reconnect_attempts`` times in a row at most (the first connection gets
+one try plus that many retries). An event larger than ``max_event_size``
+(every line of it counts, empty ``data:`` lines and the unfinished line
+included) raises ``MessageTooLargeError`` and closes the stream for good.
 
-Redirects are not followed: a 3xx answer raises ``HTTPStatusError``.
+Redirects are not followed: a 3xx answer raises ``HTTPStatusError``. URLs are
+printed (``url``, repr, errors, logs) with passwords and secret query values
+redacted.
 """
 
 from __future__ import annotations
@@ -39,7 +52,7 @@ import dataclasses
 import logging
 from collections import deque
 from collections.abc import AsyncGenerator, Callable
-from typing import Any, cast
+from typing import Any, Literal, NoReturn, cast
 
 import httpx
 from tenacity import RetryCallState
@@ -52,14 +65,27 @@ from .config import SSEConfig, merge_config
 from .health import HealthStatus, run_probe
 from .lifecycle import BaseClient, ClientState
 from .retry import backoff_delay, parse_retry_after, retrying
-from .security import check_url
+from .security import check_url, install_log_redaction, redact_text, redact_url
 
-__all__ = ["EventStreamDecoder", "SSEClient", "SSEEvent", "UnexpectedContentTypeError"]
+__all__ = [
+    "MAX_RETRY_MS",
+    "EventStreamDecoder",
+    "SSEClient",
+    "SSEEvent",
+    "UnexpectedContentTypeError",
+    "is_sendable_id",
+]
+
+MAX_RETRY_MS = 3_600_000
+"""The largest ``retry:`` honoured (one hour); a larger value is capped to it."""
 
 _HTTP_SCHEMES = frozenset({"http", "https"})
 _PREVIEW_BYTES = 512
 _PREVIEW_SECONDS = 2.0
 _EVENT_STREAM = "text/event-stream"
+# Network reads decoded ahead of iteration; each is at most one read's worth
+# of events (64 KiB with httpx) or one event of up to max_event_size.
+_READ_AHEAD = 4
 _logger = logging.getLogger("agenticaiframework.communication.sse")
 
 
@@ -117,13 +143,21 @@ class EventStreamDecoder:
     are complete. Call :meth:`new_stream` when a new connection starts: the
     partial line and event are dropped, ``last_event_id`` and ``retry`` kept.
 
+    The size of an event is counted as it is built, line by line as on the
+    wire (each field line with its line end, empty ``data:`` lines included,
+    plus the line still waiting for its line end); comments do not count.
+
     Args:
         last_event_id: The id to start from (sent as ``Last-Event-ID``).
-        max_event_size: Largest event, or unterminated line, in characters.
+        max_event_size: Largest event, in characters.
 
     Attributes:
         last_event_id: The last event id buffer (``""`` = none).
-        retry: The reconnection time the server asked for, in milliseconds.
+        resume_id: The last id that can be sent back as a ``Last-Event-ID``
+            header (printable ASCII without leading or trailing space);
+            differs from ``last_event_id`` only after an id that cannot.
+        retry: The reconnection time the server asked for, in milliseconds,
+            at most :data:`MAX_RETRY_MS`.
     """
 
     __slots__ = (
@@ -136,11 +170,13 @@ class EventStreamDecoder:
         "_retry_field",
         "_size",
         "last_event_id",
+        "resume_id",
         "retry",
     )
 
     def __init__(self, last_event_id: str = "", *, max_event_size: int = 16 * 1024 * 1024) -> None:
         self.last_event_id = last_event_id
+        self.resume_id = last_event_id if is_sendable_id(last_event_id) else ""
         self.retry: int | None = None
         self._max = max_event_size
         self._buffer = ""
@@ -153,28 +189,35 @@ class EventStreamDecoder:
 
     def new_stream(self) -> None:
         """Forget the partial line and event of the previous connection."""
+        self._first = True
+        self._drop_partial()
+
+    def _drop_partial(self) -> None:
         self._buffer = ""
         self._cr = False
-        self._first = True
         self._event = ""
         self._data = []
         self._retry_field = None
         self._size = 0
 
-    def feed(self, text: str) -> list[SSEEvent]:
+    def feed(self, text: str, out: list[SSEEvent] | None = None) -> list[SSEEvent]:
         """Decode more of the stream.
 
         Args:
             text: The next piece of the stream, split anywhere.
+            out: A list to append the completed events to (and return); when
+                an error is raised, the events completed before it are in it.
 
         Returns:
             The events completed by this piece, in order (often empty).
 
         Raises:
-            MessageTooLargeError: An event or line grew past ``max_event_size``.
+            MessageTooLargeError: The event being built grew past
+                ``max_event_size``; it is dropped, with the rest of the piece.
         """
+        events: list[SSEEvent] = [] if out is None else out
         if not text:
-            return []
+            return events
         if self._first:
             self._first = False
             if text[0] == "\ufeff":
@@ -191,15 +234,18 @@ class EventStreamDecoder:
         if self._buffer:
             lines[0] = self._buffer + lines[0]
         self._buffer = lines.pop()
-        events: list[SSEEvent] = []
         data = self._data
+        size = self._size
+        limit = self._max
         for line in lines:
             if line[:5] == "data:":
+                size += len(line) + 1
+                if size > limit:
+                    self._too_large(size)
                 value = line[5:]
                 if value[:1] == " ":
                     value = value[1:]
                 data.append(value)
-                self._size += len(value)
                 continue
             if not line:
                 if data:
@@ -214,40 +260,79 @@ class EventStreamDecoder:
                     data = self._data = []
                 self._event = ""
                 self._retry_field = None
-                self._size = 0
+                size = 0
                 continue
             colon = line.find(":")
             if colon == 0:
                 continue  # a comment (keep-alive)
+            size += len(line) + 1
+            if size > limit:
+                self._too_large(size)
             if colon < 0:
                 name, value = line, ""
             else:
                 name, value = line[:colon], line[colon + 1 :]
                 if value[:1] == " ":
                     value = value[1:]
-            if name == "event":
+            if name == "id":
+                if "\0" not in value:
+                    self.last_event_id = value
+                    # is_sendable_id(), inlined: this runs for most events.
+                    if not value or (
+                        value.isascii()
+                        and value.isprintable()
+                        and value[0] != " "
+                        and value[-1] != " "
+                    ):
+                        self.resume_id = value
+            elif name == "event":
                 self._event = value
             elif name == "data":
                 data.append(value)
-            elif name == "id":
-                if "\0" not in value:
-                    self.last_event_id = value
             elif name == "retry" and value.isascii() and value.isdigit():
-                self.retry = self._retry_field = int(value)
-        if self._size > self._max or len(self._buffer) > self._max:
-            size = max(self._size, len(self._buffer))
-            raise errors.MessageTooLargeError(
-                f"server-sent event of {size} characters exceeds max_event_size={self._max}"
-            )
+                # Per the standard any run of digits is valid; a huge one is capped
+                # (int() of 4,300+ digits raises, and float() overflows past 308).
+                retry = int(value) if len(value) <= 10 else MAX_RETRY_MS
+                self.retry = self._retry_field = min(retry, MAX_RETRY_MS)
+        self._size = size
+        if size + len(self._buffer) > limit:
+            self._too_large(size + len(self._buffer))
         return events
+
+    def _too_large(self, size: int) -> NoReturn:
+        self._drop_partial()
+        raise errors.MessageTooLargeError(
+            f"server-sent event of at least {size} characters exceeds max_event_size={self._max}"
+        )
+
+
+def is_sendable_id(value: str) -> bool:
+    """Tell whether an event id can be sent back as a ``Last-Event-ID`` header.
+
+    Args:
+        value: An id from the stream.
+
+    Returns:
+        True for ``""`` (no header is sent) and for printable ASCII without
+        leading or trailing space; False for anything httpx or the HTTP
+        grammar would refuse in a header value.
+    """
+    if not value:
+        return True
+    return value.isascii() and value.isprintable() and value[0] != " " and value[-1] != " "
 
 
 class SSEClient(BaseClient):
     """Async Server-Sent Events client: ``async for event in SSEClient(url)``.
 
-    Iterating opens the stream if ``connect()`` was not called. One task at a
-    time may iterate; ``close()`` may be called from any task, and a pending
-    iteration then ends quietly.
+    Iterating opens the stream if ``connect()`` was not called. From then on
+    a reader task owned by the client reads the stream, decodes it, queues
+    the events (at most a few network reads ahead of iteration: then it
+    stops reading, and TCP slows the server down) and resumes a stream that
+    dropped. So a wait for the next event may be cancelled (``asyncio.timeout``)
+    without closing the stream or losing an event. One task at a time may
+    iterate; ``close()`` may be called from any task: it stops the reader, and
+    a pending iteration then ends quietly.
 
     Args:
         url: The stream URL (http to loopback, else https).
@@ -267,31 +352,53 @@ class SSEClient(BaseClient):
         self.config = merge_config(SSEConfig, config, overrides)
         cfg = self.config
         check_url(url, allow_insecure=cfg.allow_insecure, schemes=_HTTP_SCHEMES)
+        install_log_redaction()
         self._url = url
+        self._safe_url = redact_url(url)
+        initial_id = cfg.last_event_id or ""
+        if not is_sendable_id(initial_id):
+            raise errors.ConfigError(
+                f"last_event_id: {initial_id!r} cannot be sent as a Last-Event-ID header "
+                "(printable ASCII only, without leading or trailing space)"
+            )
+        try:
+            # Query parameters add to the URL's own query (httpx alone would replace it).
+            request_url = httpx.URL(url)
+            self._request_url = request_url.copy_merge_params(cfg.params or {})
+        except (httpx.InvalidURL, TypeError) as exc:
+            raise errors.ConfigError(
+                f"url: cannot use {self._safe_url} with params: {redact_text(exc)}"
+            ) from exc
         self._auth: Auth | None = build_auth(cfg.auth, allow_insecure=cfg.allow_insecure)
         self._policy = cfg.retry_config()
-        self._decoder = EventStreamDecoder(
-            cfg.last_event_id or "", max_event_size=cfg.max_event_size
-        )
+        self._decoder = EventStreamDecoder(initial_id, max_event_size=cfg.max_event_size)
         self._client: httpx.AsyncClient | None = None
         self._response: httpx.Response | None = None
         self._chunks: AsyncGenerator[bytes, None] | None = None
         self._text: Callable[[bytes], str] = _utf8_decoder()
         self._pending: deque[SSEEvent] = deque()
-        self._reading = False
-        self._interrupted = False
-        self._stale_client = False
+        # The reader's queue: batches of events, one per network read, at most
+        # _READ_AHEAD of them; None = the stream is over (see _error). A deque
+        # and two futures: less than half the cost of asyncio.Queue per hand-over.
+        self._batches: deque[list[SSEEvent] | None] = deque()
+        self._wanted: asyncio.Future[None] | None = None  # iteration waits for a batch
+        self._room: asyncio.Future[None] | None = None  # the reader waits for room
+        self._error: errors.CommunicationError | None = None
         self._retry_after: float | None = None
         self._waiter: asyncio.Future[None] | None = None
 
     @property
     def url(self) -> str:
-        """The stream URL."""
-        return self._url
+        """The stream URL, its password and secret query values replaced by ``***``."""
+        return self._safe_url
 
     @property
     def last_event_id(self) -> str:
-        """The last event id received (sent as ``Last-Event-ID`` on reconnect)."""
+        """The last event id read (sent as ``Last-Event-ID`` on reconnect).
+
+        The reader may be ahead of iteration by the events still queued: to
+        remember how far *you* got, keep the ``id`` of the last event handled.
+        """
         return self._decoder.last_event_id
 
     @property
@@ -321,14 +428,27 @@ class SSEClient(BaseClient):
             await self._establish(reconnect=False)
         except BaseException:
             client, self._client = self._client, None
-            await client.aclose()
+            try:
+                await self._drop_stream()
+            finally:
+                await client.aclose()
             raise
+        if self._chunks is None:
+            self._batches.append(None)  # 204: nothing to read
+        else:
+            self._tasks.spawn(self._reader(), "reader")
 
     async def _close(self) -> None:
-        self._pending.clear()
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        # The reader first: it may be inside a read of the stream we release.
+        await self._tasks.cancel_all()
+        self._pending.clear()
+        self._error = None
+        self._batches.clear()
+        self._batches.append(None)
+        _wake(self._wanted)  # a pending iteration wakes up and ends
         try:
             await self._drop_stream()
         finally:
@@ -342,137 +462,169 @@ class SSEClient(BaseClient):
         return self
 
     async def __anext__(self) -> SSEEvent:
-        """The next event (opening or resuming the stream as needed).
+        """The next event (opening the stream first if needed).
 
-        Safe to cancel (``asyncio.timeout`` around it is fine): a read that is
-        cancelled closes the connection, and the next call resumes the stream
-        at once with ``Last-Event-ID``, as after a drop but without waiting
-        (or raises ``ConnectionError`` when reconnecting is off).
+        Safe to cancel (``asyncio.timeout`` around it is fine): the stream is
+        read by the client's reader task, so a cancelled wait neither closes
+        the connection nor loses an event; the next call returns it.
 
         Raises:
             StopAsyncIteration: HTTP 204, the terminal event was yielded, the
                 server ended the stream with reconnecting off, or the client
-                was closed.
+                was closed; also on every call after one of the errors below.
             HTTPStatusError: A non-2xx answer (after retries for 5xx).
             UnexpectedContentTypeError: The answer is not an event stream.
             ConnectionError: The stream could not be (re)opened.
             TimeoutError: No byte within ``timeout_seconds`` (after retries).
-            MessageTooLargeError: An event exceeded ``max_event_size``.
+            MessageTooLargeError: An event exceeded ``max_event_size``; the
+                stream is closed and not resumed.
         """
-        if self._pending:
-            return self._pending.popleft()
+        pending = self._pending
+        if pending:
+            return pending.popleft()
         return await self._fill()
 
     async def _fill(self) -> SSEEvent:
         if self._state is ClientState.UNOPENED:
             await self.connect()
         pending = self._pending
-        while True:
-            if pending:
-                return pending.popleft()
-            chunks = self._chunks
-            if chunks is None:
-                if not self._interrupted or self.is_closed:
-                    raise StopAsyncIteration
-                self._interrupted = False  # a resume was cancelled: take it up again
-                await self._resume(wait=False)
-                continue
-            failure: httpx.HTTPError | None = None
-            self._reading = True
-            try:
-                chunk = await anext(chunks)
-            except StopAsyncIteration:
-                chunk = None
-            except httpx.HTTPError as exc:
-                chunk, failure = None, exc
-            except asyncio.CancelledError:
-                # httpx closes the connection under a cancelled read; the next
-                # call resumes (or raises) as after any broken stream.
-                self._interrupted = True
-                raise
-            finally:
-                self._reading = False
-            if self._interrupted:
-                self._interrupted = False
-                if self.is_closed:
-                    raise StopAsyncIteration
-                try:
-                    await self._stream_ended(httpx.ReadError("a read was cancelled"), wait=False)
-                except asyncio.CancelledError:
-                    self._interrupted = True
-                    raise
-                continue
-            if chunk is not None:
-                try:
-                    events = self._decoder.feed(self._text(chunk))
-                except errors.MessageTooLargeError:
-                    self.stats.errors += 1
-                    await self._drop_stream()
-                    raise
-                if events:
-                    self.stats.received += len(events)
-                    if self.config.terminal_event is not None and self._cut_at_terminal(events):
-                        pending.extend(events)
-                        await self._drop_stream()
-                        continue
-                    pending.extend(events)
-                continue
-            if self.is_closed:
+        batches = self._batches
+        while not pending:
+            if self._state is ClientState.CLOSED:
                 raise StopAsyncIteration
+            if not batches:
+                # Wait for the reader; a cancelled wait leaves everything queued.
+                if self._wanted is not None:
+                    raise RuntimeError("another task is already waiting for the next event")
+                waiter = self._wanted = asyncio.get_running_loop().create_future()
+                try:
+                    await waiter
+                finally:
+                    self._wanted = None
+                continue
+            batch = batches.popleft()
+            _wake(self._room)
+            if batch is None:
+                batches.appendleft(None)  # the end stays: later calls end too
+                error, self._error = self._error, None
+                if error is not None:
+                    raise error
+                raise StopAsyncIteration
+            pending.extend(batch)
+        return pending.popleft()
+
+    async def _put(self, batch: list[SSEEvent] | None) -> None:
+        """Queue a batch (or the end); wait while the queue is full (back-pressure)."""
+        batches = self._batches
+        batches.append(batch)
+        _wake(self._wanted)
+        while len(batches) >= _READ_AHEAD:
+            room = self._room = asyncio.get_running_loop().create_future()
             try:
-                await self._stream_ended(failure)
-            except asyncio.CancelledError:
-                self._interrupted = True
-                raise
+                await room
+            finally:
+                self._room = None
 
-    def _cut_at_terminal(self, events: list[SSEEvent]) -> bool:
-        """Drop what follows the terminal event; tell whether there was one."""
-        name = self.config.terminal_event
-        for index, event in enumerate(events):
-            if event.event == name:
-                del events[index + 1 :]
-                return True
-        return False
+    # -- the reader task ----------------------------------------------------------------
 
-    async def _stream_ended(self, failure: httpx.HTTPError | None, *, wait: bool = True) -> None:
-        """Resume after the stream ended or broke, or end/raise if we may not."""
-        await self._drop_stream()
+    async def _reader(self) -> None:
+        """Read, decode and queue events, resuming dropped streams, until the stream is over."""
+        error: errors.CommunicationError | None = None
+        try:
+            await self._read_until_final()
+        except errors.ClosedError:
+            return  # close() is stopping us; it wakes the iteration itself
+        except errors.CommunicationError as exc:
+            error = exc
+        except Exception as exc:
+            self.logger.exception("the SSE reader of %s failed", self._safe_url)
+            error = errors.CommunicationError(
+                f"the SSE reader of {self._safe_url} failed: {redact_text(repr(exc))}"
+            )
+            error.__cause__ = exc
+        finally:
+            await self._drop_stream()
+        self._error = error
+        await self._put(None)
+
+    async def _read_until_final(self) -> None:
         cfg = self.config
         may_reconnect = cfg.auto_reconnect and cfg.max_reconnect_attempts > 0
-        if failure is not None:
-            self.stats.errors += 1
-            error = translate_error(failure, self._url)
-            if not may_reconnect:
-                raise error from failure
-            self.logger.info("SSE stream %s broke (%s); resuming", self._url, error.message)
-        elif not may_reconnect:
-            return
-        else:
-            self.logger.debug("SSE stream %s ended by the server; resuming", self._url)
-        await self._resume(wait=wait)
+        while (chunks := self._chunks) is not None:
+            outcome = await self._pump(chunks)
+            if outcome == "terminal":
+                return
+            await self._drop_stream()
+            if isinstance(outcome, httpx.HTTPError):
+                self.stats.errors += 1
+                error = translate_error(outcome, self._safe_url)
+                if not may_reconnect:
+                    raise error from outcome
+                self.logger.info(
+                    "SSE stream %s broke (%s); resuming", self._safe_url, error.message
+                )
+            elif not may_reconnect:
+                return
+            else:
+                self.logger.debug("SSE stream %s ended by the server; resuming", self._safe_url)
+            await self._establish(reconnect=True)
+            self.stats.reconnects += 1
 
-    async def _resume(self, *, wait: bool) -> None:
+    async def _pump(
+        self, chunks: AsyncGenerator[bytes, None]
+    ) -> httpx.HTTPError | Literal["ended", "terminal"]:
+        """Read one response until it ends (the hot path: one pass per network read).
+
+        Returns:
+            ``"ended"`` when the server ended the response, ``"terminal"``
+            once the terminal event is queued, or the failure that broke it.
+        """
+        feed = self._decoder.feed
+        text = self._text
+        batches = self._batches
+        stats = self.stats
+        terminal = self.config.terminal_event
         try:
-            await self._establish(reconnect=True, wait=wait)
-        except errors.ClosedError:
-            raise StopAsyncIteration from None
-        except asyncio.CancelledError:
-            # httpcore can leave a half-made connection in its pool when a
-            # connect is cancelled; the next attempt starts from a fresh pool.
-            self._interrupted = self._stale_client = True
-            raise
-        self.stats.reconnects += 1
+            async for chunk in chunks:
+                batch: list[SSEEvent] = []
+                try:
+                    feed(text(chunk), batch)
+                except errors.MessageTooLargeError:
+                    if terminal is not None and _cut_at_terminal(batch, terminal):
+                        stats.received += len(batch)
+                        await self._put(batch)
+                        return "terminal"
+                    stats.errors += 1
+                    if batch:
+                        stats.received += len(batch)
+                        await self._put(batch)
+                    raise
+                if not batch:
+                    continue
+                if terminal is not None and _cut_at_terminal(batch, terminal):
+                    stats.received += len(batch)
+                    await self._put(batch)
+                    return "terminal"
+                stats.received += len(batch)
+                if len(batches) < _READ_AHEAD - 1:
+                    batches.append(batch)
+                    wanted = self._wanted
+                    if wanted is not None and not wanted.done():
+                        wanted.set_result(None)
+                else:
+                    await self._put(batch)  # back-pressure: iteration is behind
+        except httpx.HTTPError as exc:
+            return exc
+        return "ended"
 
     # -- connecting -------------------------------------------------------------------
 
-    async def _establish(self, *, reconnect: bool, wait: bool = True) -> None:
+    async def _establish(self, *, reconnect: bool) -> None:
         """Open the stream, retrying transient failures per the policy.
 
         Args:
-            reconnect: The stream dropped: allow ``max_reconnect_attempts``
-                attempts in all.
-            wait: Wait the reconnection time before the first attempt (not
-                when the drop was our own cancelled read).
+            reconnect: The stream dropped: wait the reconnection time first,
+                and allow ``max_reconnect_attempts`` attempts in all.
         """
         cfg = self.config
         if not cfg.auto_reconnect:
@@ -483,7 +635,7 @@ class SSEClient(BaseClient):
             attempts = cfg.max_reconnect_attempts + 1
         policy = dataclasses.replace(self._policy, max_retries=max(attempts - 1, 0))
         offset = 1 if reconnect else 0
-        if reconnect and wait:
+        if reconnect:
             await self._sleep(self._reconnect_wait(1))
 
         def hint(state: RetryCallState) -> float:
@@ -494,7 +646,7 @@ class SSEClient(BaseClient):
             failure = outcome.exception() if outcome is not None else None
             self.logger.info(
                 "SSE connection to %s failed (attempt %d: %s); retrying",
-                self._url,
+                self._safe_url,
                 state.attempt_number,
                 failure,
             )
@@ -540,21 +692,34 @@ class SSEClient(BaseClient):
     def _build_request(self, client: httpx.AsyncClient, *, resume: bool) -> httpx.Request:
         cfg = self.config
         headers = {"Accept": _EVENT_STREAM, "Cache-Control": "no-store"}
-        if resume and self._decoder.last_event_id:
-            headers["Last-Event-ID"] = self._decoder.last_event_id
+        if resume:
+            decoder = self._decoder
+            resume_id = decoder.resume_id
+            if resume_id != decoder.last_event_id:
+                self.logger.warning(
+                    "SSE event id %r cannot be sent as a Last-Event-ID header; resuming %s "
+                    "from id %r instead (the server may repeat events)",
+                    decoder.last_event_id,
+                    self._safe_url,
+                    resume_id,
+                )
+            if resume_id:
+                headers["Last-Event-ID"] = resume_id
         try:
             return client.build_request(
-                cfg.method, self._url, params=cfg.params, json=cfg.json, headers=headers
+                cfg.method, self._request_url, json=cfg.json, headers=headers
             )
         except (httpx.InvalidURL, httpx.UnsupportedProtocol, TypeError) as exc:
-            raise errors.ConfigError(f"url: cannot build {cfg.method} {self._url}: {exc}") from exc
+            raise errors.ConfigError(
+                f"url: cannot build {cfg.method} {self._safe_url}: {redact_text(exc)}"
+            ) from exc
 
     async def _send(self, client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
         try:
             response = await client.send(request, auth=self._auth, stream=True)
         except httpx.HTTPError as exc:
             self.stats.errors += 1
-            raise translate_error(exc, self._url) from exc
+            raise translate_error(exc, self._safe_url) from exc
         except RuntimeError as exc:
             if self.is_closed:  # httpx refuses to send on a closed client
                 raise errors.ClosedError("SSEClient is closed") from exc
@@ -567,11 +732,6 @@ class SSEClient(BaseClient):
         client = self._client
         if self.is_closed or client is None:
             raise errors.ClosedError("SSEClient is closed")
-        if self._stale_client:
-            self._stale_client = False
-            self._client = self._new_client()
-            await client.aclose()
-            client = self._client
         response = await self._send(client, self._build_request(client, resume=True))
         try:
             is_stream = await self._check_response(response)
@@ -580,7 +740,7 @@ class SSEClient(BaseClient):
             raise
         if not is_stream:
             await response.aclose()
-            self.logger.debug("SSE %s answered 204: stream finished", self._url)
+            self.logger.debug("SSE %s answered 204: stream finished", self._safe_url)
             return
         if self.is_closed:
             await response.aclose()
@@ -588,14 +748,18 @@ class SSEClient(BaseClient):
         self._decoder.new_stream()
         self._text = _utf8_decoder()
         self._response = response
-        self._chunks = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
+        # Without a content encoding the raw bytes are the content: one
+        # generator layer less per network read.
+        encoded = response.headers.get("content-encoding", "identity").lower() != "identity"
+        chunks = response.aiter_bytes() if encoded else response.aiter_raw()
+        self._chunks = cast(AsyncGenerator[bytes, None], chunks)
 
     async def _check_response(self, response: httpx.Response) -> bool:
         """Return whether ``response`` is an event stream (False for 204), else raise."""
         status = response.status_code
         if status == 204:
             return False
-        method, url = response.request.method, response.request.url
+        method, url = response.request.method, redact_url(response.request.url)
         if not 200 <= status < 300:
             self.stats.errors += 1
             self._retry_after = parse_retry_after(response.headers.get("retry-after"))
@@ -623,7 +787,7 @@ class SSEClient(BaseClient):
         response, chunks = self._response, self._chunks
         self._response = self._chunks = None
         try:
-            if chunks is not None and not self._reading:
+            if chunks is not None:
                 await chunks.aclose()
         finally:
             if response is not None:
@@ -648,7 +812,7 @@ class SSEClient(BaseClient):
 
         async def probe() -> str:
             if self._response is not None:
-                return f"stream open to {self._url} ({self.stats.received} events)"
+                return f"stream open to {self._safe_url} ({self.stats.received} events)"
             cfg = self.config
             client = self._client
             own = client is None
@@ -671,15 +835,24 @@ class SSEClient(BaseClient):
             finally:
                 if own:
                     await client.aclose()
-            return f"{cfg.method} {self._url}: {response.status_code}"
+            return f"{cfg.method} {self._safe_url}: {response.status_code}"
 
         return await run_probe(probe, timeout=timeout, what="sse")
 
     def __repr__(self) -> str:
         return (
-            f"<SSEClient {self.config.method} {self._url} state={self.state.value} "
+            f"<SSEClient {self.config.method} {self._safe_url} state={self.state.value} "
             f"last_event_id={self._decoder.last_event_id!r}>"
         )
+
+
+def _cut_at_terminal(events: list[SSEEvent], name: str) -> bool:
+    """Drop what follows the terminal event; tell whether there was one."""
+    for index, event in enumerate(events):
+        if event.event == name:
+            del events[index + 1 :]
+            return True
+    return False
 
 
 def _utf8_decoder() -> Callable[[bytes], str]:
@@ -687,8 +860,8 @@ def _utf8_decoder() -> Callable[[bytes], str]:
     return _codecs.getincrementaldecoder("utf-8")("replace").decode
 
 
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
+def _wake(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
         waiter.set_result(None)
 
 
@@ -717,5 +890,7 @@ async def _preview(response: httpx.Response) -> str:
                     break
     except (TimeoutError, httpx.HTTPError) as exc:
         # The status is the error being raised; the body only illustrates it.
-        _logger.debug("could not read the body of %s: %r", response.request.url, exc)
+        _logger.debug(
+            "could not read the body of %s: %s", redact_url(response.request.url), redact_text(exc)
+        )
     return body[:_PREVIEW_BYTES].decode("utf-8", "replace")

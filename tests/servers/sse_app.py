@@ -15,6 +15,19 @@ Routes (all GET unless said otherwise):
 * ``/headers`` — one event whose data is the request's headers and query.
 * ``/nocontent`` (204), ``/wrongtype`` (HTML 200), ``/status/{code}``,
   ``/flaky?fail=n`` (503 n times, then ``/events``).
+
+Hostile streams (each holds the connection open at the end, until the client leaves):
+
+* ``/empty_data_lines?bytes=`` — one event, then ``data:`` lines with nothing
+  after the colon, ``bytes`` of them; the blank line that would end the event
+  never comes.
+* ``/unterminated_line?lines=&line=`` — one event, then ``lines`` bytes of
+  ordinary ``data:`` lines, then a ``data:`` line of ``line`` bytes whose
+  newline never comes.
+* ``/bad_id?id=`` — ``id: 1``, then an event with the given id, then the
+  response ends; any later connection gets ``id: 3`` and ``done``.
+* ``/bad_retry?value=&then=done|close`` — an event, then ``retry: value`` and a
+  second event in the same write, then ``done`` (or the response ends).
 """
 
 from __future__ import annotations
@@ -62,6 +75,7 @@ class AppState:
     bodies: list[Any] = field(default_factory=list)
     connect_times: list[float] = field(default_factory=list)
     open_streams: int = 0
+    fast_writes: int = 0
 
 
 def make_app() -> tuple[Starlette, AppState]:
@@ -158,6 +172,7 @@ def make_app() -> tuple[Starlette, AppState]:
             batch = 500
             for first in range(start, count + 1, batch):
                 last = min(first + batch, count + 1)
+                state.fast_writes += 1
                 yield "".join(
                     f'id: {n}\ndata: {{"n": {n}, "text": "event number {n}"}}\n\n'
                     for n in range(first, last)
@@ -202,7 +217,65 @@ def make_app() -> tuple[Starlette, AppState]:
         seen(request, f"status/{code}")
         return PlainTextResponse(f"failure {code}: the server says no", status_code=code)
 
+    def hold_open(pieces: AsyncIterator[bytes]) -> Response:
+        async def gen() -> AsyncIterator[bytes]:
+            async for piece in pieces:
+                yield piece
+            await asyncio.Event().wait()  # the connection stays open
+
+        return StreamingResponse(tracked(gen()), media_type="text/event-stream")
+
+    async def empty_data_lines(request: Request) -> Response:
+        seen(request, "empty_data_lines")
+        total = int(request.query_params.get("bytes", str(8 * 1024 * 1024)))
+
+        async def pieces() -> AsyncIterator[bytes]:
+            yield b"id: 1\ndata: before\n\n"
+            piece = b"data:\n" * 10_000
+            for _ in range(0, total, len(piece)):
+                yield piece
+
+        return hold_open(pieces())
+
+    async def unterminated_line(request: Request) -> Response:
+        seen(request, "unterminated_line")
+        lines = int(request.query_params.get("lines", "0"))
+        line = int(request.query_params["line"])
+
+        async def pieces() -> AsyncIterator[bytes]:
+            yield b"id: 1\ndata: before\n\n"
+            data_line = b"data: " + b"x" * 994 + b"\n"  # 1,000 bytes
+            for _ in range(0, lines, 64 * len(data_line)):
+                yield data_line * 64
+            yield b"data: "
+            piece = b"y" * 65_536
+            for _ in range(0, line, len(piece)):
+                yield piece
+
+        return hold_open(pieces())
+
+    async def bad_id(request: Request) -> Response:
+        seen(request, "bad_id")
+        if state.hits["bad_id"] == 1:
+            bad = request.query_params["id"]
+            body = f"id: 1\ndata: one\n\nid: {bad}\ndata: two\n\n"
+        else:
+            body = "id: 3\ndata: three\n\nevent: done\ndata: bye\n\n"
+        return Response(body.encode(), media_type="text/event-stream")
+
+    async def bad_retry(request: Request) -> Response:
+        seen(request, "bad_retry")
+        value = request.query_params["value"]
+        body = f"data: first\n\nretry: {value}\ndata: second\n\n"
+        if request.query_params.get("then", "done") == "done":
+            body += "event: done\ndata: bye\n\n"
+        return Response(body.encode(), media_type="text/event-stream")
+
     routes = [
+        Route("/empty_data_lines", empty_data_lines),
+        Route("/unterminated_line", unterminated_line),
+        Route("/bad_id", bad_id),
+        Route("/bad_retry", bad_retry),
         Route("/events", events),
         Route("/flaky", flaky),
         Route("/completions", completions, methods=["POST"]),
