@@ -459,7 +459,9 @@ class _Inbox:
     async def get(self) -> paho.MQTTMessage:
         while not self._items:
             if self._end is not None:
-                raise self._end
+                # The same instance is raised to every later call: drop the
+                # previous traceback so that repeated calls do not grow it.
+                raise self._end.with_traceback(None)
             if self._waiter is None or self._waiter.done():
                 self._waiter = asyncio.get_running_loop().create_future()
             await asyncio.shield(self._waiter)
