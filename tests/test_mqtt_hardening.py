@@ -250,6 +250,21 @@ def test_invalid_url_is_config_error_naming_it(url: str) -> None:
     assert url.replace("s3cret", "***") in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mqtt://user:s3cret@broker.example.com",  # refused by the policy, nothing contacted
+        "http://user:s3cret@127.0.0.1",
+        "mqtt://user:s3cret@127.0.0.1/a/path",
+    ],
+)
+def test_refused_url_errors_hide_the_password(url: str) -> None:
+    with pytest.raises(CommunicationError) as info:
+        MQTTClient(url)
+    assert info.value.code in ("ERR_SECURITY", "ERR_CONFIG")
+    assert "s3cret" not in str(info.value)
+
+
 async def test_url_credentials_never_printed(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     async with HostileBroker("silent") as silent:
