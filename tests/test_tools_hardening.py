@@ -204,7 +204,7 @@ def test_yaml_alias_bomb_and_self_reference_refused() -> None:
     with pytest.raises(ProtocolError, match="refer to themselves"):
         load_document("a: &a [*a]", content_type="application/yaml")
     with pytest.raises(ProtocolError, match="nests too deeply"):
-        load_document("[" * 3000 + "]" * 3000, url="http://h/x.yaml")
+        load_document("[" * 1000 + "]" * 1000, url="http://h/x.yaml")
 
 
 def large_openapi_yaml(base: str, operations: int = 250) -> str:

@@ -145,6 +145,10 @@ async def run_in_netns(scenario: Callable[[], Awaitable[None]], *, timeout: floa
             raise AssertionError(
                 f"{target} took more than {timeout}s in the namespace:\n{output.decode()}"
             ) from None
+        finally:
+            if process.returncode is None:  # cancelled: leave no child behind
+                process.kill()
+                await process.wait()
         if process.returncode != 0:
             raise AssertionError(
                 f"{target} failed in the namespace (exit {process.returncode}):\n{output.decode()}"

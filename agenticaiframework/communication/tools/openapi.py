@@ -79,7 +79,7 @@ def load_document(
     """
     path = urlsplit(url).path.lower()
     is_yaml = "yaml" in content_type.lower() or path.endswith((".yaml", ".yml"))
-    where = redact_url(url) if url else "the document"
+    where = f"the document from {redact_url(url)}" if url else "the document"
     if not is_yaml:
         try:
             return codecs.loads(text)
@@ -92,12 +92,13 @@ def load_document(
         # "[" * 100_000, where this one raises RecursionError.
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ProtocolError(f"document from {where} is neither JSON nor YAML: {exc}") from exc
+        raise ProtocolError(f"{where} is neither JSON nor YAML: {exc}") from exc
     except RecursionError as exc:
-        raise ProtocolError(f"YAML document from {where} nests too deeply") from exc
+        raise ProtocolError(f"{where} (YAML) nests too deeply") from exc
     # Aliases make a small YAML text stand for a huge tree, which later walks
     # (conversion, variable substitution) would expand: measure it once here.
-    _check_tree_size(document, max_nodes, where)
+    if isinstance(document, dict | list):
+        _check_tree_size(document, max_nodes, where)
     return document
 
 
@@ -107,24 +108,19 @@ def _check_tree_size(document: Any, max_nodes: int, where: str) -> None:
     stack: list[tuple[Any, int]] = [(document, 0)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, Mapping):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
         nodes += 1
         if nodes > max_nodes:
             raise ProtocolError(
-                f"document from {where} expands to more than {max_nodes} objects and arrays "
+                f"{where} expands to more than {max_nodes} objects and arrays "
                 "(YAML aliases); refused"
             )
         if depth >= MAX_EXPANSION_DEPTH:
             raise ProtocolError(
-                f"document from {where} nests deeper than {MAX_EXPANSION_DEPTH} levels "
+                f"{where} nests deeper than {MAX_EXPANSION_DEPTH} levels "
                 "(or its YAML aliases refer to themselves); refused"
             )
-        stack.extend((child, depth + 1) for child in children)
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
 
 
 def is_openapi(data: Any) -> bool:
