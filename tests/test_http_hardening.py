@@ -208,6 +208,8 @@ async def test_json_nested_too_deeply_is_a_protocol_error(http_server: HTTPServe
         with pytest.raises(ProtocolError, match="not JSON") as info:
             response.json()
         assert (await client.get("/deep", params={"n": 3})).json() == [[[]]]
+        for enc in ("utf-8", "utf-8-sig", "utf-16", "utf-32"):
+            assert (await client.get("/encoded", params={"enc": enc})).json() == {"name": "Zoë"}
     assert isinstance(info.value, CommunicationError) and info.value.code == "ERR_PROTOCOL"
 
 

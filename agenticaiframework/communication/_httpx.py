@@ -136,6 +136,8 @@ async def read_limited(
     Returns:
         The decoded body.
     """
+    if limit is None:
+        return await response.aread()
     limit_body(response, limit, field)
     parts = [chunk async for chunk in iter_limited(response, limit, field=field)]
     # What httpx's own aread() stores.

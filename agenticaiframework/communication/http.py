@@ -12,6 +12,7 @@ opened (the request was surely not sent).
 from __future__ import annotations
 
 import codecs as _codecs
+import json as _json
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing, asynccontextmanager
 from typing import Any
@@ -39,7 +40,6 @@ __all__ = ["HTTPClient", "HTTPResponse"]
 
 _HTTP_SCHEMES = frozenset({"http", "https"})
 _UNSET: Any = httpx.USE_CLIENT_DEFAULT
-_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 class HTTPResponse:
@@ -110,15 +110,16 @@ class HTTPResponse:
             ProtocolError: The body is not valid JSON (or nests too deeply).
         """
         response = self._response
-        charset = (response.charset_encoding or "utf-8").lower().replace("_", "-")
+        content = response.content
+        # As json.loads(bytes) and httpx do: UTF-8, -16 or -32 told by the first bytes.
+        encoding = _json.detect_encoding(content)
         try:
-            if charset in ("utf-8", "utf8"):
-                return _loads(response.content.removeprefix(_UTF8_BOM))
-            return _loads(response.text)
-        except errors.ProtocolError as exc:
+            return _loads(content if encoding == "utf-8" else content.decode(encoding))
+        except (errors.ProtocolError, UnicodeDecodeError) as exc:
+            reason = exc.message if isinstance(exc, errors.ProtocolError) else str(exc)
             raise errors.ProtocolError(
                 f"response from {redact_url(response.url)} is not JSON "
-                f"(status {self.status_code}): {exc.message}; "
+                f"(status {self.status_code}): {reason}; "
                 f"body starts {response.text[:200]!r}"
             ) from exc
 

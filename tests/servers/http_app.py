@@ -135,6 +135,10 @@ def make_app() -> tuple[Starlette, AppState]:
         depth = int(request.query_params.get("n", "100000"))
         return Response("[" * depth + "]" * depth, media_type="application/json")
 
+    async def encoded(request: Request) -> Response:
+        text = '{"name": "Zoë"}'
+        return Response(text.encode(request.query_params["enc"]), media_type="application/json")
+
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -153,5 +157,6 @@ def make_app() -> tuple[Starlette, AppState]:
         Route("/token", token, methods=["POST"]),
         Route("/protected", protected),
         Route("/deep", deep),
+        Route("/encoded", encoded),
     ]
     return Starlette(routes=routes), state
