@@ -24,11 +24,8 @@ from agenticaiframework.communication import (
     errors,
 )
 from agenticaiframework.communication import security as security_module
-from agenticaiframework.communication._ws_protocol import (
-    check_headers,
-    hop_headers,
-    redirect_target,
-)
+from agenticaiframework.communication._ws_protocol import hop_headers, redirect_target
+from agenticaiframework.communication.config import check_headers
 from tests.servers.proxy import FaultProxy
 from tests.servers.ws_server import WSServer
 
@@ -282,9 +279,9 @@ async def test_bad_auth_header_value_is_a_config_error(server: WSServer) -> None
 
 
 def test_check_headers_without_io() -> None:
-    check_headers({"X-Ok": "visible ascii\tand tabs"})
+    check_headers("headers", {"X-Ok": "visible ascii\tand tabs"})
     with pytest.raises(ConfigError, match="'X-Bad'"):
-        check_headers({"X-Bad": "\x7f"})
+        check_headers("headers", {"X-Bad": "\x7f"})
 
 
 # ---------------------------------------------------------------- item 20: late replies

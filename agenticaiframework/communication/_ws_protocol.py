@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import enum
 import itertools
-import re
 import uuid
 from collections.abc import Container, Iterable, Mapping
 from typing import Any
@@ -43,7 +42,6 @@ __all__ = [
     "RequestIds",
     "auth_reply",
     "check_close",
-    "check_headers",
     "classify_close",
     "describe_close",
     "hop_headers",
@@ -59,8 +57,6 @@ _SENDABLE_CODES = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
 REDIRECT_STATUSES = frozenset({300, 301, 302, 303, 307, 308})
 # RFC 9110 token for names; visible ASCII, space and tab for values (no CR,
 # LF, NUL or other controls, nothing outside ASCII).
-_HEADER_NAME = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
-_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 
 _CLOSE_NAMES = {
     1000: "normal closure",
@@ -216,27 +212,6 @@ def with_query(url: str, params: Mapping[str, str]) -> str:
     parts = urlsplit(url)
     query = f"{parts.query}&{urlencode(params)}" if parts.query else urlencode(params)
     return parts._replace(query=query).geturl()
-
-
-def check_headers(headers: Mapping[str, str]) -> None:
-    """Check that handshake headers can be sent as they are.
-
-    Args:
-        headers: Header names and values.
-
-    Raises:
-        ConfigError: A name is not an HTTP token, or a value holds a control
-            character (CR, LF, NUL...) or a non-ASCII character. The message
-            names the header, never its value (it may be a secret).
-    """
-    for name, value in headers.items():
-        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
-            raise ConfigError(f"headers: {name!r} is not a valid HTTP header name")
-        if not isinstance(value, str) or not _HEADER_VALUE.fullmatch(value):
-            raise ConfigError(
-                f"headers: the value of {name!r} must be printable ASCII "
-                "(no CR, LF, NUL or other control character, no non-ASCII character)"
-            )
 
 
 def redirect_target(url: str, status: int, location: str | None) -> str | None:

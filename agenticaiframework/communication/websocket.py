@@ -81,7 +81,6 @@ from ._ws_protocol import (
     RequestIds,
     auth_reply,
     check_close,
-    check_headers,
     classify_close,
     describe_close,
     hop_headers,
@@ -90,7 +89,7 @@ from ._ws_protocol import (
 )
 from .auth import Auth, build_auth
 from .codecs import Message, decode, encode
-from .config import WebSocketConfig, merge_config
+from .config import WebSocketConfig, check_headers, merge_config
 from .events import EventEmitter, Handler
 from .health import HealthStatus, run_probe
 from .lifecycle import BaseClient, ClientState
@@ -256,7 +255,7 @@ class WebSocketClient(BaseClient):
             raise errors.ConfigError(
                 f"url: not a valid WebSocket URL: {_safe(url)} ({redact_text(exc)})"
             ) from None
-        check_headers(cfg.headers)
+        check_headers("headers", cfg.headers)
         self._config = cfg
         self._url = url
         self._safe_url = _safe(url)
@@ -620,7 +619,7 @@ class WebSocketClient(BaseClient):
         if self._auth is not None:
             headers.update(await self._auth.headers())
             url = with_query(url, self._auth.query_params())
-            check_headers(headers)
+            check_headers("headers", headers)
         first = url
         try:
             # One deadline for the whole handshake, every redirect hop included.
