@@ -380,7 +380,7 @@ async def test_gives_up_after_max_reconnect_attempts(broker: Mosquitto) -> None:
         async with mqtt:
             proxy.refuse = True
             await proxy.cut()
-            with pytest.raises(ConnectionError):
+            with pytest.raises(ConnectionError, match=r"after 2 attempt\(s\)"):
                 async with asyncio.timeout(10):
                     await mqtt.receive()
             with pytest.raises(ConnectionError):

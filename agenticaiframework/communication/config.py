@@ -588,9 +588,13 @@ class MQTTConfig(BaseConfig):
             raise _fail("client_id", "is required when clean_session=False")
 
     def retry_config(self) -> RetryConfig:
-        """The reconnect backoff policy."""
+        """The reconnect backoff policy: ``max_reconnect_attempts`` attempts in all.
+
+        (One try plus ``max_reconnect_attempts - 1`` retries, as for WebSocket;
+        0 means forever and is handled by the caller.)
+        """
         return RetryConfig(
-            max_retries=self.max_reconnect_attempts,
+            max_retries=max(self.max_reconnect_attempts - 1, 0),
             retry_delay=self.reconnect_delay,
             max_delay=max(self.max_reconnect_delay, self.reconnect_delay),
         )
