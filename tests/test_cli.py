@@ -29,7 +29,13 @@ from tests.servers.ws_server import WSServer
 SERVERS = Path(__file__).resolve().parent / "servers"
 CHILDREN = [sys.executable, str(SERVERS / "stdio_children.py")]
 MCP = [sys.executable, str(SERVERS / "mcp_server.py")]
-CLI = [sys.executable, "-m", "agenticaiframework.communication"]
+# The real entry point, installed beside this interpreter (pip puts console scripts there).
+ENTRY_POINT = Path(sys.executable).with_name("agentcomm")
+CLI = (
+    [str(ENTRY_POINT)]
+    if ENTRY_POINT.exists()
+    else [sys.executable, "-m", "agenticaiframework.communication"]
+)
 
 
 class Result:
@@ -546,3 +552,140 @@ async def test_ws_interactive_on_a_terminal() -> None:
     assert proc.returncode == 0, err
     assert json.loads(second) == "second line"
     assert rest == b""
+
+
+# ------------------------------------------------------------------------------ first hour
+
+
+def test_the_entry_point_is_installed() -> None:
+    assert ENTRY_POINT.exists(), f"agentcomm is not installed beside {sys.executable}"
+
+
+async def test_version_from_the_package_metadata() -> None:
+    import importlib.metadata
+
+    import agenticaiframework.communication as package
+
+    result = await run("--version")
+    assert result.returncode == 0, result
+    expected = importlib.metadata.version("agenticaiframework-communication")
+    assert package.__version__ == expected
+    assert result.stdout.strip() == f"agentcomm {expected}"
+
+
+async def test_global_options_work_after_the_subcommand(http_url: str) -> None:
+    async with Mosquitto() as broker:
+        published, http_after, http_before = await asyncio.gather(
+            run("mqtt", "pub", "t/1", "x", "--broker", broker.url, "--pretty"),
+            run("http", "GET", f"{http_url}/data", "--jsonl"),
+            run("--jsonl", "http", "GET", f"{http_url}/data"),
+        )
+    assert published.returncode == 0, published
+    assert published.stdout.strip() == '{\n  "published": "t/1",\n  "qos": 0\n}', published
+    assert http_after.returncode == 0, http_after
+    assert http_after.docs == http_before.docs and http_after.docs[0]["status"] == 200
+
+
+async def test_a_usage_error_shows_the_usage_of_the_typed_subcommand() -> None:
+    result = await run("mqtt", "pub", "t", "x", "--bogus")
+    assert result.returncode == 2, result
+    assert result.stderr.startswith("usage: agentcomm mqtt pub "), result
+    assert "agentcomm mqtt pub: error: unrecognized arguments: --bogus" in result.stderr
+
+
+async def test_urls_without_a_scheme_and_targets_given_as_urls(http_url: str) -> None:
+    loopback = http_url.removeprefix("http://")
+    assumed, insecure, grpc_url = await asyncio.gather(
+        run("http", "GET", f"{loopback}/data"),
+        run("http", "GET", "http://10.0.0.1/x"),
+        run("grpc", "describe", f"http://127.0.0.1:{free_port()}"),
+    )
+    assert assumed.returncode == 0 and assumed.docs[0]["status"] == 200, assumed
+    assert_error(insecure, "ERR_SECURITY")
+    assert "--insecure" in insecure.stderr and "allow_insecure" not in insecure.stderr
+    assert_error(grpc_url, "ERR_CONFIG")
+    assert "a gRPC target is host:port" in grpc_url.stderr
+    assert "did you mean '127.0.0.1:" in grpc_url.stderr
+    # The library says what it expected, too.
+    from agenticaiframework.communication import ConfigError, HTTPClient
+
+    with pytest.raises(ConfigError, match=r"did you mean 'http://127\.0\.0\.1:8081/x'"):
+        HTTPClient("127.0.0.1:8081/x")
+    with pytest.raises(ConfigError, match=r"did you mean 'https://api\.example\.com/v1'"):
+        HTTPClient("api.example.com/v1")
+
+
+async def test_sse_pretty_no_reconnect_and_count() -> None:
+    app, _state = make_sse_app()
+    async with serve_asgi(app) as url:
+        finite, counted = await asyncio.gather(
+            run("--pretty", "sse", f"{url}/events?count=3", "--no-reconnect", timeout=30),
+            run("sse", f"{url}/events?count=3", "--count", "2"),
+        )
+    assert finite.returncode == 0, finite
+    # Each event once (no replay of a finished stream), its JSON data as sent.
+    assert finite.stdout.splitlines() == [f'message [{n}]: {{"n": {n}}}' for n in (1, 2, 3)]
+    assert [d["id"] for d in counted.docs] == ["1", "2"]
+
+
+async def test_grpc_describe_is_a_tree_on_a_terminal_and_json_on_request() -> None:
+    async with serve_grpc() as server:
+        tree, full = await asyncio.gather(
+            run("--pretty", "grpc", "describe", server.target),
+            run("--pretty", "grpc", "describe", server.target, "--json"),
+        )
+    assert tree.returncode == 0, tree
+    lines = tree.stdout.splitlines()
+    assert len(lines) < 40, tree.stdout
+    assert "  agents.v1.AgentService" in lines
+    assert any(
+        "ExecuteTask(agents.v1.TaskRequest) -> agents.v1.TaskResponse" in line for line in lines
+    )
+    assert any("task_id: string" in line for line in lines)
+    assert json.loads(full.stdout)["services"], full
+
+
+async def test_stdio_jsonrpc_error_from_the_peer_exits_non_zero() -> None:
+    # A method the real MCP server does not have: it answers with a JSON-RPC error.
+    result = await run(
+        "stdio",
+        "--format",
+        "jsonrpc",
+        "--send",
+        '{"jsonrpc": "2.0", "id": 1, "method": "no/such/method"}',
+        "--",
+        *MCP,
+    )
+    assert result.returncode == 1, result
+    [reply] = result.docs
+    assert reply["id"] == 1 and "error" in reply
+
+
+async def test_health_file_errors_name_the_client_and_probes_check_what_they_say(
+    http_url: str, tmp_path: Path
+) -> None:
+    unknown_key = tmp_path / "unknown.toml"
+    unknown_key.write_text(f'[clients.api]\ntype = "http"\nurl = "{http_url}"\ntimeout = 3\n')
+    ping_without_jsonrpc = tmp_path / "ping.toml"
+    ping_without_jsonrpc.write_text(
+        f'[clients.worker]\ntype = "stdio"\ncommand = {json.dumps([*CHILDREN, "echo"])}\n'
+        'ping_method = "ping"\n'
+    )
+    not_found = tmp_path / "not_found.toml"
+    not_found.write_text(
+        f'[clients.api]\ntype = "http"\nurl = "{http_url}/status/404"\nmax_retries = 0\n'
+        f'[clients.checked]\ntype = "http"\nurl = "{http_url}"\nhealth_path = "/health"\n'
+    )
+    unknown, ping, found = await asyncio.gather(
+        run("health", str(unknown_key)),
+        run("health", str(ping_without_jsonrpc)),
+        run("health", str(not_found)),
+    )
+    assert_error(unknown, "ERR_CONFIG")
+    assert "clients.api.timeout: not a field of HTTPConfig" in unknown.stderr, unknown
+    assert_error(ping, "ERR_CONFIG")
+    assert "clients.worker.ping_method" in ping.stderr and "jsonrpc" in ping.stderr, ping
+    verdicts = {d["name"]: (d["healthy"], d["detail"]) for d in found.docs}
+    assert verdicts["api"][0] is False and "404" in verdicts["api"][1], found
+    assert verdicts["checked"][0] is True, found
+    assert found.returncode == 1

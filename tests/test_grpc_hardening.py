@@ -110,7 +110,6 @@ async def test_refused_before_grpc_is_touched(monkeypatch: pytest.MonkeyPatch) -
         ("XDS:50051", "xds"),
         ("google-c2p:///agents", "google-c2p"),
         ("zz:agents", "zz"),
-        ("http://127.0.0.1:50051", "http"),
     ],
 )
 def test_resolvers_we_cannot_check_are_refused(target: str, scheme: str) -> None:
@@ -120,6 +119,13 @@ def test_resolvers_we_cannot_check_are_refused(target: str, scheme: str) -> None
     # Over TLS, or with the explicit opt-out, the client policy has nothing to refuse.
     GRPCClient(target, secure=True)
     GRPCClient(target, allow_insecure=True)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:50051", "https://agents.example.com/"])
+def test_a_web_url_is_not_a_grpc_target(url: str) -> None:
+    # Whatever the options: grpcio would take "http" for a host name.
+    with pytest.raises(ConfigError, match=r"a gRPC target is host:port.*did you mean '"):
+        GRPCClient(url, secure=True)
 
 
 def test_unix_sockets_are_local() -> None:

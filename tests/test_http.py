@@ -293,6 +293,21 @@ async def test_health_check(http_server: HTTPServer) -> None:
     assert not status.is_healthy and "cannot reach" in status.detail
 
 
+async def test_health_check_wants_a_2xx_or_3xx_from_the_health_path(
+    http_server: HTTPServer,
+) -> None:
+    # A base URL answering 404 is not a healthy service: the probe says which status it got.
+    async with HTTPClient(http_server.url + "/status/404") as missing:
+        status = await missing.health_check()
+    assert not status.is_healthy and "404" in status.detail
+    async with HTTPClient(http_server.url, health_path="/status/401") as refused:
+        status = await refused.health_check()
+    assert not status.is_healthy and "401" in status.detail
+    async with HTTPClient(http_server.url, health_path="/health") as client:
+        status = await client.health_check()
+    assert status.is_healthy and "/health" in status.detail, status
+
+
 async def test_bad_config_values_name_the_field() -> None:
     with pytest.raises(ValueError, match="timeout_seconds"):
         HTTPConfig(timeout_seconds=-1)

@@ -487,3 +487,9 @@ async def test_exit_event_and_auto_connect() -> None:
         assert codes == [0]
     finally:
         await stdio.close()
+
+
+def test_ping_method_needs_jsonrpc() -> None:
+    # A ping on a json-lines client was silently never sent (and reported healthy).
+    with pytest.raises(errors.ConfigError, match=r"ping_method.*jsonrpc"):
+        STDIOClient(["true"], ping_method="ping")

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from . import codecs
 from .errors import CommunicationError, ConfigError
-from .security import install_log_redaction, redact_text
+from .security import install_log_redaction, is_loopback_host, redact_text
 
 __all__ = ["Output", "build_parser", "load_clients", "main"]
 
@@ -58,6 +58,35 @@ class Output:
         print(f"{label}: {text}" if label else text, file=self.stream, flush=True)
 
 
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _with_scheme(url: str, *, plain: str, secure: str) -> str:
+    """Give a URL typed without a scheme one, as curl does.
+
+    ``127.0.0.1:8081/x`` becomes ``http://127.0.0.1:8081/x`` (plain text to
+    loopback), ``api.example.com/x`` becomes ``https://api.example.com/x``.
+    """
+    if "://" in url or not url or url.startswith("/"):
+        return url
+    host = url.split("/", 1)[0].rsplit("@", 1)[-1]
+    host = host[1:].split("]", 1)[0] if host.startswith("[") else host.rsplit(":", 1)[0]
+    return f"{plain if is_loopback_host(host) else secure}://{url}"
+
+
+# Words of the library's messages that name a Python keyword, and the flag that sets it here.
+_FLAG_FOR_KEYWORD = {"set allow_insecure=True": "pass --insecure"}
+
+
+def _cli_message(message: str) -> str:
+    for keyword, flag in _FLAG_FOR_KEYWORD.items():
+        message = message.replace(keyword, flag)
+    return message
+
+
 def _b64(data: bytes) -> str:
     import base64
 
@@ -79,40 +108,78 @@ def _headers(values: Sequence[str]) -> dict[str, str]:
     return headers
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the argument parser with every subcommand.
+def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """The options every command takes, before or after the subcommand.
 
-    Returns:
-        The parser.
+    On the top-level parser they carry the defaults; on subcommands their
+    default is "not given" (SUPPRESS), so a value typed before the subcommand
+    is not overwritten by the subcommand's default.
     """
-    parser = argparse.ArgumentParser(
-        prog="agentcomm",
-        description="Talk HTTP, WebSocket, SSE, MQTT, gRPC and STDIO from the command line.",
-    )
+    unset: Any = None if top else argparse.SUPPRESS
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument(
         "--jsonl",
         dest="json_lines",
         action="store_true",
-        default=None,
+        default=unset,
         help="print JSON lines even on a terminal",
     )
     fmt.add_argument(
         "--pretty",
         dest="json_lines",
         action="store_false",
+        default=unset,
         help="print readable text even when piped",
     )
     parser.add_argument(
-        "--insecure", action="store_true", help="allow plain-text transports to non-loopback hosts"
+        "--insecure",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="allow plain-text transports to non-loopback hosts",
     )
     parser.add_argument(
         "-v",
         "--verbose",
         action="count",
-        default=0,
+        default=0 if top else argparse.SUPPRESS,
         help="log the clients' activity on stderr (-v: info, -vv: debug)",
     )
+
+
+class _SubcommandParsers(argparse._SubParsersAction):  # type: ignore[type-arg]
+    """Subcommands that take the global options too, and know their own parser."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = super().add_parser(name, **kwargs)
+        _add_global_options(parser, top=False)
+        parser.set_defaults(_parser=parser)
+        return parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """A parser whose subcommands (at every depth) take the global options too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", "parsers", _SubcommandParsers)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every subcommand.
+
+    Global options (``--jsonl``, ``--pretty``, ``--insecure``, ``-v``) work
+    before or after the subcommand.
+
+    Returns:
+        The parser.
+    """
+    parser = _Parser(
+        prog="agentcomm",
+        description="Talk HTTP, WebSocket, SSE, MQTT, gRPC and STDIO from the command line.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    _add_global_options(parser, top=True)
+    parser.set_defaults(_parser=parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
@@ -158,19 +225,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("url")
     p.add_argument("--count", type=int, default=None, help="stop after N events")
     p.add_argument("--until", default=None, metavar="EVENT", help="stop at this event name")
+    p.add_argument(
+        "--no-reconnect",
+        dest="reconnect",
+        action="store_false",
+        help="stop when the server ends the stream (default: resume with Last-Event-ID)",
+    )
 
     p = sub.add_parser(
         "mqtt",
         help="MQTT publish or subscribe",
         description="Publish to or subscribe from an MQTT broker.",
     )
-    p.add_argument(
-        "--broker",
-        default="mqtt://127.0.0.1:1883",
-        help="broker URL (default mqtt://127.0.0.1:1883)",
-    )
+    broker_help = "broker URL (default mqtt://127.0.0.1:1883)"
+    p.add_argument("--broker", default="mqtt://127.0.0.1:1883", help=broker_help)
     msub = p.add_subparsers(dest="mqtt_command", required=True, metavar="ACTION")
     mp = msub.add_parser("pub", help="publish one message", description="Publish one message.")
+    mp.add_argument("--broker", default=argparse.SUPPRESS, help=broker_help)
     mp.add_argument("topic")
     mp.add_argument("payload", help="JSON or text")
     mp.add_argument("--qos", type=int, default=0, choices=(0, 1, 2))
@@ -180,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="subscribe and print messages",
         description="Subscribe to topics and print messages.",
     )
+    ms.add_argument("--broker", default=argparse.SUPPRESS, help=broker_help)
     ms.add_argument("topics", nargs="+")
     ms.add_argument("--qos", type=int, default=0, choices=(0, 1, 2))
     ms.add_argument("--count", type=int, default=None, help="stop after N messages")
@@ -208,9 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="list services and methods with request schemas",
         description="Describe the services of a server (reflection or --proto).",
     )
-    gd.add_argument("target")
+    gd.add_argument("target", help="host:port")
     gd.add_argument("--proto", action="append", default=[])
     gd.add_argument("--secure", action="store_true")
+    gd.add_argument(
+        "--json",
+        dest="raw_json",
+        action="store_true",
+        help="print the whole description with JSON Schemas (default on a terminal: a tree)",
+    )
 
     p = sub.add_parser(
         "stdio",
@@ -264,7 +342,10 @@ async def _http(args: argparse.Namespace, out: Output) -> int:
         max_retries=0, allow_insecure=args.insecure, timeout_seconds=args.timeout
     ) as client:
         response = await client.request(
-            args.method.upper(), args.url, json=body, headers=_headers(args.header)
+            args.method.upper(),
+            _with_scheme(args.url, plain="http", secure="https"),
+            json=body,
+            headers=_headers(args.header),
         )
     try:
         payload: Any = response.json()
@@ -283,7 +364,8 @@ async def _http(args: argparse.Namespace, out: Output) -> int:
 async def _ws(args: argparse.Namespace, out: Output) -> int:
     from .websocket import WebSocketClient
 
-    async with WebSocketClient(args.url, allow_insecure=args.insecure, auto_reconnect=False) as ws:
+    url = _with_scheme(args.url, plain="ws", secure="wss")
+    async with WebSocketClient(url, allow_insecure=args.insecure, auto_reconnect=False) as ws:
         if not args.send and sys.stdin.isatty():
             return await _interactive(ws, out)
         for message in args.send:
@@ -337,9 +419,15 @@ async def _sse(args: argparse.Namespace, out: Output) -> int:
     from .sse import SSEClient
 
     received = 0
-    async with SSEClient(args.url, allow_insecure=args.insecure) as sse:
+    url = _with_scheme(args.url, plain="http", secure="https")
+    async with SSEClient(url, allow_insecure=args.insecure, auto_reconnect=args.reconnect) as sse:
         async for event in sse:
-            out.emit({"event": event.event, "data": event.data, "id": event.id}, label="event")
+            if out.json_lines:
+                out.emit({"event": event.event, "data": event.data, "id": event.id})
+            else:
+                # The data as the server sent it: JSON text stays JSON, not a quoted string.
+                name = event.event if event.id is None else f"{event.event} [{event.id}]"
+                out.emit(event.data, label=name)
             received += 1
             if args.until and event.event == args.until:
                 break
@@ -384,7 +472,12 @@ async def _grpc(args: argparse.Namespace, out: Output) -> int:
         options["proto_files"] = args.proto
     async with GRPCClient(args.target, **options) as client:
         if args.grpc_command == "describe":
-            out.emit(await client.describe())
+            description = await client.describe()
+            if out.json_lines or args.raw_json:
+                out.emit(description)
+            else:
+                for line in _describe_tree(description):
+                    out.emit(line)
             return 0
         service, sep, method = args.method.rpartition(".")
         if not sep or not service:
@@ -399,6 +492,36 @@ async def _grpc(args: argparse.Namespace, out: Output) -> int:
             return 0
         out.emit(await client.call(service, method, request=request, timeout=args.timeout))
     return 0
+
+
+def _describe_tree(description: dict[str, Any]) -> list[str]:
+    """A compact view of a description: services, methods and their request fields."""
+    lines = [f"{description['target']} ({description['source']})"]
+    for service in description["services"]:
+        lines.append(f"  {service['name']}")
+        for method in service["methods"]:
+            arrow_in = "stream " if method["client_streaming"] else ""
+            arrow_out = "stream " if method["server_streaming"] else ""
+            lines.append(
+                f"    {method['name']}({arrow_in}{method['input_type']}) -> "
+                f"{arrow_out}{method['output_type']}"
+            )
+            fields = method.get("request_schema", {}).get("properties", {})
+            if fields:
+                shown = ", ".join(f"{n}: {_schema_type(f)}" for n, f in fields.items())
+                lines.append(f"        {shown}")
+    return lines
+
+
+def _schema_type(schema: dict[str, Any]) -> str:
+    if "enum" in schema:
+        return "enum"
+    kind = schema.get("type", schema.get("title", "any"))
+    if kind == "array":
+        return f"[{_schema_type(schema.get('items', {}))}]"
+    if kind == "object" and "title" in schema:
+        return str(schema["title"]).rsplit(".", 1)[-1]
+    return str(kind)
 
 
 def _server_streaming(description: dict[str, Any], service: str, method: str) -> bool:
@@ -434,6 +557,7 @@ async def _stdio(args: argparse.Namespace, out: Output) -> int:
     messages = list(args.send)
     if not messages and not sys.stdin.isatty():
         messages = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    status = 0
     async with STDIOClient(
         command=command, message_format=args.format, response_timeout=args.timeout
     ) as proc:
@@ -442,8 +566,11 @@ async def _stdio(args: argparse.Namespace, out: Output) -> int:
             await proc.send(message)
             if _is_notification(message):
                 continue  # JSON-RPC notifications get no answer
-            out.emit(await proc.receive(timeout=args.timeout))
-    return 0
+            reply = await proc.receive(timeout=args.timeout)
+            out.emit(reply)
+            if args.format == "jsonrpc" and isinstance(reply, dict) and "error" in reply:
+                status = 1  # the peer said no: printed in full, and the exit status says so
+    return status
 
 
 def _is_notification(message: Any) -> bool:
@@ -493,6 +620,8 @@ def load_clients(path: str, *, allow_insecure: bool = False) -> dict[str, Any]:
             clients[name] = factory(fields)
         except KeyError as exc:
             raise ConfigError(f"clients.{name}.{exc.args[0]}: required for type {kind!r}") from None
+        except ConfigError as exc:
+            raise ConfigError(f"clients.{name}.{exc.message}") from None
         except TypeError as exc:
             raise ConfigError(f"clients.{name}: {exc}") from None
     return clients
@@ -664,13 +793,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status: 0 on success, 1 on an error or an unhealthy check,
         2 on usage errors, 130 on Ctrl-C, 143 on SIGTERM.
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # Say it with the usage of the subcommand that was typed, not the top level's.
+        args._parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _configure_logging(args.verbose)
     out = Output(sys.stdout, args.json_lines)
     try:
         return asyncio.run(_run_command(args, out))
     except CommunicationError as exc:
-        print(f"error {exc.code}: {redact_text(exc.message)}", file=sys.stderr)
+        print(f"error {exc.code}: {_cli_message(redact_text(exc.message))}", file=sys.stderr)
         return 1
     except json.JSONDecodeError as exc:
         print(f"error ERR_CONFIG: invalid JSON argument: {exc}", file=sys.stderr)

@@ -283,6 +283,9 @@ class HTTPConfig(BaseConfig):
             built-in ones (Authorization, Cookie, API-key headers, and every
             name that looks like a credential: ``Private-Token``,
             ``X-Goog-Api-Key``, ``X-Auth-Token``...).
+        health_path: What ``health_check()`` GETs: a path relative to
+            ``base_url`` (``"/healthz"``) or an absolute URL; None probes
+            ``base_url`` itself. Healthy means a 2xx or 3xx answer.
     """
 
     base_url: str | None = None
@@ -305,6 +308,7 @@ class HTTPConfig(BaseConfig):
     transport: Any = None
     max_response_size: int | None = None
     credential_headers: Sequence[str] = ()
+    health_path: str | None = None
 
     def _validate(self) -> None:
         check_size_limit("max_response_size", self.max_response_size)
@@ -320,6 +324,8 @@ class HTTPConfig(BaseConfig):
         object.__setattr__(self, "credential_headers", tuple(self.credential_headers))
         for name in self.credential_headers:
             check_header_name("credential_headers", name)
+        if self.health_path is not None and not isinstance(self.health_path, str):
+            raise _fail("health_path", f"must be a path, a URL or None, got {self.health_path!r}")
         if self.pool_connections > self.pool_maxsize:
             raise _fail("pool_connections", "must not exceed pool_maxsize")
         self.retry_config()
@@ -694,7 +700,8 @@ class STDIOConfig(BaseConfig):
             mode, while in jsonrpc mode the oldest unread message is dropped
             and reported (replies must keep flowing).
         ping_method: JSON-RPC method ``health_check()`` calls (``"ping"`` for
-            MCP servers); None checks only that the process is alive.
+            MCP servers); needs ``message_format="jsonrpc"``. None checks
+            only that the process is alive.
     """
 
     command: Sequence[str] = ()
@@ -737,6 +744,12 @@ class STDIOConfig(BaseConfig):
             isinstance(self.ping_method, str) and self.ping_method
         ):
             raise _fail("ping_method", f"must be a method name or None, got {self.ping_method!r}")
+        if self.ping_method is not None and self.message_format != "jsonrpc":
+            raise _fail(
+                "ping_method",
+                "is a JSON-RPC request and needs message_format='jsonrpc' "
+                f"(message_format is {self.message_format!r})",
+            )
         if self.message_format == "raw" and self.framing != "newline":
             raise _fail("framing", "raw message_format reads unframed bytes; use framing='newline'")
         if not isinstance(self.delimiter, str) or not self.delimiter:

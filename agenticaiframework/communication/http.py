@@ -562,26 +562,32 @@ class HTTPClient(BaseClient):
             await response.raw.aclose()
 
     async def health_check(self, url: str = "", *, timeout: float = 5.0) -> HealthStatus:
-        """Probe the server with a GET; any status below 500 counts as healthy.
+        """Probe the server with a GET; a 2xx or 3xx answer counts as healthy.
 
         Args:
-            url: URL to probe; default the base URL.
+            url: URL to probe; default ``health_path`` (relative to the base
+                URL), else the base URL itself.
             timeout: Seconds the probe may take.
 
         Returns:
-            The verdict with its latency.
+            The verdict with its latency: a 4xx (a missing health path, a
+            refused credential) or 5xx answer is unhealthy, with the status
+            in the detail.
         """
 
         async def probe() -> str:
-            target = url or self.config.base_url
+            target = url or self.config.health_path or self.config.base_url
             if not target:
-                raise errors.ConfigError("url: health_check needs a URL or a base_url")
-            response = await self.request("GET", target, retry=False, timeout=timeout)
-            if response.status_code >= 500:
-                raise errors.RemoteError(
-                    f"GET {redact_url(target)} answered {response.status_code}"
+                raise errors.ConfigError(
+                    "url: health_check needs a URL, a health_path or a base_url"
                 )
-            return f"GET {redact_url(target)}: {response.status_code}"
+            response = await self.request("GET", target, retry=False, timeout=timeout)
+            shown = f"GET {redact_url(target)}"
+            if response.status_code >= 400:
+                raise errors.RemoteError(
+                    f"{shown} answered {response.status_code} {response.reason_phrase}"
+                )
+            return f"{shown}: {response.status_code}"
 
         return await run_probe(probe, timeout=timeout, what="http")
 

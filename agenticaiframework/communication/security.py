@@ -138,9 +138,14 @@ def check_url(
     except ValueError as exc:
         raise ConfigError(f"invalid URL {redact_url(url)!r}: {exc}") from exc
     scheme = parts.scheme.lower()
-    if not scheme and "://" not in url:
-        guess = f"http://{url.lstrip('/')}"
-        raise SecurityError(
+    if "://" not in url:
+        wanted = sorted(schemes) if schemes else ["https", "http"]
+        plain = next((s for s in wanted if s in PLAIN_SCHEMES), wanted[0])
+        secure = next((s for s in wanted if s in SECURE_SCHEMES), wanted[0])
+        typed = url.lstrip("/").split("/", 1)[0].rsplit("@", 1)[-1]
+        typed = typed[1:].split("]", 1)[0] if typed.startswith("[") else typed.rsplit(":", 1)[0]
+        guess = f"{plain if is_loopback_host(typed) else secure}://{url.lstrip('/')}"
+        raise ConfigError(
             f"URL {redact_url(url)!r} has no scheme: did you mean {redact_url(guess)!r}?"
         )
     if schemes is not None and scheme not in schemes:
@@ -562,6 +567,17 @@ def grpc_target_hosts(target: str) -> list[tuple[str, int | None]]:
             that is not a number in 1-65535; the message names the target.
     """
     text = target.strip()
+    web = text.split("://", 1)[0].lower() if "://" in text else ""
+    if web in {"http", "https", "ws", "wss", "h2c"}:
+        try:
+            parts = urlsplit(text)
+            address = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+        except ValueError:
+            address = "host:port"
+        raise ConfigError(
+            f"target: a gRPC target is host:port, grpc://host:port or grpcs://host:port, "
+            f"not a URL like {redact_url(target)!r} (did you mean {address!r}?)"
+        )
     if text.lower().startswith(("grpc://", "grpcs://")):
         text = text.split("://", 1)[1].rstrip("/")
     if not text:

@@ -143,6 +143,8 @@ def make_app() -> tuple[Starlette, AppState]:
         return JSONResponse({"status": "ok"})
 
     routes: list[Any] = [
+        # An API root that answers, as real ones do: health_check() of a bare base URL.
+        Route("/", health),
         Route("/data", data),
         Route("/health", health),
         Route("/users", users, methods=["GET", "POST"]),
