@@ -83,9 +83,13 @@ _HTTP_SCHEMES = frozenset({"http", "https"})
 _PREVIEW_BYTES = 512
 _PREVIEW_SECONDS = 2.0
 _EVENT_STREAM = "text/event-stream"
-# Network reads decoded ahead of iteration; each is at most one read's worth
-# of events (64 KiB with httpx) or one event of up to max_event_size.
-_READ_AHEAD = 4
+# Characters of events (as counted for max_event_size) the reader may have
+# decoded and not yet handed out before it stops reading: memory held is this
+# plus one network read's events (or one event of up to max_event_size). Much
+# smaller makes the reader and the iteration wake each other for every read of
+# small events; with 16 KiB the CPU per event is what it was when iteration
+# read the stream itself.
+_READ_AHEAD = 16 * 1024
 _logger = logging.getLogger("agenticaiframework.communication.sse")
 
 
@@ -158,6 +162,8 @@ class EventStreamDecoder:
             differs from ``last_event_id`` only after an id that cannot.
         retry: The reconnection time the server asked for, in milliseconds,
             at most :data:`MAX_RETRY_MS`.
+        dispatched_size: The total size of the events returned so far,
+            counted as for ``max_event_size`` (for flow control).
     """
 
     __slots__ = (
@@ -169,6 +175,7 @@ class EventStreamDecoder:
         "_max",
         "_retry_field",
         "_size",
+        "dispatched_size",
         "last_event_id",
         "resume_id",
         "retry",
@@ -186,6 +193,7 @@ class EventStreamDecoder:
         self._data: list[str] = []
         self._retry_field: int | None = None
         self._size = 0
+        self.dispatched_size = 0
 
     def new_stream(self) -> None:
         """Forget the partial line and event of the previous connection."""
@@ -257,6 +265,7 @@ class EventStreamDecoder:
                             self._retry_field,
                         )
                     )
+                    self.dispatched_size += size
                     data = self._data = []
                 self._event = ""
                 self._retry_field = None
@@ -327,7 +336,7 @@ class SSEClient(BaseClient):
 
     Iterating opens the stream if ``connect()`` was not called. From then on
     a reader task owned by the client reads the stream, decodes it, queues
-    the events (at most a few network reads ahead of iteration: then it
+    the events (about 16 KiB of them ahead of iteration at most: then it
     stops reading, and TCP slows the server down) and resumes a stream that
     dropped. So a wait for the next event may be cancelled (``asyncio.timeout``)
     without closing the stream or losing an event. One task at a time may
@@ -377,10 +386,15 @@ class SSEClient(BaseClient):
         self._chunks: AsyncGenerator[bytes, None] | None = None
         self._text: Callable[[bytes], str] = _utf8_decoder()
         self._pending: deque[SSEEvent] = deque()
-        # The reader's queue: batches of events, one per network read, at most
-        # _READ_AHEAD of them; None = the stream is over (see _error). A deque
-        # and two futures: less than half the cost of asyncio.Queue per hand-over.
-        self._batches: deque[list[SSEEvent] | None] = deque()
+        # The reader's queue: (events of one network read, their size), None =
+        # the stream is over (see _error). The reader stops reading while more
+        # than _READ_AHEAD is queued or in hand (the batch being iterated), so
+        # a large read is decoded only once the previous one is used up, as if
+        # iteration read the stream itself. A deque and two futures: less than
+        # half the cost of asyncio.Queue per hand-over.
+        self._batches: deque[tuple[list[SSEEvent], int] | None] = deque()
+        self._queued = 0
+        self._in_hand = 0
         self._wanted: asyncio.Future[None] | None = None  # iteration waits for a batch
         self._room: asyncio.Future[None] | None = None  # the reader waits for room
         self._error: errors.CommunicationError | None = None
@@ -448,6 +462,7 @@ class SSEClient(BaseClient):
         self._error = None
         self._batches.clear()
         self._batches.append(None)
+        self._queued = self._in_hand = 0
         _wake(self._wanted)  # a pending iteration wakes up and ends
         try:
             await self._drop_stream()
@@ -478,21 +493,19 @@ class SSEClient(BaseClient):
             TimeoutError: No byte within ``timeout_seconds`` (after retries).
             MessageTooLargeError: An event exceeded ``max_event_size``; the
                 stream is closed and not resumed.
+            RuntimeError: Another task is already waiting for the next event.
         """
         pending = self._pending
         if pending:
             return pending.popleft()
-        return await self._fill()
-
-    async def _fill(self) -> SSEEvent:
         if self._state is ClientState.UNOPENED:
             await self.connect()
-        pending = self._pending
         batches = self._batches
         while not pending:
             if self._state is ClientState.CLOSED:
                 raise StopAsyncIteration
             if not batches:
+                self._release()  # the batch in hand is used up
                 # Wait for the reader; a cancelled wait leaves everything queued.
                 if self._wanted is not None:
                     raise RuntimeError("another task is already waiting for the next event")
@@ -502,23 +515,36 @@ class SSEClient(BaseClient):
                 finally:
                     self._wanted = None
                 continue
-            batch = batches.popleft()
-            _wake(self._room)
-            if batch is None:
+            item = batches.popleft()
+            if item is None:
                 batches.appendleft(None)  # the end stays: later calls end too
                 error, self._error = self._error, None
                 if error is not None:
                     raise error
                 raise StopAsyncIteration
+            batch, size = item
+            self._release()
+            self._in_hand = size
             pending.extend(batch)
         return pending.popleft()
 
-    async def _put(self, batch: list[SSEEvent] | None) -> None:
-        """Queue a batch (or the end); wait while the queue is full (back-pressure)."""
-        batches = self._batches
-        batches.append(batch)
+    def _release(self) -> None:
+        """Uncount the batch in hand (it is used up); let the reader go on if it may."""
+        queued = self._queued = self._queued - self._in_hand
+        self._in_hand = 0
+        room = self._room
+        if room is not None and queued <= _READ_AHEAD and not room.done():
+            room.set_result(None)
+
+    async def _put(self, batch: list[SSEEvent], size: int) -> None:
+        """Queue a batch; then wait while too much is queued (back-pressure)."""
+        self._batches.append((batch, size))
+        self._queued += size
         _wake(self._wanted)
-        while len(batches) >= _READ_AHEAD:
+        await self._wait_for_room()
+
+    async def _wait_for_room(self) -> None:
+        while self._queued > _READ_AHEAD:
             room = self._room = asyncio.get_running_loop().create_future()
             try:
                 await room
@@ -545,7 +571,8 @@ class SSEClient(BaseClient):
         finally:
             await self._drop_stream()
         self._error = error
-        await self._put(None)
+        self._batches.append(None)
+        _wake(self._wanted)
 
     async def _read_until_final(self) -> None:
         cfg = self.config
@@ -579,7 +606,8 @@ class SSEClient(BaseClient):
             ``"ended"`` when the server ended the response, ``"terminal"``
             once the terminal event is queued, or the failure that broke it.
         """
-        feed = self._decoder.feed
+        decoder = self._decoder
+        feed = decoder.feed
         text = self._text
         batches = self._batches
         stats = self.stats
@@ -587,32 +615,38 @@ class SSEClient(BaseClient):
         try:
             async for chunk in chunks:
                 batch: list[SSEEvent] = []
+                before = decoder.dispatched_size
                 try:
                     feed(text(chunk), batch)
                 except errors.MessageTooLargeError:
+                    size = decoder.dispatched_size - before
                     if terminal is not None and _cut_at_terminal(batch, terminal):
                         stats.received += len(batch)
-                        await self._put(batch)
+                        await self._put(batch, size)
                         return "terminal"
                     stats.errors += 1
                     if batch:
                         stats.received += len(batch)
-                        await self._put(batch)
+                        await self._put(batch, size)
                     raise
                 if not batch:
                     continue
+                size = decoder.dispatched_size - before
                 if terminal is not None and _cut_at_terminal(batch, terminal):
                     stats.received += len(batch)
-                    await self._put(batch)
+                    await self._put(batch, size)
                     return "terminal"
                 stats.received += len(batch)
-                if len(batches) < _READ_AHEAD - 1:
-                    batches.append(batch)
-                    wanted = self._wanted
-                    if wanted is not None and not wanted.done():
-                        wanted.set_result(None)
-                else:
-                    await self._put(batch)  # back-pressure: iteration is behind
+                batches.append((batch, size))
+                # Iteration frees each event once used; this list must not keep
+                # them all alive while the next read waits.
+                del batch, chunk
+                wanted = self._wanted
+                if wanted is not None and not wanted.done():
+                    wanted.set_result(None)
+                queued = self._queued = self._queued + size
+                if queued > _READ_AHEAD:
+                    await self._wait_for_room()  # back-pressure: iteration is behind
         except httpx.HTTPError as exc:
             return exc
         return "ended"
