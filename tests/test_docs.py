@@ -142,3 +142,26 @@ async def test_doc_block_runs(
     async with contextlib.AsyncExitStack() as stack:
         code = await _prepare(server, code, http_server.url, stack)
         await _run(code)
+
+
+def _python_blocks(text: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+
+
+def test_every_mqtt_handler_example_says_what_runs_it() -> None:
+    # on_message handlers run only while something consumes messages: an example that
+    # registers one and never starts start_listening() (or iterates) teaches a handler
+    # that never fires.
+    root = Path(__file__).resolve().parent.parent
+    sources = {p: _python_blocks(p.read_text()) for p in [root / "README.md", *DOCS.rglob("*.md")]}
+    sources.update({p: [p.read_text()] for p in (root / "examples").glob("*.py")})
+    checked = 0
+    for path, blocks in sources.items():
+        for block in blocks:
+            if ".on_message(" not in block:
+                continue
+            checked += 1
+            after = block[block.index(".on_message(") :]
+            consumers = ("start_listening()", "async for ", ".receive(")
+            assert any(c in after for c in consumers), f"{path.name}: {after[:200]}"
+    assert checked >= 3

@@ -612,8 +612,10 @@ class MQTTClient(BaseClient):
         The filter is subscribed to (at ``qos``, default ``default_qos``) on
         connect, or at once if already connected. Handlers may be sync or
         async; one that raises is logged and reported on the ``error`` event.
-        Handlers run as messages are consumed: by :meth:`start_listening`, or
-        by ``async for`` / :meth:`receive`.
+        Handlers run only as messages are consumed: by :meth:`start_listening`
+        (start it, usually as a task, once the handlers are registered), or by
+        ``async for`` / :meth:`receive`. With nothing consuming, messages wait
+        in the queue and no handler runs.
 
         Args:
             topic_filter: An MQTT filter such as ``agents/+/status``.
