@@ -160,6 +160,19 @@ def test_decoder_keeps_the_last_sendable_id_for_resume() -> None:
     assert decoder.resume_id == "3"
     decoder.feed("id\ndata: d\n\n")  # an empty id resets both: no header at all
     assert decoder.last_event_id == decoder.resume_id == ""
+    # Several ids in one piece, the last ones unsendable: the last sendable wins.
+    decoder.feed("id: 4\ndata: e\n\nid:5\ndata: f\n\nid: é\n\nid: 6 \ndata: g\n\n")
+    assert decoder.last_event_id == "6 " and decoder.resume_id == "5"
+    # A piece whose only id cannot be sent keeps the one of an earlier piece.
+    decoder.feed("id: ü\ndata: h\n\n")
+    assert decoder.resume_id == "5"
+    # Split anywhere, the result is the same.
+    text = "id: 7\ndata: i\n\nid: 8\ndata: j\n\nid: ñ\ndata: k\n\n"
+    for piece in (1, 2, 3, 5):
+        split = EventStreamDecoder()
+        for start in range(0, len(text), piece):
+            split.feed(text[start : start + piece])
+        assert (split.last_event_id, split.resume_id) == ("ñ", "8")
 
 
 def test_initial_last_event_id_that_cannot_be_sent_is_refused() -> None:

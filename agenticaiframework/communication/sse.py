@@ -245,6 +245,7 @@ class EventStreamDecoder:
         data = self._data
         size = self._size
         limit = self._max
+        new_id = False
         for line in lines:
             if line[:5] == "data:":
                 size += len(line) + 1
@@ -286,14 +287,7 @@ class EventStreamDecoder:
             if name == "id":
                 if "\0" not in value:
                     self.last_event_id = value
-                    # is_sendable_id(), inlined: this runs for most events.
-                    if not value or (
-                        value.isascii()
-                        and value.isprintable()
-                        and value[0] != " "
-                        and value[-1] != " "
-                    ):
-                        self.resume_id = value
+                    new_id = True
             elif name == "event":
                 self._event = value
             elif name == "data":
@@ -304,9 +298,30 @@ class EventStreamDecoder:
                 retry = int(value) if len(value) <= 10 else MAX_RETRY_MS
                 self.retry = self._retry_field = min(retry, MAX_RETRY_MS)
         self._size = size
+        if new_id:
+            # Checked once per piece, not per event: the last id of the piece.
+            last = self.last_event_id
+            if is_sendable_id(last):
+                self.resume_id = last
+            else:
+                self._resume_from_earlier_id(lines)
         if size + len(self._buffer) > limit:
             self._too_large(size + len(self._buffer))
         return events
+
+    def _resume_from_earlier_id(self, lines: list[str]) -> None:
+        """Make ``resume_id`` the last sendable id of this piece (if it has one)."""
+        for line in reversed(lines):
+            if line[:2] != "id":
+                continue
+            name, colon, value = line.partition(":")
+            if name != "id":
+                continue
+            if colon and value[:1] == " ":
+                value = value[1:]
+            if "\0" not in value and is_sendable_id(value):
+                self.resume_id = value
+                return
 
     def _too_large(self, size: int) -> NoReturn:
         self._drop_partial()
