@@ -385,3 +385,10 @@ async def test_params_add_to_the_query_of_the_url(sse_server: SSEServer) -> None
         seen = (await anext(sse)).json()
     assert seen["query"] == {"a": "1", "api_key": "k3y-v4lue", "q": "2"}
     assert_clean(repr(sse) + sse.url)
+
+
+@pytest.mark.parametrize("value", ["caf\u00e9", "a\r\nX-Injected: 1", "nul\x00"])
+def test_header_values_that_cannot_be_sent_are_config_errors(value: str) -> None:
+    with pytest.raises(ConfigError, match="'X-Tenant'") as info:
+        SSEClient("http://127.0.0.1:1/events", headers={"X-Tenant": value})
+    assert info.value.code == "ERR_CONFIG"

@@ -457,8 +457,9 @@ class SSEConfig(BaseConfig):
             that event is still yielded, then the stream is closed.
         last_event_id: Resume from this id: sent as ``Last-Event-ID`` on the
             first request (later requests send the last id received).
-        max_event_size: Largest event (or unterminated line), in characters;
-            a bigger one raises ``MessageTooLargeError``.
+        max_event_size: Largest event, in characters, counting every line of
+            it (empty ``data:`` lines and a line still waiting for its
+            newline included); a bigger one raises ``MessageTooLargeError``.
     """
 
     method: str = "GET"
@@ -490,6 +491,7 @@ class SSEConfig(BaseConfig):
         _check_number("max_reconnect_delay", self.max_reconnect_delay)
         _check_int("max_reconnect_attempts", self.max_reconnect_attempts)
         _check_mapping("headers", self.headers)
+        check_headers("headers", self.headers)
         if not isinstance(self.method, str) or not self.method.isalpha():
             raise _fail("method", f"must be an HTTP method name, got {self.method!r}")
         object.__setattr__(self, "method", self.method.upper())
