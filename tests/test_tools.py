@@ -81,9 +81,12 @@ async def test_register_list_search_and_call(tool_server: ToolServer) -> None:
         assert result.manual.info["title"] == "Test tools"
         names = [t.name for t in tools.list_tools()]
         assert "api.get_user" in names and "api.create_user" in names
-        # the sse and websocket tools are other types: refused, and said so
+        # the sse and websocket tools are other types: left out by policy, and
+        # said so in skipped (not an error, as with the reference client)
         assert "api.ticks" not in names and "api.ws_only" not in names
-        assert any("'ws_only'" in e and "websocket" in e for e in result.errors)
+        assert result.errors == ()
+        assert [s.name for s in result.skipped] == ["ticks", "ws_only"]
+        assert "'websocket'" in result.skipped[1].reason
 
         found = tools.search_tools("user profile", limit=2)
         assert found[0].name == "api.get_user"
@@ -235,7 +238,8 @@ async def test_allowed_protocols_admit_other_types(tool_server: ToolServer) -> N
         )
         names = {t.name for t in tools.list_tools()}
         assert "api.ticks" in names and "api.ws_only" not in names
-        assert len([e for e in result.errors if "ws_only" in e]) == 1
+        assert result.errors == ()
+        assert [s.name for s in result.skipped] == ["ws_only"]
 
 
 # -- OpenAPI ------------------------------------------------------------------------
@@ -410,9 +414,10 @@ async def test_remote_manual_may_not_register_loopback_tools() -> None:
     template = parse_template(
         {"name": "m", "call_template_type": "http", "url": "https://api.example.com/utcp"}
     )
-    admitted, problems = await tools._admit("m", template, found, True)
+    admitted, problems, skipped = await tools._admit("m", template, found, True)
     assert list(admitted) == ["m.outer"]
-    assert "this machine" in problems[0]
+    # a security refusal is an error (the reference fails the whole manual)
+    assert "this machine" in problems[0] and skipped == []
 
 
 def test_placeholder_in_host_is_refused() -> None:

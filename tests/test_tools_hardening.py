@@ -100,8 +100,10 @@ async def test_variable_cannot_reach_another_manuals_namespace(tool_server: Tool
         result = await tools.register_manual(doc_manual("acme", tool_server.url + "/doc/acme"))
         assert result.success
         assert [t.name for t in tools.list_tools()] == ["acme.own"]
+        # a security refusal: an error, never merely "skipped"
         (problem,) = result.errors
         assert "'_prod_API_KEY'" in problem and "left out" in problem
+        assert result.skipped == ()
         echoed = await tools.call_tool("acme.own")
     assert echoed["headers"]["x-key"] == "acme-key"
     assert all("prod-secret" not in json.dumps(r.headers) for r in tool_server.state.requests)
@@ -444,6 +446,7 @@ async def scenario_token_url() -> None:
             assert sorted(t.name for t in tools.list_tools()) == ["m.by_variable", "m.fine"]
             (problem,) = result.errors
             assert "'literal'" in problem and "auth.token_url" in problem, problem
+            assert result.skipped == ()
             # the variable is only known at call time: refused then, before the POST
             try:
                 await tools.call_tool("m.by_variable")
@@ -512,8 +515,11 @@ async def scenario_spellings_and_dns() -> None:
             )
         )
         assert sorted(t.name for t in tools.list_tools()) == ["m.flip", "m.public"]
+        # security refusals are errors (the reference refuses such a manual
+        # as a whole), never merely "skipped"
         assert len(result.errors) == len(local_urls) + 3, result.errors
         assert all("left out" in e for e in result.errors)
+        assert result.skipped == ()
         assert any("runs a command" in e for e in result.errors)
         assert (await tools.call_tool("m.public"))["method"] == "GET"
         assert (await tools.call_tool("m.flip"))["method"] == "GET"

@@ -256,6 +256,99 @@ async def test_mcp_bad_command_is_a_failed_result() -> None:
         assert tools.manuals() == []
 
 
+@pytest.fixture
+async def listener() -> AsyncIterator[tuple[int, list[int]]]:
+    """A loopback port that counts the connections made to it (none expected)."""
+    accepted: list[int] = []
+
+    async def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(1)
+        writer.close()
+
+    server = await asyncio.start_server(count, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1], accepted
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_mcp_server_over_http_is_a_clear_error(
+    listener: tuple[int, list[int]], tmp_path: Path
+) -> None:
+    port, accepted = listener
+    marker = tmp_path / "started"
+    starts = {"command": sys.executable, "args": ["-c", f"open({str(marker)!r}, 'w')"]}
+    async with ToolClient() as tools:
+        for spec in (
+            {"url": f"http://127.0.0.1:{port}/mcp?token=s3cret"},
+            {"transport": "streamable-http", "url": f"http://127.0.0.1:{port}/mcp?token=s3cret"},
+        ):
+            result = await tools.register_manual(
+                {
+                    "name": "mixed",
+                    "call_template_type": "mcp",
+                    "config": {"mcpServers": {"local": starts, "remote": spec}},
+                }
+            )
+            # the same treatment as a server that cannot be used: the manual fails,
+            # the reason in errors, nothing registered (and no crash, no silent drop)
+            assert not result.success
+            (error,) = result.errors
+            assert "ERR_NOT_SUPPORTED" in error and "'remote'" in error, error
+            assert "Streamable HTTP" in error and "not supported" in error, error
+            assert "s3cret" not in error  # the URL is redacted
+            assert tools.manuals() == [] and tools.list_tools() == []
+        # an entry with neither a command nor a url is an invalid template
+        with pytest.raises(ConfigError, match=r"mcpServers\.odd\.command: required"):
+            await tools.register_manual(
+                {"name": "odd", "call_template_type": "mcp", "config": {"mcpServers": {"odd": {}}}}
+            )
+    # nothing was started, nothing was contacted
+    assert not marker.exists()
+    assert accepted == []
+
+
+# A stdio MCP server whose tools/list holds entries that cannot be tools.
+HOSTILE_MCP = """
+import json, sys
+for line in sys.stdin:
+    msg = json.loads(line)
+    if "id" not in msg:
+        continue
+    if msg["method"] == "initialize":
+        result = {"protocolVersion": "2025-06-18", "capabilities": {"tools": {}},
+                  "serverInfo": {"name": "hostile", "version": "1"}}
+    elif msg["method"] == "tools/list":
+        result = {"tools": [{"name": "fine"}, "a string", {"description": "no name"},
+                            {"name": "bad_schema", "inputSchema": "not an object"}]}
+    else:
+        result = {"content": [{"type": "text", "text": "ok"}]}
+    sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": result}) + "\\n")
+    sys.stdout.flush()
+"""
+
+
+async def test_mcp_entries_that_are_not_tools_are_errors() -> None:
+    async with ToolClient() as tools:
+        result = await tools.register_manual(
+            {
+                "name": "h",
+                "call_template_type": "mcp",
+                "timeout": 20,
+                "config": {
+                    "mcpServers": {"s": {"command": sys.executable, "args": ["-c", HOSTILE_MCP]}}
+                },
+            }
+        )
+        assert result.success
+        assert [t.name for t in tools.list_tools()] == ["h.s.fine"]
+        assert len(result.errors) == 3, result.errors
+        assert "not an object" in result.errors[0] and "no name" in result.errors[1]
+        assert "'bad_schema': inputSchema" in result.errors[2]
+        assert await tools.call_tool("h.s.fine") == "ok"
+
+
 # -- gRPC ------------------------------------------------------------------------
 
 
@@ -271,7 +364,7 @@ async def test_grpc_tools_by_reflection() -> None:
         assert "agents.AgentService.ExecuteTask" in names
         assert "agents.AgentService.StreamTokens" in names
         assert not any("Reflection" in n or "Health" in n for n in names)
-        assert any("UploadData" in e for e in result.errors)  # client streaming left out
+        assert result.errors == () and result.skipped == ()
         execute = tools.get_tool("agents.AgentService.ExecuteTask")
         assert "task_id" in execute.inputs["properties"]
         reply = await tools.call_tool(
@@ -293,3 +386,105 @@ async def test_grpc_tools_by_reflection() -> None:
             )
         assert info.value.remote_code == "FAILED_PRECONDITION"
         assert await tools.deregister_manual("agents")
+
+
+async def test_grpc_every_method_shape_is_a_tool() -> None:
+    import base64
+
+    from tests.servers.grpc_server import serve_grpc
+
+    async with serve_grpc() as server, ToolClient() as tools:
+        result = await tools.register_manual(
+            {"name": "g", "call_template_type": "grpc", "target": server.target, "timeout": 10}
+        )
+        assert result.success and result.errors == () and result.skipped == ()
+        assert {t.name for t in tools.list_tools()} == {
+            "g.AgentService.ExecuteTask",  # unary
+            "g.AgentService.StreamTokens",  # server streaming
+            "g.DataService.UploadData",  # client streaming
+            "g.ChatService.Chat",  # bidirectional
+        }
+        # client streaming: the request messages as a list, the one response back
+        upload = tools.get_tool("g.DataService.UploadData")
+        requests_schema = upload.inputs["properties"]["requests"]
+        assert requests_schema["type"] == "array"
+        assert "chunk" in requests_schema["items"]["properties"]
+        assert "total_bytes" in upload.outputs["properties"]
+        chunks = [{"chunk": base64.b64encode(b"x" * n).decode()} for n in (1, 2, 3)]
+        reply = await tools.call_tool("g.DataService.UploadData", {"requests": chunks})
+        assert reply["chunks"] == 3 and int(reply["total_bytes"]) == 6
+        # one message on its own is a one-item list
+        reply = await tools.call_tool("g.DataService.UploadData", chunks[2])
+        assert reply["chunks"] == 1 and int(reply["total_bytes"]) == 3
+        # not a streaming response: call_tool_streaming yields the one response
+        streamed = [c async for c in tools.call_tool_streaming("g.DataService.UploadData", {})]
+        assert [s["chunks"] for s in streamed] == [1]
+        with pytest.raises(ConfigError, match="requests"):
+            await tools.call_tool("g.DataService.UploadData", {"requests": "not a list"})
+
+        # bidirectional: each response yielded as it arrives; call_tool collects them
+        chat = tools.get_tool("g.ChatService.Chat")
+        assert "message" in chat.inputs["properties"]["requests"]["items"]["properties"]
+        said = [{"message": m} for m in ("a", "b", "c")]
+        echoes = [
+            c["message"]
+            async for c in tools.call_tool_streaming("g.ChatService.Chat", {"requests": said})
+        ]
+        assert echoes == ["echo: a", "echo: b", "echo: c"]
+        collected = await tools.call_tool("g.ChatService.Chat", {"requests": said[:2]})
+        assert collected == [{"message": "echo: a"}, {"message": "echo: b"}]
+        assert await tools.call_tool("g.ChatService.Chat", {"message": "solo"}) == [
+            {"message": "echo: solo"}
+        ]
+        # leaving the stream early ends the call; the client goes on working
+        async for chunk in tools.call_tool_streaming("g.ChatService.Chat", {"requests": said}):
+            assert chunk == {"message": "echo: a"}
+            break
+        # the other two shapes, through the same registration
+        reply = await tools.call_tool("g.AgentService.ExecuteTask", {"task_id": "t", "input": "x"})
+        assert reply["result"] == "processed: x"
+        tokens = await tools.call_tool("g.AgentService.StreamTokens", {"count": 2})
+        assert [t["token"] for t in tokens] == ["t0", "t1"]
+        assert server.stats["/agents.v1.DataService/UploadData"] == 3
+        assert server.stats["/agents.v1.ChatService/Chat"] == 4
+
+
+async def test_grpc_tool_template_without_shape_flags() -> None:
+    # a hand-written manual names service and method only: the shape comes from the server
+    from agenticaiframework.communication.tools.manual import parse_manual
+    from agenticaiframework.communication.tools.templates import parse_template
+    from tests.servers.grpc_server import serve_grpc
+
+    async with serve_grpc() as server, ToolClient() as tools:
+
+        def tool(name: str, service: str, method: str) -> dict[str, object]:
+            template = {
+                "call_template_type": "grpc",
+                "target": server.target,
+                "service": service,
+                "method": method,
+            }
+            return {"name": name, "tool_call_template": template}
+
+        manual, problems = parse_manual(
+            {
+                "utcp_version": "1.0.1",
+                "tools": [
+                    tool("chat", "ChatService", "Chat"),
+                    tool("upload", "agents.v1.DataService", "UploadData"),
+                    tool("execute", "AgentService", "ExecuteTask"),
+                ],
+            }
+        )
+        assert problems == []
+        transport = tools._transport("grpc")
+        chat, upload, execute = manual.tools
+
+        async def call(t: object, args: dict[str, object]) -> object:
+            assert isinstance(t, type(chat))
+            return await transport.call_tool("m", t, parse_template(t.tool_call_template), args)
+
+        assert await call(chat, {"requests": [{"message": "hi"}]}) == [{"message": "echo: hi"}]
+        assert (await call(upload, {"requests": [{}, {}]}))["chunks"] == 2  # type: ignore[index]
+        assert (await call(execute, {"input": "y"}))["result"] == "processed: y"  # type: ignore[index]
+        await transport.deregister_manual("m")

@@ -15,6 +15,7 @@ from .client import ToolClient
 from .manual import (
     Manual,
     RegisterManualResult,
+    SkippedTool,
     Tool,
     find_variables,
     parse_manual,
@@ -39,6 +40,7 @@ __all__ = [
     "Manual",
     "McpCallTemplate",
     "RegisterManualResult",
+    "SkippedTool",
     "SseCallTemplate",
     "Tool",
     "ToolClient",

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from ..config import HTTPConfig
 from ..errors import CommunicationError
-from .manual import Manual, Tool
+from .manual import Manual, SkippedTool, Tool
 from .openapi import DEFAULT_MAX_EXPANDED_NODES
 from .templates import CallTemplate
 
@@ -120,12 +120,17 @@ class Discovery:
 
     Attributes:
         manual: The manual (tool names not yet prefixed).
-        problems: Parts left out, one line each.
+        problems: Failures: tools that could not be parsed, one line each
+            (they become the result's ``errors``).
+        skipped: Tools left out on purpose (not errors), with the reason.
+        warnings: Parts of registered tools that were left out, one line each.
         source_url: Where the manual came from (for the loopback rule).
     """
 
     manual: Manual
     problems: tuple[str, ...] = ()
+    skipped: tuple[SkippedTool, ...] = ()
+    warnings: tuple[str, ...] = ()
     source_url: str = ""
 
 

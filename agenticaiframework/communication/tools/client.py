@@ -47,6 +47,7 @@ from .base import (
 from .manual import (
     Manual,
     RegisterManualResult,
+    SkippedTool,
     Tool,
     close_matches,
     crossing_variables,
@@ -187,10 +188,15 @@ class ToolClient(BaseClient):
                 ``call_template_type`` and the type's fields) or a parsed template.
 
         Returns:
-            The template, the manual with the registered tools, and errors:
-            ``success`` is False when the provider could not be reached or
-            served no manual (nothing is registered then); tools that were
-            invalid or refused are listed in ``errors`` and left out.
+            The template, the manual with the registered tools, and what was
+            left out. ``success`` is False when the provider could not be
+            reached or served no usable manual (nothing is registered then,
+            the reason in ``errors``). Tools that are invalid or refused by
+            the security rules are left out and listed in ``errors``; tools
+            left out by policy (a call template type not in
+            ``allowed_communication_protocols``, a duplicate name) are listed
+            in ``skipped`` and logged, not in ``errors``, as with the
+            reference UTCP client.
 
         Raises:
             ConfigError: Invalid template, a missing variable, or a manual of
@@ -227,7 +233,9 @@ class ToolClient(BaseClient):
                 found = await transport.register_manual(name, template)
                 if found.source_url and await is_remote_url(found.source_url):
                     remote_set.add(name)
-                tools, problems = await self._admit(name, template, found, name in remote_set)
+                tools, problems, skipped = await self._admit(
+                    name, template, found, name in remote_set
+                )
             except (ConfigError, SecurityError):
                 remote_set.discard(name)
                 await transport.deregister_manual(name)
@@ -256,23 +264,36 @@ class ToolClient(BaseClient):
             self._pending.discard(name)
         for problem in problems:
             self.logger.warning("manual %r: %s", name, problem)
+        for entry in skipped:
+            self.logger.warning("manual %r: %s", name, entry)
+        for warning in found.warnings:
+            self.logger.warning("manual %r: %s", name, warning)
         return RegisterManualResult(
-            manual_call_template=template, manual=manual, success=True, errors=tuple(problems)
+            manual_call_template=template,
+            manual=manual,
+            success=True,
+            errors=tuple(problems),
+            skipped=tuple(skipped),
+            warnings=found.warnings,
         )
 
     async def _admit(
         self, name: str, template: CallTemplate, found: Discovery, remote: bool
-    ) -> tuple[dict[str, Tool], list[str]]:
+    ) -> tuple[dict[str, Tool], list[str], list[SkippedTool]]:
         allowed = template.allowed_types()
         problems = [f"manual {name!r}: {p}" for p in found.problems]
+        skipped = list(found.skipped)
         tools: dict[str, Tool] = {}
         for tool in found.manual.tools:
             kind = tool.call_template_type
             if kind not in allowed:
-                problems.append(
-                    f"tool {tool.name!r} uses call template type {kind!r}, not allowed for "
-                    f"manual {name!r} (allowed: {', '.join(allowed)}; list more in "
-                    "allowed_communication_protocols); left out"
+                skipped.append(
+                    SkippedTool(
+                        tool.name,
+                        f"its call template type {kind!r} is not allowed for manual {name!r} "
+                        f"(allowed: {', '.join(allowed)}; list more in "
+                        "allowed_communication_protocols)",
+                    )
                 )
                 continue
             crossing = crossing_variables(tool.tool_call_template)
@@ -293,7 +314,7 @@ class ToolClient(BaseClient):
                     continue
             full = tool.name if tool.name.startswith(name + ".") else f"{name}.{tool.name}"
             tools[full] = dataclasses.replace(tool, name=full)
-        return tools, problems
+        return tools, problems, skipped
 
     async def register_manuals(
         self, call_templates: Iterable[Mapping[str, Any] | CallTemplate]

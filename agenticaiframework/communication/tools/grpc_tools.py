@@ -1,14 +1,25 @@
 """The ``grpc`` call template on :class:`~agenticaiframework.communication.GRPCClient`.
 
 Registering opens one GRPCClient for the manual (server reflection, or the
-template's ``proto_files``) and turns every unary and server-streaming method
-into a tool ``<manual>.<Service>.<Method>`` whose input and output schemas are
-the JSON Schemas of :meth:`GRPCClient.describe`. Calls send the arguments as
-the request message; a server-streaming method yields each reply through
-``call_tool_streaming`` (``call_tool`` returns them as a list). A status other
-than OK raises our error with the status name in ``remote_code``. The
-reflection and health services are left out, and client-streaming methods are
-reported and left out (a tool call has one argument object).
+template's ``proto_files``) and turns every method, of every shape, into a
+tool ``<manual>.<Service>.<Method>`` whose input and output schemas are the
+JSON Schemas of :meth:`GRPCClient.describe`:
+
+- unary: the arguments are the request message; the response comes back;
+- server streaming: the same request; ``call_tool_streaming`` yields each
+  response as it arrives, ``call_tool`` returns them as a list;
+- client streaming: the arguments are ``{"requests": [<message>, ...]}``
+  (input schema: an array of the request schema), sent in order; the one
+  response comes back. Arguments without ``requests`` are one message, sent
+  as a one-item list;
+- bidirectional: the requests as for client streaming; the responses as for
+  server streaming.
+
+A status other than OK raises our error with the status name in
+``remote_code``. The reflection and health services are left out. A tool
+template written by hand that names ``service`` and ``method`` but not the
+shape (``client_streaming``/``server_streaming``) gets it from the server's
+schema on its first call.
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import codecs
 from ..config import GRPCConfig
+from ..errors import ConfigError
 from .base import Discovery, Transport, connect_cached
 from .manual import Manual, Tool
 from .templates import CallTemplate, GrpcCallTemplate, auth_from_utcp
@@ -25,9 +37,59 @@ from .templates import CallTemplate, GrpcCallTemplate, auth_from_utcp
 if TYPE_CHECKING:
     from ..grpc import GRPCClient
 
-__all__ = ["GrpcTransport"]
+__all__ = ["GrpcTransport", "request_messages", "requests_schema"]
 
 _SKIPPED_SERVICES = ("grpc.reflection.", "grpc.health.")
+
+Shape = tuple[bool, bool]
+"""(client_streaming, server_streaming) of a method."""
+
+
+def requests_schema(request_schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The input schema of a client-streaming or bidirectional tool.
+
+    Args:
+        request_schema: The JSON Schema of one request message.
+
+    Returns:
+        ``{"type": "object", "properties": {"requests": {"type": "array",
+        "items": <request schema>}}}``.
+    """
+    return {
+        "type": "object",
+        "properties": {
+            "requests": {
+                "type": "array",
+                "items": dict(request_schema),
+                "description": "The request messages, sent in this order.",
+            }
+        },
+    }
+
+
+def request_messages(tool_name: str, args: Mapping[str, Any]) -> list[Any]:
+    """The request messages of a client-streaming or bidirectional call.
+
+    Args:
+        tool_name: For the error message.
+        args: ``{"requests": [...]}``, or the fields of one message.
+
+    Returns:
+        The messages to send, in order.
+
+    Raises:
+        ConfigError: ``requests`` is given alone but is not a list.
+    """
+    if len(args) == 1 and "requests" in args:
+        requests = args["requests"]
+        if not isinstance(requests, list):
+            raise ConfigError(
+                f"tool {tool_name!r}: 'requests' must be a list of request messages, "
+                f"got {type(requests).__name__} (to send one message that has a field "
+                "'requests', wrap it: {'requests': [message]})"
+            )
+        return list(requests)
+    return [dict(args)]
 
 
 class GrpcTransport(Transport):
@@ -38,6 +100,8 @@ class GrpcTransport(Transport):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._clients: dict[str, dict[str, GRPCClient]] = {}
+        # per manual, per client: the shapes of the methods, for templates without them
+        self._shapes: dict[str, dict[GRPCClient, dict[tuple[str, str], Shape]]] = {}
 
     async def _client(self, manual_name: str, template: GrpcCallTemplate) -> GRPCClient:
         from ..grpc import GRPCClient
@@ -79,7 +143,6 @@ class GrpcTransport(Transport):
         described = await client.describe()
         base = template.to_dict()
         tools: list[Tool] = []
-        problems: list[str] = []
         for service in described["services"]:
             full = service["name"]
             if full.startswith(_SKIPPED_SERVICES):
@@ -91,36 +154,40 @@ class GrpcTransport(Transport):
             ):
                 continue
             for method in service["methods"]:
-                if method["client_streaming"]:
-                    problems.append(
-                        f"{full}/{method['name']}: client-streaming methods are not tools; left out"
-                    )
-                    continue
+                client_streaming = bool(method["client_streaming"])
+                server_streaming = bool(method["server_streaming"])
                 tags = [service["short_name"], "grpc"]
-                if method["server_streaming"]:
+                if server_streaming:
                     tags.append("streaming")
+                inputs = (
+                    requests_schema(method["request_schema"])
+                    if client_streaming
+                    else dict(method["request_schema"])
+                )
                 tools.append(
                     Tool(
                         name=f"{service['short_name']}.{method['name']}",
                         description=method.get("description") or service.get("description") or "",
-                        inputs=dict(method["request_schema"]),
+                        inputs=inputs,
                         outputs=dict(method["response_schema"]),
                         tags=tuple(tags),
                         tool_call_template={
                             **base,
                             "service": full,
                             "method": method["name"],
-                            "server_streaming": bool(method["server_streaming"]),
+                            "client_streaming": client_streaming,
+                            "server_streaming": server_streaming,
                         },
                     )
                 )
         manual = Manual(
             info={"target": template.target, "source": described.get("source")}, tools=tuple(tools)
         )
-        return Discovery(manual=manual, problems=tuple(problems))
+        return Discovery(manual=manual)
 
     async def deregister_manual(self, manual_name: str) -> None:
         """Close the manual's channels."""
+        self._shapes.pop(manual_name, None)
         for client in self._clients.pop(manual_name, {}).values():
             await client.close()
 
@@ -131,30 +198,63 @@ class GrpcTransport(Transport):
         service, _, method = tool.name.rpartition(".")
         return service.rsplit(".", 1)[-1], method
 
+    async def _shape(
+        self,
+        manual_name: str,
+        client: GRPCClient,
+        template: GrpcCallTemplate,
+        names: tuple[str, str],
+    ) -> Shape:
+        raw = template.raw
+        if "client_streaming" in raw or "server_streaming" in raw:
+            return bool(raw.get("client_streaming")), bool(raw.get("server_streaming"))
+        per_client = self._shapes.setdefault(manual_name, {})
+        shapes = per_client.get(client)
+        if shapes is None:
+            shapes = {}
+            for service in (await client.describe())["services"]:
+                for method in service["methods"]:
+                    shape = (bool(method["client_streaming"]), bool(method["server_streaming"]))
+                    shapes[(service["name"], method["name"])] = shape
+                    shapes.setdefault((service["short_name"], method["name"]), shape)
+            per_client[client] = shapes
+        # unknown here: let the call itself name what is missing
+        return shapes.get(names, (False, False))
+
     async def call_tool(
         self, manual_name: str, tool: Tool, template: CallTemplate, args: Mapping[str, Any]
     ) -> Any:
-        """A unary call (a streaming method's replies come back as a list)."""
+        """Call the method; a server-streaming or bidirectional one's responses as a list."""
         assert isinstance(template, GrpcCallTemplate)
-        if template.raw.get("server_streaming"):
-            return [r async for r in self.call_tool_streaming(manual_name, tool, template, args)]
         client = await self._client(manual_name, template)
-        service, method = self._names(tool, template)
-        return await client.call(service, method, dict(args), timeout=template.timeout or None)
+        service, method = names = self._names(tool, template)
+        client_streaming, server_streaming = await self._shape(manual_name, client, template, names)
+        timeout = template.timeout or None
+        if server_streaming:
+            return [r async for r in self.call_tool_streaming(manual_name, tool, template, args)]
+        if client_streaming:
+            requests = request_messages(tool.name, args)
+            return await client.stream_send(service, method, requests, timeout=timeout)
+        return await client.call(service, method, dict(args), timeout=timeout)
 
     async def call_tool_streaming(
         self, manual_name: str, tool: Tool, template: CallTemplate, args: Mapping[str, Any]
     ) -> AsyncIterator[Any]:
-        """Yield each reply of a server-streaming method (one for unary)."""
+        """Yield each response of a server-streaming or bidirectional method (one otherwise)."""
         assert isinstance(template, GrpcCallTemplate)
-        if not template.raw.get("server_streaming"):
+        client = await self._client(manual_name, template)
+        service, method = names = self._names(tool, template)
+        client_streaming, server_streaming = await self._shape(manual_name, client, template, names)
+        if not server_streaming:
             yield await self.call_tool(manual_name, tool, template, args)
             return
-        client = await self._client(manual_name, template)
-        service, method = self._names(tool, template)
-        async with client.stream_call(
-            service, method, dict(args), timeout=template.timeout or None
-        ) as replies:
+        timeout = template.timeout or None
+        if client_streaming:
+            requests = request_messages(tool.name, args)
+            stream = client.bidirectional_stream(service, method, requests, timeout=timeout)
+        else:
+            stream = client.stream_call(service, method, dict(args), timeout=timeout)
+        async with stream as replies:
             async for reply in replies:
                 yield reply
 

@@ -19,6 +19,7 @@ the event loop.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -29,8 +30,8 @@ from ..config import HTTPConfig, merge_config
 from ..http import HTTPClient, HTTPResponse
 from ..security import check_url, redact_url
 from .base import Discovery, Transport
-from .manual import Manual, Tool, is_utcp_manual, parse_manual
-from .openapi import convert_openapi, is_openapi, load_document
+from .manual import Tool, is_utcp_manual, parse_manual_parts
+from .openapi import convert_openapi_parts, is_openapi, load_document
 from .remote import check_hop, is_remote_url
 from .templates import CallTemplate, HttpCallTemplate, auth_from_utcp
 
@@ -293,14 +294,12 @@ class HttpTransport(Transport):
             self.context.remote_manuals.add(manual_name)
         # Parsing and converting a large document takes long enough to stall
         # every other client on the loop: it runs in a thread.
-        manual, problems = await asyncio.to_thread(
-            self._read_manual, manual_name, template, response, remote
-        )
-        return Discovery(manual=manual, problems=tuple(problems), source_url=response.url)
+        found = await asyncio.to_thread(self._read_manual, manual_name, template, response, remote)
+        return dataclasses.replace(found, source_url=response.url)
 
     def _read_manual(
         self, manual_name: str, template: HttpCallTemplate, response: HTTPResponse, remote: bool
-    ) -> tuple[Manual, list[str]]:
+    ) -> Discovery:
         limit = self.context.max_expanded_nodes
         document = load_document(
             response.text,
@@ -309,9 +308,10 @@ class HttpTransport(Transport):
             max_nodes=limit,
         )
         if is_utcp_manual(document):
-            return parse_manual(document)
+            manual, problems, skipped = parse_manual_parts(document)
+            return Discovery(manual=manual, problems=tuple(problems), skipped=tuple(skipped))
         if is_openapi(document):
-            return convert_openapi(
+            manual, warnings, skipped = convert_openapi_parts(
                 document,
                 spec_url=response.url,
                 manual_name=manual_name,
@@ -319,6 +319,7 @@ class HttpTransport(Transport):
                 source_is_remote=remote,
                 max_expanded_nodes=limit,
             )
+            return Discovery(manual=manual, skipped=tuple(skipped), warnings=tuple(warnings))
         raise errors.ProtocolError(
             f"{redact_url(template.url)} served neither a UTCP manual (tools + utcp_version) "
             "nor an OpenAPI document (openapi + paths)"

@@ -44,12 +44,14 @@ __all__ = [
     "DEFAULT_UTCP_VERSION",
     "Manual",
     "RegisterManualResult",
+    "SkippedTool",
     "Tool",
     "close_matches",
     "crossing_variables",
     "find_variables",
     "is_utcp_manual",
     "parse_manual",
+    "parse_manual_parts",
     "parse_tool",
     "sanitize_name",
     "search",
@@ -133,23 +135,53 @@ class Manual:
         return out
 
 
+@dataclasses.dataclass(frozen=True)
+class SkippedTool:
+    """A tool a manual offered that was left out on purpose (not an error).
+
+    Attributes:
+        name: The tool's name as the manual gives it (not prefixed).
+        reason: Why it was left out, e.g. its call template type is not in
+            the manual's ``allowed_communication_protocols``.
+    """
+
+    name: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"tool {self.name!r}: {self.reason}; left out"
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class RegisterManualResult:
     """What :meth:`ToolClient.register_manual` found.
 
+    ``errors`` holds what the reference UTCP client holds there: failures.
+    Tools left out by policy are in ``skipped`` instead, so a manual that
+    loaded as intended has ``errors == ()``.
+
     Attributes:
         manual_call_template: The manual's call template (variables resolved).
         manual: The manual with the tools that were registered.
-        success: Whether the manual was loaded (some tools may still have
-            been refused; see ``errors``).
-        errors: One line per problem: unreachable provider, invalid tool,
-            tool refused by the security rules.
+        success: Whether the manual was loaded (tools may still have been
+            left out; see ``errors`` and ``skipped``).
+        errors: One line per failure: the provider unreachable or its
+            manual invalid (then ``success`` is False), a tool that cannot be
+            parsed, a tool refused by the security rules.
+        skipped: The tools left out by policy, each with the reason: a call
+            template type not in ``allowed_communication_protocols``, a
+            duplicate name. Each is also logged as a warning.
+        warnings: Parts of a document that were not used although their
+            tool was registered (an OpenAPI cookie parameter, a ``$ref`` that
+            does not resolve); also logged.
     """
 
     manual_call_template: CallTemplate
     manual: Manual
     success: bool
     errors: tuple[str, ...] = ()
+    skipped: tuple[SkippedTool, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
 def sanitize_name(name: str) -> str:
@@ -257,11 +289,32 @@ def parse_manual(
         default_template: Template for tools that have none.
 
     Returns:
-        The manual with the valid tools, and one error line per invalid tool.
+        The manual with the valid tools, and one line per tool left out
+        (invalid, or a second tool of the same name).
 
     Raises:
         ConfigError: The document itself is not a manual (not an object, no
             ``tools`` list, bad version fields).
+    """
+    manual, problems, skipped = parse_manual_parts(data, default_template=default_template)
+    return manual, problems + [str(s) for s in skipped]
+
+
+def parse_manual_parts(
+    data: Any, *, default_template: Mapping[str, Any] | None = None
+) -> tuple[Manual, list[str], list[SkippedTool]]:
+    """:func:`parse_manual`, with invalid tools and skipped tools kept apart.
+
+    Args:
+        data: The decoded JSON document.
+        default_template: Template for tools that have none.
+
+    Returns:
+        The manual, one error line per invalid tool, and the tools left out
+        because an earlier tool has their name.
+
+    Raises:
+        ConfigError: The document itself is not a manual.
     """
     if not isinstance(data, Mapping):
         raise ConfigError(f"manual: must be a JSON object, got {type(data).__name__}")
@@ -282,6 +335,7 @@ def parse_manual(
         raise ConfigError("manual.info: must be an object")
     tools: list[Tool] = []
     problems: list[str] = []
+    skipped: list[SkippedTool] = []
     seen: set[str] = set()
     for index, entry in enumerate(tools_data):
         try:
@@ -290,11 +344,13 @@ def parse_manual(
             problems.append(exc.message)
             continue
         if tool.name in seen:
-            problems.append(f"tools[{index}] ({tool.name!r}).name: duplicate tool name")
+            skipped.append(
+                SkippedTool(tool.name, f"tools[{index}]: duplicate name, the first one is kept")
+            )
             continue
         seen.add(tool.name)
         tools.append(tool)
-    return Manual(info=dict(info), tools=tuple(tools), **versions), problems
+    return Manual(info=dict(info), tools=tuple(tools), **versions), problems, skipped
 
 
 def _namespaced(namespace: str, key: str) -> str:

@@ -10,6 +10,12 @@ array), else the list of content items. ``isError: true`` raises
 :class:`~agenticaiframework.communication.errors.RemoteError` with the
 server's text and the whole result in ``data``. The processes live until the
 manual is deregistered; one that died is started again on the next call.
+
+Servers reached over Streamable HTTP (``{"url": ...}`` entries) are not
+supported yet (they need an MCP client over HTTP): a manual that names one
+fails to register, with ``success=False`` and the reason in ``errors``
+(code ``ERR_NOT_SUPPORTED``), before any server is started or contacted; the
+reference client likewise fails a manual whose server it cannot use.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .. import codecs, errors
+from ..security import redact_url
 from .base import Discovery, Transport
 from .manual import Manual, Tool
 from .templates import CallTemplate, McpCallTemplate, McpServer
@@ -25,11 +32,33 @@ from .templates import CallTemplate, McpCallTemplate, McpServer
 if TYPE_CHECKING:
     from ..stdio import STDIOClient
 
-__all__ = ["MCP_PROTOCOL_VERSION", "McpTransport", "tool_result"]
+__all__ = ["MCP_PROTOCOL_VERSION", "NOT_SUPPORTED", "McpTransport", "tool_result"]
 
 MCP_PROTOCOL_VERSION = "2025-06-18"
 _CLIENT_INFO = {"name": "agenticaiframework-tools", "version": "0.1.0"}
 _MAX_PAGES = 100
+
+NOT_SUPPORTED = "ERR_NOT_SUPPORTED"
+"""The code of the error for an MCP server the tool client cannot use yet."""
+
+
+def not_supported(servers: list[McpServer]) -> errors.CommunicationError:
+    """The error for MCP servers reached at a URL (Streamable HTTP), not usable yet.
+
+    Args:
+        servers: The URL servers of a manual.
+
+    Returns:
+        A :class:`CommunicationError` with code ``ERR_NOT_SUPPORTED`` naming
+        each server, its transport and (redacted) URL.
+    """
+    named = ", ".join(f"{s.name!r} ({s.transport} at {redact_url(s.url or '')})" for s in servers)
+    return errors.CommunicationError(
+        f"MCP server(s) {named}: MCP over Streamable HTTP is not supported by the tool "
+        "client yet (it needs an MCP client over HTTP); only stdio servers "
+        "({'command': ...}) can be used for now",
+        code=NOT_SUPPORTED,
+    )
 
 
 def tool_result(tool_name: str, result: Any) -> Any:
@@ -65,6 +94,30 @@ def tool_result(tool_name: str, result: Any) -> Any:
     if len(content) == 1 and len(texts) == 1:
         return codecs.decode(texts[0], "auto")
     return list(content)
+
+
+def _mcp_tool(server_name: str, entry: Any, template: dict[str, Any]) -> Tool | str:
+    """One ``tools/list`` entry as a tool, or why it cannot be one."""
+    where = f"MCP server {server_name!r}: tools/list entry"
+    if not isinstance(entry, Mapping):
+        return f"{where} is not an object; left out"
+    name = entry.get("name")
+    if not isinstance(name, str) or not name:
+        return f"{where} has no name; left out"
+    schemas = {}
+    for field in ("inputSchema", "outputSchema"):
+        value = entry.get(field) or {}
+        if not isinstance(value, Mapping):
+            return f"{where} {name!r}: {field} is not an object; left out"
+        schemas[field] = dict(value)
+    return Tool(
+        name=f"{server_name}.{name}",
+        description=str(entry.get("description") or ""),
+        inputs=schemas["inputSchema"],
+        outputs=schemas["outputSchema"],
+        tags=("mcp", server_name),
+        tool_call_template=template,
+    )
 
 
 class McpTransport(Transport):
@@ -124,8 +177,12 @@ class McpTransport(Transport):
     async def register_manual(self, manual_name: str, template: CallTemplate) -> Discovery:
         """Start each server and list its tools."""
         assert isinstance(template, McpCallTemplate)
+        at_urls = [s for s in template.servers if s.url is not None]
+        if at_urls:
+            raise not_supported(at_urls)
         self._specs[manual_name] = template
         tools: list[Tool] = []
+        problems: list[str] = []
         raw_template = template.to_dict()
         for server in template.servers:
             client = await self._client(manual_name, server.name)
@@ -138,23 +195,17 @@ class McpTransport(Transport):
                         f"MCP server {server.name!r}: tools/list result is not an object"
                     )
                 for entry in listing.get("tools") or []:
-                    if not isinstance(entry, Mapping) or not entry.get("name"):
-                        continue
-                    tools.append(
-                        Tool(
-                            name=f"{server.name}.{entry['name']}",
-                            description=str(entry.get("description") or ""),
-                            inputs=dict(entry.get("inputSchema") or {}),
-                            outputs=dict(entry.get("outputSchema") or {}),
-                            tags=("mcp", server.name),
-                            tool_call_template=raw_template,
-                        )
-                    )
+                    tool = _mcp_tool(server.name, entry, raw_template)
+                    if isinstance(tool, str):
+                        problems.append(tool)
+                    else:
+                        tools.append(tool)
                 cursor = listing.get("nextCursor")
                 if not cursor:
                     break
         return Discovery(
-            manual=Manual(info={"servers": [s.name for s in template.servers]}, tools=tuple(tools))
+            manual=Manual(info={"servers": [s.name for s in template.servers]}, tools=tuple(tools)),
+            problems=tuple(problems),
         )
 
     async def deregister_manual(self, manual_name: str) -> None:

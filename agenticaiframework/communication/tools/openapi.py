@@ -28,12 +28,13 @@ import yaml
 from .. import codecs
 from ..errors import ConfigError, ProtocolError, SecurityError
 from ..security import is_local_address, redact_url
-from .manual import Manual, Tool
+from .manual import Manual, SkippedTool, Tool
 
 __all__ = [
     "DEFAULT_MAX_EXPANDED_NODES",
     "MAX_EXPANSION_DEPTH",
     "convert_openapi",
+    "convert_openapi_parts",
     "is_openapi",
     "load_document",
 ]
@@ -161,6 +162,7 @@ class _Converter:
         self.nodes = 0
         self._targets: dict[str, Any] = {}
         self.problems: list[str] = []
+        self.skipped: list[SkippedTool] = []
 
     # -- $ref ------------------------------------------------------------------
 
@@ -327,7 +329,7 @@ class _Converter:
     # -- operations ------------------------------------------------------------
 
     def inputs(
-        self, path_item: Mapping[str, Any], operation: Mapping[str, Any]
+        self, path_item: Mapping[str, Any], operation: Mapping[str, Any], where: str = ""
     ) -> tuple[dict[str, Any], list[str], str | None, str]:
         params: dict[tuple[str, str], Mapping[str, Any]] = {}
         for source in (path_item.get("parameters"), operation.get("parameters")):
@@ -343,7 +345,8 @@ class _Converter:
         for (name, where), param in params.items():
             if where == "cookie":
                 self.problems.append(
-                    f"parameter {name!r} in cookie: cookie parameters are not supported; left out"
+                    f"{where}: parameter {name!r} in cookie: cookie parameters are not "
+                    "supported; the tool is registered without it"
                 )
                 continue
             if where == "body":  # Swagger 2
@@ -416,10 +419,16 @@ class _Converter:
                 name = operation.get("operationId") or f"{method}_{path}"
                 name = re.sub(r"[\W_]+", "_", str(name)).strip("_")
                 if name in seen:
-                    self.problems.append(f"{method.upper()} {path}: duplicate tool name {name!r}")
+                    self.skipped.append(
+                        SkippedTool(
+                            name, f"{method.upper()} {path}: duplicate name, the first one is kept"
+                        )
+                    )
                     continue
                 seen.add(name)
-                inputs, header_fields, body_field, content_type = self.inputs(path_item, operation)
+                inputs, header_fields, body_field, content_type = self.inputs(
+                    path_item, operation, f"{method.upper()} {path}"
+                )
                 template: dict[str, Any] = {
                     "name": self.manual_name,
                     "call_template_type": "http",
@@ -484,7 +493,9 @@ def convert_openapi(
             expansion of the whole document may produce.
 
     Returns:
-        The manual and a list of problems (parts of the document left out).
+        The manual and a list of problems (parts of the document left out:
+        a parameter, a ``$ref`` that does not resolve, an operation whose
+        name an earlier one has).
 
     Raises:
         ConfigError: No server URL can be worked out.
@@ -492,8 +503,48 @@ def convert_openapi(
         ProtocolError: The expansion exceeds ``max_expanded_nodes`` or
             :data:`MAX_EXPANSION_DEPTH`.
     """
+    manual, warnings, skipped = convert_openapi_parts(
+        spec,
+        spec_url=spec_url,
+        manual_name=manual_name,
+        auth_tools=auth_tools,
+        source_is_remote=source_is_remote,
+        max_expanded_nodes=max_expanded_nodes,
+    )
+    return manual, warnings + [str(s) for s in skipped]
+
+
+def convert_openapi_parts(
+    spec: Mapping[str, Any],
+    *,
+    spec_url: str = "",
+    manual_name: str = "openapi",
+    auth_tools: Mapping[str, Any] | None = None,
+    source_is_remote: bool | None = None,
+    max_expanded_nodes: int = DEFAULT_MAX_EXPANDED_NODES,
+) -> tuple[Manual, list[str], list[SkippedTool]]:
+    """:func:`convert_openapi`, with skipped operations kept apart from other problems.
+
+    Args:
+        spec: As for :func:`convert_openapi`.
+        spec_url: As for :func:`convert_openapi`.
+        manual_name: As for :func:`convert_openapi`.
+        auth_tools: As for :func:`convert_openapi`.
+        source_is_remote: As for :func:`convert_openapi`.
+        max_expanded_nodes: As for :func:`convert_openapi`.
+
+    Returns:
+        The manual; the parts of registered tools that were left out (a
+        parameter, a ``$ref`` that does not resolve), one line each; and the
+        operations left out because an earlier one has their name.
+
+    Raises:
+        ConfigError: As for :func:`convert_openapi`.
+        SecurityError: As for :func:`convert_openapi`.
+        ProtocolError: As for :func:`convert_openapi`.
+    """
     converter = _Converter(
         spec, spec_url, manual_name, auth_tools, source_is_remote, max_expanded_nodes
     )
     manual = converter.convert()
-    return manual, converter.problems
+    return manual, converter.problems, converter.skipped

@@ -17,7 +17,8 @@ sse        url, http_method, event_type, reconnect, retry_timeout, headers,
            body_field, header_fields, terminal_event, auth
 websocket  url, message, protocol, keep_alive, response_format, timeout,
            headers, header_fields, auth
-mcp        config.mcpServers.{name}.{command, args, env, cwd}, timeout
+mcp        config.mcpServers.{name}.{command, args, env, cwd} (stdio) or
+           {url, transport} (Streamable HTTP: parsed, not usable yet), timeout
 grpc       target, secure, proto_files, proto_include_paths, services,
            service, method, metadata, timeout, auth
 ========== ==================================================================
@@ -405,28 +406,37 @@ class WebSocketCallTemplate(CallTemplate):
         )
 
 
+_MCP_HTTP_TRANSPORTS = ("http", "streamable-http", "streamable_http", "streamableHttp", "sse")
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class McpServer:
-    """One MCP server started over STDIO.
+    """One MCP server: started over STDIO, or reached at a URL.
 
     Attributes:
         name: The server's name in ``mcpServers``.
-        command: The program.
+        command: The program (a stdio server).
         args: Its arguments.
         env: Extra environment variables.
         cwd: Working directory.
+        url: The server's URL (a Streamable HTTP server; not usable by the
+            tool client yet: registering such a manual fails with a message
+            saying so).
+        transport: ``"stdio"``, or the transport named for a URL server.
     """
 
     name: str
-    command: str
+    command: str = ""
     args: tuple[str, ...] = ()
     env: dict[str, str] = dataclasses.field(default_factory=dict)
     cwd: str | None = None
+    url: str | None = None
+    transport: str = "stdio"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class McpCallTemplate(CallTemplate):
-    """MCP servers reached over STDIO (``{"config": {"mcpServers": {...}}}``).
+    """MCP servers (``{"config": {"mcpServers": {...}}}``): stdio, or a URL (not usable yet).
 
     Attributes:
         servers: The servers, in the order given.
@@ -456,10 +466,18 @@ class McpCallTemplate(CallTemplate):
             )
             if not isinstance(spec, Mapping):
                 raise ConfigError(f"{here}: must be an object")
-            transport = spec.get("transport", "stdio")
+            transport = spec.get("transport") or ("streamable-http" if "url" in spec else "stdio")
+            if transport in _MCP_HTTP_TRANSPORTS:
+                servers.append(
+                    McpServer(
+                        name=str(server_name), url=_str(spec, "url", here), transport=transport
+                    )
+                )
+                continue
             if transport != "stdio":
                 raise ConfigError(
-                    f"{here}.transport: only 'stdio' MCP servers are supported, got {transport!r}"
+                    f"{here}.transport: must be 'stdio' (with 'command') or Streamable HTTP "
+                    f"(with 'url'), got {transport!r}"
                 )
             servers.append(
                 McpServer(

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from .. import codecs, errors
 from ..config import WebSocketConfig
 from .base import Discovery, Transport, connect_cached
-from .manual import Tool, parse_manual
+from .manual import Tool, parse_manual_parts
 from .remote import is_remote_url
 from .templates import CallTemplate, WebSocketCallTemplate, auth_from_utcp
 
@@ -184,8 +184,13 @@ class WebSocketTransport(Transport):
                     f"manual {manual_name!r}: no UTCP manual from {template.url} "
                     f"within {timeout:g}s"
                 ) from exc
-        manual, problems = parse_manual(message, default_template=template.to_dict())
-        return Discovery(manual=manual, problems=tuple(problems), source_url=template.url)
+        manual, problems, skipped = parse_manual_parts(message, default_template=template.to_dict())
+        return Discovery(
+            manual=manual,
+            problems=tuple(problems),
+            skipped=tuple(skipped),
+            source_url=template.url,
+        )
 
     async def deregister_manual(self, manual_name: str) -> None:
         """Close the manual's connections."""
