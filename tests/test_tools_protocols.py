@@ -447,6 +447,10 @@ async def test_grpc_every_method_shape_is_a_tool() -> None:
         assert [t["token"] for t in tokens] == ["t0", "t1"]
         assert server.stats["/agents.v1.DataService/UploadData"] == 3
         assert server.stats["/agents.v1.ChatService/Chat"] == 4
+        # a bad request message: a clear error for both streaming shapes
+        for name in ("g.DataService.UploadData", "g.ChatService.Chat"):
+            with pytest.raises(ConfigError, match="has no field 'nope'"):
+                await tools.call_tool(name, {"requests": [{"nope": 1}]})
 
 
 async def test_grpc_tool_template_without_shape_flags() -> None:
