@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Sequence
 
 from agenticaiframework.communication import SecurityError
-from agenticaiframework.communication.discovery import (
+from agenticaiframework.communication.agents.discovery import (
     AgentRecord,
     DiscoveryError,
     connect_agent,

@@ -11,7 +11,7 @@ import asyncio
 import json
 
 from agenticaiframework.communication import GRPCClient
-from agenticaiframework.communication._demo_servers import serve_grpc
+from agenticaiframework.communication.testing.servers import serve_grpc
 
 
 async def main() -> None:

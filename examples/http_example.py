@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from agenticaiframework.communication import HTTPClient, HTTPStatusError
-from agenticaiframework.communication._demo_servers import serve_http
+from agenticaiframework.communication.testing.servers import serve_http
 
 
 async def main() -> None:

@@ -20,7 +20,7 @@ from agenticaiframework.communication import (
     STDIOClient,
     WebSocketClient,
 )
-from agenticaiframework.communication._demo_servers import (
+from agenticaiframework.communication.testing.servers import (
     serve_grpc,
     serve_http,
     serve_websocket,

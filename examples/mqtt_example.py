@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from agenticaiframework.communication import MQTTClient
-from agenticaiframework.communication._demo_servers import (
+from agenticaiframework.communication.testing.servers import (
     MOSQUITTO_INSTALL_HINT,
     find_mosquitto,
     serve_mosquitto,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from agenticaiframework.communication import ConnectionPool, HTTPConfig
-from agenticaiframework.communication._demo_servers import serve_http
+from agenticaiframework.communication.testing.servers import serve_http
 
 
 async def main() -> None:

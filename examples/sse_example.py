@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from agenticaiframework.communication import SSEClient
-from agenticaiframework.communication._demo_servers import serve_http
+from agenticaiframework.communication.testing.servers import serve_http
 
 
 async def main() -> None:

@@ -10,7 +10,7 @@ import asyncio
 from typing import Any
 
 from agenticaiframework.communication import WebSocketClient
-from agenticaiframework.communication._demo_servers import serve_websocket
+from agenticaiframework.communication.testing.servers import serve_websocket
 
 
 async def main() -> None:

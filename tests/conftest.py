@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from agenticaiframework.communication.auth import clear_token_cache
+from agenticaiframework.communication.core.auth import clear_token_cache
 from tests.servers.http_app import AppState, make_app
 from tests.servers.uvicorn_server import serve_asgi
 

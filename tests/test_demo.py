@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from agenticaiframework.communication import _demo_servers, demo
+from agenticaiframework.communication import demo
+from agenticaiframework.communication.testing import servers as _demo_servers
 
 DEMO = [sys.executable, "-m", "agenticaiframework.communication", "demo"]
 # Markers in the command lines of the demo's child processes: Mosquitto's
 # generated config lives in an "agentcomm-demo-mqtt-" temp dir.
-CHILD_MARKERS = ("agentcomm-demo-mqtt-", "agenticaiframework.communication._demo_mcp")
+CHILD_MARKERS = ("agentcomm-demo-mqtt-", "agenticaiframework.communication.testing.mcp_child")
 
 
 def _children() -> dict[int, str]:

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from agenticaiframework.communication import MQTTClient, _demo_servers, demo
+from agenticaiframework.communication import MQTTClient, demo
+from agenticaiframework.communication.testing import servers as _demo_servers
 
 AMQTT_MARKER = "agentcomm-demo-amqtt-"
 WEBSOCKETS_BEFORE = importlib.metadata.version("websockets")

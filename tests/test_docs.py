@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pytest
 
-from agenticaiframework.communication import config as config_module
+from agenticaiframework.communication.core import config as config_module
 from tests.conftest import HTTPServer
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

@@ -17,7 +17,7 @@ from agenticaiframework.communication import (
     HTTPClient,
     HTTPConfig,
 )
-from agenticaiframework.communication.lifecycle import ClientState
+from agenticaiframework.communication.core.lifecycle import ClientState
 from tests.servers.ports import free_port
 from tests.servers.proxy import FaultProxy
 from tests.servers.uvicorn_server import serve_asgi

@@ -12,8 +12,8 @@ import importlib
 from importlib import metadata as _metadata
 from typing import TYPE_CHECKING, Any
 
-from .auth import APIKeyAuth, BasicAuth, BearerAuth, OAuth2Auth
-from .config import (
+from .core.auth import APIKeyAuth, BasicAuth, BearerAuth, OAuth2Auth
+from .core.config import (
     GRPCConfig,
     HTTPConfig,
     MQTTConfig,
@@ -23,7 +23,7 @@ from .config import (
     STDIOConfig,
     WebSocketConfig,
 )
-from .errors import (
+from .core.errors import (
     AuthenticationError,
     ClosedError,
     CommunicationError,
@@ -40,18 +40,18 @@ from .errors import (
     StdoutClosedError,
     TimeoutError,
 )
-from .health import HealthStatus
-from .http import HTTPClient, HTTPResponse
+from .core.health import HealthStatus
+from .http.client import HTTPClient, HTTPResponse
 
 if TYPE_CHECKING:
-    from .discovery import AgentRecord, DiscoveryError, connect_agent, discover, parse_record
-    from .grpc import GRPCClient, generate_grpc_client
+    from .agents.discovery import AgentRecord, DiscoveryError, connect_agent, discover, parse_record
+    from .grpc.client import GRPCClient, generate_grpc_client
     from .manager import ConnectionManager
-    from .mqtt import MQTTClient, MQTTMessage
+    from .mqtt.client import MQTTClient, MQTTMessage
     from .pool import ConnectionPool
-    from .sse import SSEClient, SSEEvent
-    from .stdio import STDIOClient
-    from .websocket import WebSocketClient
+    from .sse.client import SSEClient, SSEEvent
+    from .stdio.client import STDIOClient
+    from .websocket.client import WebSocketClient
 
 try:
     __version__: str = _metadata.version("agenticaiframework-communication")

@@ -18,9 +18,9 @@ import tomllib
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from . import codecs
-from .errors import CommunicationError, ConfigError
-from .security import install_log_redaction, is_loopback_host, redact_text
+from .core import codecs
+from .core.errors import CommunicationError, ConfigError
+from .core.security import install_log_redaction, is_loopback_host, redact_text
 
 __all__ = ["Output", "build_parser", "load_clients", "main"]
 
@@ -335,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _http(args: argparse.Namespace, out: Output) -> int:
-    from .http import HTTPClient
+    from .http.client import HTTPClient
 
     body = json.loads(args.body) if args.body else None
     async with HTTPClient(
@@ -362,7 +362,7 @@ async def _http(args: argparse.Namespace, out: Output) -> int:
 
 
 async def _ws(args: argparse.Namespace, out: Output) -> int:
-    from .websocket import WebSocketClient
+    from .websocket.client import WebSocketClient
 
     url = _with_scheme(args.url, plain="ws", secure="wss")
     async with WebSocketClient(url, allow_insecure=args.insecure, auto_reconnect=False) as ws:
@@ -416,7 +416,7 @@ async def _interactive(ws: Any, out: Output) -> int:
 
 
 async def _sse(args: argparse.Namespace, out: Output) -> int:
-    from .sse import SSEClient
+    from .sse.client import SSEClient
 
     received = 0
     url = _with_scheme(args.url, plain="http", secure="https")
@@ -437,7 +437,7 @@ async def _sse(args: argparse.Namespace, out: Output) -> int:
 
 
 async def _mqtt(args: argparse.Namespace, out: Output) -> int:
-    from .mqtt import MQTTClient
+    from .mqtt.client import MQTTClient
 
     async with MQTTClient(args.broker, allow_insecure=args.insecure) as mqtt:
         if args.mqtt_command == "pub":
@@ -460,7 +460,7 @@ async def _mqtt(args: argparse.Namespace, out: Output) -> int:
 
 
 async def _grpc(args: argparse.Namespace, out: Output) -> int:
-    from .grpc import GRPCClient
+    from .grpc.client import GRPCClient
 
     # One attempt, as for http: a command line should fail fast and say why.
     options: dict[str, Any] = {
@@ -547,7 +547,7 @@ def _server_streaming(description: dict[str, Any], service: str, method: str) ->
 
 
 async def _stdio(args: argparse.Namespace, out: Output) -> int:
-    from .stdio import STDIOClient
+    from .stdio.client import STDIOClient
 
     command = [c for c in args.cmd if c != "--"] if args.cmd[:1] == ["--"] else list(args.cmd)
     if not command:
@@ -628,37 +628,37 @@ def load_clients(path: str, *, allow_insecure: bool = False) -> dict[str, Any]:
 
 
 def _make_http(f: dict[str, Any]) -> Any:
-    from .http import HTTPClient
+    from .http.client import HTTPClient
 
     return HTTPClient(f.pop("url"), **f)
 
 
 def _make_ws(f: dict[str, Any]) -> Any:
-    from .websocket import WebSocketClient
+    from .websocket.client import WebSocketClient
 
     return WebSocketClient(f.pop("url"), **f)
 
 
 def _make_sse(f: dict[str, Any]) -> Any:
-    from .sse import SSEClient
+    from .sse.client import SSEClient
 
     return SSEClient(f.pop("url"), **f)
 
 
 def _make_mqtt(f: dict[str, Any]) -> Any:
-    from .mqtt import MQTTClient
+    from .mqtt.client import MQTTClient
 
     return MQTTClient(f.pop("url"), **f)
 
 
 def _make_grpc(f: dict[str, Any]) -> Any:
-    from .grpc import GRPCClient
+    from .grpc.client import GRPCClient
 
     return GRPCClient(f.pop("target"), **f)
 
 
 def _make_stdio(f: dict[str, Any]) -> Any:
-    from .stdio import STDIOClient
+    from .stdio.client import STDIOClient
 
     command = f.pop("command")
     return STDIOClient(command=shlex.split(command) if isinstance(command, str) else command, **f)
@@ -705,7 +705,7 @@ async def _health(args: argparse.Namespace, out: Output) -> int:
 
 
 async def _discover(args: argparse.Namespace, out: Output) -> int:
-    from .discovery import discover
+    from .agents.discovery import discover
 
     record = await discover(
         args.name, protocol=args.protocol, nameservers=args.nameserver, port=args.port

@@ -24,16 +24,16 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from . import _demo_servers as servers
-from . import errors
-from ._reaper import child_reaper
-from .grpc import GRPCClient
-from .http import HTTPClient
+from .core import errors
+from .grpc.client import GRPCClient
+from .http.client import HTTPClient
 from .manager import ConnectionManager
-from .mqtt import MQTTClient
-from .sse import SSEClient
-from .stdio import STDIOClient
-from .websocket import WebSocketClient
+from .mqtt.client import MQTTClient
+from .sse.client import SSEClient
+from .stdio.client import STDIOClient
+from .testing import servers as servers
+from .testing.reaper import child_reaper
+from .websocket.client import WebSocketClient
 
 __all__ = ["DEMO_EXTRA_HINT", "STEPS", "run_demo"]
 
@@ -51,7 +51,7 @@ STEPS = (
 )
 
 Report = Callable[[str, str], None]
-_MCP_MODULE = "agenticaiframework.communication._demo_mcp"
+_MCP_MODULE = "agenticaiframework.communication.testing.mcp_child"
 _TIMEOUT = 10.0
 
 

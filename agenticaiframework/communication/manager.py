@@ -30,12 +30,12 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol, runtime_checkable
 
-from . import errors
-from .config import _check_number
-from .events import EventEmitter
-from .health import HealthStatus
-from .lifecycle import ClientState, Lifecycle, TaskSet
-from .security import redact_text
+from .core import errors
+from .core.config import _check_number
+from .core.events import EventEmitter
+from .core.health import HealthStatus
+from .core.lifecycle import ClientState, Lifecycle, TaskSet
+from .core.security import redact_text
 
 __all__ = ["ConnectionManager", "HealthChangeCallback", "ManagedClient"]
 

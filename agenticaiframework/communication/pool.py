@@ -53,8 +53,8 @@ from types import TracebackType
 from typing import Any, Final, Self
 from urllib.parse import urlsplit
 
-from . import errors
-from .config import (
+from .core import errors
+from .core.config import (
     BaseConfig,
     GRPCConfig,
     HTTPConfig,
@@ -64,9 +64,9 @@ from .config import (
     _check_int,
     _check_number,
 )
-from .lifecycle import ClientState, TaskSet
+from .core.lifecycle import ClientState, TaskSet
+from .core.security import check_endpoint, check_url, origin_of
 from .manager import ManagedClient
-from .security import check_endpoint, check_url, origin_of
 
 __all__ = ["ClientFactory", "ConnectionPool", "PoolStats"]
 

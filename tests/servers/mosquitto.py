@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from agenticaiframework.communication._demo_servers import stop_child
+from agenticaiframework.communication.testing.servers import stop_child
 
 from .ports import free_port
 

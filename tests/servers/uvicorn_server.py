@@ -3,6 +3,6 @@
 The helper is the one the demo uses, so tests and demo serve HTTP the same way.
 """
 
-from agenticaiframework.communication._demo_servers import serve_asgi
+from agenticaiframework.communication.testing.servers import serve_asgi
 
 __all__ = ["serve_asgi"]

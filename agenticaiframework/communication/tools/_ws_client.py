@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..websocket import WebSocketClient
+from ..websocket.client import WebSocketClient
 from .remote import check_hop
 
 __all__ = ["ToolWebSocketClient"]

@@ -13,8 +13,8 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from ..config import HTTPConfig
-from ..errors import CommunicationError
+from ..core.config import HTTPConfig
+from ..core.errors import CommunicationError
 from .manual import Manual, SkippedTool, Tool
 from .openapi import DEFAULT_MAX_EXPANDED_NODES
 from .templates import CallTemplate

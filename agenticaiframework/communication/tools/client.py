@@ -33,9 +33,9 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import aclosing
 from typing import Any
 
-from ..config import HTTPConfig, check_size_limit
-from ..errors import CommunicationError, ConfigError, SecurityError
-from ..lifecycle import BaseClient
+from ..core.config import HTTPConfig, check_size_limit
+from ..core.errors import CommunicationError, ConfigError, SecurityError
+from ..core.lifecycle import BaseClient
 from .base import (
     DEFAULT_MAX_MANUAL_SIZE,
     DEFAULT_MAX_RESULT_SIZE,

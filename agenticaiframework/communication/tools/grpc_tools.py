@@ -27,15 +27,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .. import codecs
-from ..config import GRPCConfig
-from ..errors import ConfigError
+from ..core import codecs
+from ..core.config import GRPCConfig
+from ..core.errors import ConfigError
 from .base import Discovery, Transport, connect_cached
 from .manual import Manual, Tool
 from .templates import CallTemplate, GrpcCallTemplate, auth_from_utcp
 
 if TYPE_CHECKING:
-    from ..grpc import GRPCClient
+    from ..grpc.client import GRPCClient
 
 __all__ = ["GrpcTransport", "request_messages", "requests_schema"]
 
@@ -104,7 +104,7 @@ class GrpcTransport(Transport):
         self._shapes: dict[str, dict[GRPCClient, dict[tuple[str, str], Shape]]] = {}
 
     async def _client(self, manual_name: str, template: GrpcCallTemplate) -> GRPCClient:
-        from ..grpc import GRPCClient
+        from ..grpc.client import GRPCClient
 
         key = codecs.dumps(
             [

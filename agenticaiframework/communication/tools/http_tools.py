@@ -25,10 +25,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from .. import codecs, errors
-from ..config import HTTPConfig, merge_config
-from ..http import HTTPClient, HTTPResponse
-from ..security import check_url, redact_url
+from ..core import codecs, errors
+from ..core.config import HTTPConfig, merge_config
+from ..core.security import check_url, redact_url
+from ..http.client import HTTPClient, HTTPResponse
 from .base import Discovery, Transport
 from .manual import Tool, is_utcp_manual, parse_manual_parts
 from .openapi import convert_openapi_parts, is_openapi, load_document

@@ -37,7 +37,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 from .templates import CallTemplate, parse_template
 
 __all__ = [

@@ -23,14 +23,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .. import codecs, errors
-from ..security import redact_url
+from ..core import codecs, errors
+from ..core.security import redact_url
 from .base import Discovery, Transport
 from .manual import Manual, Tool
 from .templates import CallTemplate, McpCallTemplate, McpServer
 
 if TYPE_CHECKING:
-    from ..stdio import STDIOClient
+    from ..stdio.client import STDIOClient
 
 __all__ = ["MCP_PROTOCOL_VERSION", "NOT_SUPPORTED", "McpTransport", "tool_result"]
 
@@ -131,7 +131,7 @@ class McpTransport(Transport):
         self._specs: dict[str, McpCallTemplate] = {}
 
     async def _start(self, server: McpServer, timeout: float) -> STDIOClient:
-        from ..stdio import STDIOClient
+        from ..stdio.client import STDIOClient
 
         client = STDIOClient(
             [server.command, *server.args],

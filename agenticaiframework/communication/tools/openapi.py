@@ -25,9 +25,9 @@ from urllib.parse import urljoin, urlsplit
 
 import yaml
 
-from .. import codecs
-from ..errors import ConfigError, ProtocolError, SecurityError
-from ..security import is_local_address, redact_url
+from ..core import codecs
+from ..core.errors import ConfigError, ProtocolError, SecurityError
+from ..core.security import is_local_address, redact_url
 from .manual import Manual, SkippedTool, Tool
 
 __all__ = [

@@ -24,8 +24,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import SecurityError
-from ..security import check_not_local, grpc_target_hosts, redact_url, resolves_to_local
+from ..core.errors import SecurityError
+from ..core.security import check_not_local, grpc_target_hosts, redact_url, resolves_to_local
 
 __all__ = ["check_hop", "check_tool_template", "is_remote_url"]
 

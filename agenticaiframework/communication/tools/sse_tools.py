@@ -22,8 +22,8 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import Any
 
-from .. import codecs, errors
-from ..config import SSEConfig
+from ..core import codecs, errors
+from ..core.config import SSEConfig
 from .base import Discovery, Transport
 from .http_tools import build_request
 from .manual import Tool
@@ -78,7 +78,7 @@ class SseTransport(Transport):
         self, tool: Tool, template: CallTemplate, args: Mapping[str, Any]
     ) -> AsyncGenerator[tuple[int, Any], None]:
         """Open the stream; yield each matching event's data size and decoded data."""
-        from ..sse import SSEClient
+        from ..sse.client import SSEClient
 
         assert isinstance(template, SseCallTemplate)
         as_http = HttpCallTemplate(

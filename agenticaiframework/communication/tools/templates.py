@@ -33,8 +33,8 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from ..auth import Auth, build_auth
-from ..errors import ConfigError
+from ..core.auth import Auth, build_auth
+from ..core.errors import ConfigError
 
 __all__ = [
     "CALL_TEMPLATE_TYPES",

@@ -22,15 +22,15 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .. import codecs, errors
-from ..config import WebSocketConfig
+from ..core import codecs, errors
+from ..core.config import WebSocketConfig
 from .base import Discovery, Transport, connect_cached
 from .manual import Tool, parse_manual_parts
 from .remote import is_remote_url
 from .templates import CallTemplate, WebSocketCallTemplate, auth_from_utcp
 
 if TYPE_CHECKING:
-    from ..websocket import WebSocketClient
+    from ..websocket.client import WebSocketClient
 
 __all__ = ["WebSocketTransport", "format_message", "shape_response"]
 

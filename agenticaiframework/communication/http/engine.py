@@ -1,0 +1,264 @@
+"""The one seam between our HTTP-based clients (HTTP, SSE, OAuth2) and httpx.
+
+Builds the ``httpx.AsyncClient`` from config, reads bodies within a size limit
+counted after decompression, and translates httpx exceptions into our
+hierarchy at one boundary (chained with ``from``).
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing
+from functools import lru_cache
+from typing import Any, cast
+
+import httpx
+
+from ..core import errors
+from ..core.security import redact_text, redact_url
+from ..core.tls import client_ssl_context
+
+__all__ = ["build_client", "iter_limited", "limit_body", "read_limited", "translate_error"]
+
+
+# Compressed bodies reach the decoder in pieces this small when a size limit is
+# set: deflate inflates at most ~1032:1, so one decoding step holds at most a
+# few MiB whatever the server sends.
+_RAW_PIECE = 4096
+
+
+class _SmallPieces(httpx.AsyncByteStream):
+    """A response stream re-cut into pieces of at most ``_RAW_PIECE`` bytes."""
+
+    def __init__(self, stream: httpx.AsyncByteStream) -> None:
+        self._stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            if len(chunk) <= _RAW_PIECE:
+                yield chunk
+            else:
+                for start in range(0, len(chunk), _RAW_PIECE):
+                    yield chunk[start : start + _RAW_PIECE]
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+def _too_large(
+    response: httpx.Response, limit: int, field: str, declared: str = ""
+) -> errors.MessageTooLargeError:
+    seen = f" (Content-Length {declared[:20]})" if declared else ""
+    return errors.MessageTooLargeError(
+        f"response body of {response.request.method} {redact_url(response.request.url)} "
+        f"exceeds {field}={limit} bytes{seen}, counted after decompression"
+    )
+
+
+def limit_body(
+    response: httpx.Response, limit: int | None, field: str = "max_response_size"
+) -> None:
+    """Prepare a streamed response for :func:`iter_limited`.
+
+    Refuses at once a ``Content-Length`` over the limit, and has a compressed
+    body reach the decoder in small pieces so one decoding step stays small.
+
+    Args:
+        response: A response whose body is not read yet.
+        limit: Largest body accepted, in bytes after decompression; None = any.
+        field: The setting to name in the error.
+
+    Raises:
+        MessageTooLargeError: The declared length exceeds the limit.
+    """
+    if limit is None:
+        return
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        declared = response.headers.get("content-length", "")
+        # A length too long to be an int is surely over the limit.
+        digits = declared.isascii() and declared.isdigit()
+        if digits and (len(declared) > 18 or int(declared) > limit):
+            raise _too_large(response, limit, field, declared)
+    elif isinstance(response.stream, httpx.AsyncByteStream) and not isinstance(
+        response.stream, _SmallPieces
+    ):
+        response.stream = _SmallPieces(response.stream)
+
+
+async def iter_limited(
+    response: httpx.Response,
+    limit: int | None,
+    chunk_size: int | None = None,
+    field: str = "max_response_size",
+) -> AsyncGenerator[bytes, None]:
+    """The decoded body in chunks, failing once more than ``limit`` bytes came.
+
+    Args:
+        response: A streamed response (see :func:`limit_body`).
+        limit: Largest body accepted, in bytes after decompression; None = any.
+        chunk_size: Re-chunk the decoded body to this size.
+        field: The setting to name in the error.
+
+    Yields:
+        Decoded body chunks.
+
+    Raises:
+        MessageTooLargeError: More than ``limit`` bytes came; the response is closed.
+        httpx.HTTPError: Reading failed (translate with :func:`translate_error`).
+    """
+    total = 0
+    # httpx's reader is an async generator: closed here, not left to the GC.
+    body = cast(AsyncGenerator[bytes, None], response.aiter_bytes(chunk_size))
+    async with aclosing(body) as chunks:
+        async for chunk in chunks:
+            total += len(chunk)
+            if limit is not None and total > limit:
+                await response.aclose()
+                raise _too_large(response, limit, field)
+            yield chunk
+
+
+async def read_limited(
+    response: httpx.Response, limit: int | None, field: str = "max_response_size"
+) -> bytes:
+    """Read a streamed response's whole body within ``limit`` (see :func:`iter_limited`).
+
+    The body is also stored on the response, so ``.content``, ``.text`` and
+    ``.json()`` work afterwards.
+
+    Args:
+        response: A streamed response whose body is not read yet.
+        limit: Largest body accepted, in bytes after decompression; None = any.
+        field: The setting to name in the error.
+
+    Returns:
+        The decoded body.
+    """
+    if limit is None:
+        return await response.aread()
+    limit_body(response, limit, field)
+    parts = [chunk async for chunk in iter_limited(response, limit, field=field)]
+    # What httpx's own aread() stores.
+    response._content = b"".join(parts)
+    return response._content
+
+
+def build_client(
+    *,
+    timeout: float,
+    connect_timeout: float,
+    verify_ssl: bool,
+    ca_certs: str | None,
+    client_cert: str | None,
+    client_key: str | None,
+    headers: Mapping[str, str] | None = None,
+    max_keepalive: int = 10,
+    max_connections: int = 100,
+    http2: bool = False,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """Create the httpx client behind one of our clients.
+
+    Args:
+        timeout: Read/write/pool timeout in seconds; 0 means none.
+        connect_timeout: Connect timeout in seconds; 0 means none.
+        verify_ssl: Verify server certificates.
+        ca_certs: CA bundle path.
+        client_cert: Client certificate path (mutual TLS).
+        client_key: Client key path.
+        headers: Default headers.
+        max_keepalive: Keep-alive connections kept.
+        max_connections: Open connections at most.
+        http2: Negotiate HTTP/2.
+        transport: A custom transport (the engine seam).
+
+    Returns:
+        An httpx client that never follows redirects itself (we do, checking
+        each hop) and has no auth of its own (we pass it per request).
+    """
+    verify: ssl.SSLContext | bool = True
+    if ca_certs or client_cert or not verify_ssl:
+        verify = client_ssl_context(
+            verify=verify_ssl, ca_certs=ca_certs, client_cert=client_cert, client_key=client_key
+        )
+    elif transport is None:
+        verify = _default_ssl_context(http2)
+    read = timeout or None
+    kwargs: dict[str, Any] = {
+        "timeout": httpx.Timeout(read, connect=connect_timeout or None),
+        "headers": dict(headers or {}),
+        "follow_redirects": False,
+        "trust_env": False,
+    }
+    if transport is not None:
+        kwargs["transport"] = transport
+    else:
+        kwargs["verify"] = verify
+        kwargs["http2"] = http2
+        kwargs["limits"] = httpx.Limits(
+            max_keepalive_connections=max_keepalive, max_connections=max_connections
+        )
+    return httpx.AsyncClient(**kwargs)
+
+
+@lru_cache(maxsize=2)
+def _default_ssl_context(http2: bool) -> ssl.SSLContext:
+    """The context httpx would build for ``verify=True`` (certifi CA bundle), built once.
+
+    Loading the CA bundle costs tens of milliseconds per client; sharing one
+    context makes opening a client cheap (pools, managers with many clients).
+    One context per ``http2`` value, because httpcore sets ALPN on it.
+    """
+    return httpx.create_ssl_context(verify=True, trust_env=False)
+
+
+def translate_error(
+    exc: httpx.HTTPError | httpx.InvalidURL, url: object
+) -> errors.CommunicationError:
+    """Map an httpx exception onto our hierarchy.
+
+    Args:
+        exc: The httpx exception.
+        url: The URL involved, for the message (printed redacted).
+
+    Returns:
+        The matching error, to be raised ``from exc``; its message carries no
+        password or secret query value, from ``url`` or from httpx's text.
+    """
+    detail = redact_text(str(exc) or type(exc).__name__)
+    url = redact_url(url)
+    if isinstance(exc, httpx.TimeoutException):
+        kind = {
+            httpx.ConnectTimeout: "connect",
+            httpx.ReadTimeout: "read",
+            httpx.WriteTimeout: "write",
+            httpx.PoolTimeout: "pool",
+        }.get(type(exc), "request")
+        return errors.TimeoutError(f"{kind} timeout for {url}: {detail}")
+    if isinstance(exc, httpx.ConnectError) and ("SSL" in detail or "CERTIFICATE" in detail):
+        return errors.SecurityError(f"TLS handshake with {url} failed: {detail}")
+    if isinstance(
+        exc,
+        httpx.ConnectError
+        | httpx.RemoteProtocolError
+        | httpx.ReadError
+        | httpx.WriteError
+        | httpx.CloseError,
+    ):
+        if isinstance(exc, httpx.RemoteProtocolError):
+            return errors.ConnectionError(f"connection to {url} broke: {detail}")
+        return errors.ConnectionError(f"cannot reach {url}: {detail}")
+    if isinstance(exc, httpx.NetworkError):
+        return errors.ConnectionError(f"network error for {url}: {detail}")
+    if isinstance(exc, httpx.TooManyRedirects):
+        return errors.ProtocolError(f"too many redirects for {url}")
+    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        return errors.ConfigError(f"url: invalid URL {url}: {detail}")
+    if isinstance(exc, httpx.DecodingError):
+        return errors.ProtocolError(f"cannot decode response from {url}: {detail}")
+    if isinstance(exc, httpx.LocalProtocolError):
+        # The request could not be put on the wire (h11/h2 refused it).
+        return errors.ProtocolError(f"cannot send the request to {url}: {detail}")
+    return errors.CommunicationError(f"HTTP error for {url}: {detail}")

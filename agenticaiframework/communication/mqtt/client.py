@@ -1,0 +1,1233 @@
+"""MQTTClient: publish/subscribe on aiomqtt, with reconnect, queues and topic routing.
+
+Use::
+
+    async with MQTTClient("mqtt://127.0.0.1:1883") as mqtt:
+        await mqtt.subscribe("agents/+/status")
+        await mqtt.publish("agents/a1/status", {"status": "online"})
+        async for message in mqtt:
+            print(message.topic, message.payload)
+
+Payloads: a dict or list is sent as JSON, a str as UTF-8, bytes as is; received
+payloads are decoded like every other client (``message_format``).
+
+Reconnection contract (``auto_reconnect=True``, the default):
+
+* When the broker goes away, one background task reconnects with the shared
+  backoff (``reconnect_delay`` .. ``max_reconnect_delay``, jitter), forever
+  when ``max_reconnect_attempts=0``; then it re-subscribes every subscription
+  (unless the broker kept our session) and flushes queued publishes.
+* With ``clean_session=False`` and a fixed ``client_id`` the broker keeps our
+  session, so QoS 1/2 messages published to our subscriptions while we were
+  away are delivered after the reconnect.
+* ``publish()`` while disconnected puts the message in a bounded queue
+  (``max_queued_publishes``) and returns; the queue goes out in order after
+  the reconnect. Past the bound ``publish()`` raises :class:`QueueFullError`;
+  with a bound of 0 it raises :class:`ConnectionError`. QoS 1/2 publishes that
+  were in flight (sent, not yet acknowledged) when the link died are re-sent
+  first: a QoS 1 subscriber may see them twice, as QoS 1 allows. Messages
+  still queued when the client is closed are not sent (a warning says how many).
+* Received messages wait in a queue of ``max_queued_messages``. When a slow
+  consumer lets it fill up, the client stops reading the socket (TCP
+  back-pressure) until the consumer has taken half of it; nothing is dropped
+  by the client. The queue may exceed the bound by the packets of one socket
+  read. While reading is paused the broker holds (or, for QoS 0 past its own
+  ``max_queued_messages``, drops) further messages, and a pause longer than
+  the keep-alive interval ends in a reconnect, after which a persistent
+  session redelivers QoS 1/2 messages.
+* A reconnect attempt fails after ``connect_timeout`` when the broker
+  accepts the connection but sends no CONNACK (:class:`TimeoutError`,
+  ``ERR_TIMEOUT``), and the next attempt follows the backoff.
+* When reconnecting gives up (or ``auto_reconnect=False``), the client says
+  so everywhere: ``state`` becomes ``FAILED``, the ``error`` event fires,
+  iteration, ``receive()`` and ``start_listening()`` raise
+  :class:`ConnectionError` once the received messages are consumed, and so
+  do ``publish()``, ``subscribe()`` and ``connect()``; queued publishes are
+  dropped (a warning says how many) and ``health_check()`` is unhealthy.
+  ``close()`` still releases it. After a normal ``close()`` iteration and
+  ``start_listening()`` end quietly.
+
+The first ``connect()`` makes one attempt and raises on failure.
+
+Received input is never trusted: a PUBLISH whose topic is not valid UTF-8 is
+skipped, a payload that cannot be decoded reaches no handler, and either is
+counted in ``stats.errors`` and reported on the ``error`` event as
+:class:`ProtocolError`; the connection and the listener go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import inspect
+import math
+import socket
+import ssl
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import aiomqtt
+import paho.mqtt.client as paho
+from aiomqtt.exceptions import MqttConnectError
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from ..core import errors
+from ..core.codecs import Message, decode_payload, encode_bytes
+from ..core.config import MQTTConfig, merge_config
+from ..core.events import EventEmitter
+from ..core.health import HealthStatus, run_probe
+from ..core.lifecycle import BaseClient, ClientState
+from ..core.retry import retrying
+from ..core.security import check_endpoint, check_url
+from ..core.tls import client_ssl_context
+from .topics import TopicRouter, validate_filter, validate_topic
+
+__all__ = ["MQTTClient", "MQTTMessage", "MessageHandler"]
+
+_SCHEMES = frozenset({"mqtt", "mqtts"})
+_EVENTS = ("connect", "disconnect", "reconnect", "message", "error")
+_AUTH_CONNACK_CODES = frozenset({4, 5, 134, 135})  # 3.1.1 bad creds/not authorised; MQTT 5 same
+_NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
+_UNREAD: Any = object()
+
+MessageHandler = Callable[[str, Any], Any]
+"""An ``on_message`` handler: ``handler(topic, payload)``, sync or async."""
+
+H = TypeVar("H", bound=MessageHandler)
+
+
+class MQTTMessage:
+    """One received message.
+
+    Attributes:
+        topic: The topic it was published to.
+        raw: The payload bytes as received.
+        qos: The QoS it was delivered with.
+        retain: Whether it is a retained message.
+        mid: The packet id (0 for QoS 0).
+    """
+
+    __slots__ = ("_decoded", "_format", "mid", "qos", "raw", "retain", "topic")
+
+    def __init__(
+        self,
+        topic: str,
+        raw: bytes,
+        qos: int = 0,
+        retain: bool = False,
+        mid: int = 0,
+        *,
+        message_format: str = "auto",
+    ) -> None:
+        self.topic = topic
+        self.raw = raw
+        self.qos = qos
+        self.retain = retain
+        self.mid = mid
+        self._format = message_format
+        self._decoded: Any = _UNREAD
+
+    @property
+    def payload(self) -> Message:
+        """The payload decoded per ``message_format`` (decoded once, on first access).
+
+        In ``auto`` mode UTF-8 text holding a JSON object or array becomes a
+        dict or list, other text a str, and non-UTF-8 payloads stay bytes.
+
+        Raises:
+            ProtocolError: The format is pinned (``json``/``text``) and the
+                payload does not fit it, or it is JSON nested too deeply to
+                decode.
+        """
+        if self._decoded is _UNREAD:
+            self._decoded = decode_payload(self.raw, self._format)
+        return self._decoded
+
+    def json(self) -> Any:
+        """Decode the payload as JSON whatever the client's format (not cached).
+
+        Returns:
+            The decoded value.
+
+        Raises:
+            ProtocolError: The payload is not JSON.
+        """
+        return decode_payload(self.raw, "json")
+
+    def __repr__(self) -> str:
+        return (
+            f"MQTTMessage(topic={self.topic!r}, qos={self.qos}, retain={self.retain}, "
+            f"raw={self.raw[:64]!r}{'...' if len(self.raw) > 64 else ''})"
+        )
+
+
+class _Item:
+    """A publish waiting in the outgoing queue."""
+
+    __slots__ = ("data", "qos", "retain", "topic")
+
+    def __init__(self, topic: str, data: bytes, qos: int, retain: bool) -> None:
+        self.topic = topic
+        self.data = data
+        self.qos = qos
+        self.retain = retain
+
+
+class _Delivery:
+    """A received message whose handlers are being run; resumable after a cancellation."""
+
+    __slots__ = ("handlers", "message", "step")
+
+    def __init__(self, message: MQTTMessage, handlers: tuple[MessageHandler, ...]) -> None:
+        self.message = message
+        self.handlers = handlers
+        self.step = 0  # handlers started so far; len(handlers) + 1 once the event ran
+
+
+class _Lost(Exception):
+    """Internal: the connection died under a publish (it was re-queued or must fail)."""
+
+
+class _Engine(aiomqtt.Client):
+    """The narrow seam to aiomqtt: one instance per connection.
+
+    It hands incoming messages straight to the owner (no aiomqtt queue and no
+    task per message), tracks publish acknowledgements in futures that fail
+    when the link dies, and can pause reading the socket for back-pressure.
+    """
+
+    def __init__(self, deliver: Callable[[paho.MQTTMessage], None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._deliver = deliver
+        self.acks: dict[int, tuple[asyncio.Future[bool], _Item]] = {}
+        self.session_present = False
+        self._reader: tuple[int, Callable[[], None]] | None = None
+        self._reading = True
+        context: ssl.SSLContext | None = kwargs.get("tls_context")
+        if context is not None:
+            # paho leaks the TLS socket when the handshake fails; wrap it ourselves.
+            wrapper = _tls_wrapper(context, kwargs["hostname"])
+            self._client._ssl_wrap_socket = wrapper  # type: ignore[method-assign,assignment]
+
+    # -- paho callbacks (run on the event loop thread) ---------------------
+
+    def _on_connect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None = None,
+    ) -> None:
+        self.session_present = bool(flags.session_present)
+        super()._on_connect(client, userdata, flags, reason_code, properties)
+
+    def _on_disconnect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None = None,
+    ) -> None:
+        connected = self._connected
+        if not connected.done():
+            # Lost before CONNACK: fail the connect now rather than at its timeout.
+            connected.set_exception(
+                aiomqtt.MqttCodeError(reason_code, "connection lost before CONNACK")
+            )
+            return
+        if connected.cancelled():
+            # The connect timed out (which cancels the future): nobody waits for
+            # this connection, and aiomqtt would call .exception() on it.
+            return
+        super()._on_disconnect(client, userdata, flags, reason_code, properties)
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        self._deliver(message)
+
+    def _on_publish(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reason_code: ReasonCode,
+        properties: Properties,
+    ) -> None:
+        entry = self.acks.pop(mid, None)
+        if entry is None:
+            super()._on_publish(client, userdata, mid, reason_code, properties)
+        elif not entry[0].done():
+            entry[0].set_result(True)
+
+    def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        # As aiomqtt's own, but the reader callback is kept so that reading can
+        # be paused and resumed (back-pressure from a slow consumer).
+        def on_readable() -> None:
+            try:
+                while True:
+                    client.loop_read()
+                    pending = getattr(client.socket(), "pending", None)
+                    if pending is not None and pending() > 0:
+                        continue
+                    break
+            except Exception as exc:  # a broken socket ends the connection
+                if not self._disconnected.done():
+                    self._disconnected.set_exception(exc)
+
+        fileno = sock.fileno()
+        self._reader = (fileno, on_readable)
+
+        def register() -> None:
+            if self._reading:
+                self._loop.add_reader(fileno, on_readable)
+            self._misc_task = self._loop.create_task(self._misc_loop(), name="mqtt-engine-misc")
+
+        self._loop.call_soon_threadsafe(register)
+
+    def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self._reader = None
+        super()._on_socket_close(client, userdata, sock)
+
+    # -- our operations ------------------------------------------------------
+
+    def pause_reading(self) -> None:
+        """Stop reading the socket until :meth:`resume_reading`."""
+        if self._reading:
+            self._reading = False
+            if self._reader is not None:
+                self._loop.remove_reader(self._reader[0])
+
+    def resume_reading(self) -> None:
+        """Read the socket again."""
+        if not self._reading:
+            self._reading = True
+            if self._reader is not None:
+                self._loop.add_reader(*self._reader)
+
+    async def send(self, item: _Item) -> bool:
+        """Publish one message and wait until it is written (QoS 0) or acknowledged.
+
+        Safe to cancel: the acknowledgement is no longer awaited.
+
+        Returns:
+            True when delivered to the broker; False when the link died first
+            and the message was put back in the owner's queue.
+
+        Raises:
+            _Lost: The link is down and the message was not taken.
+        """
+        info = self._client.publish(item.topic, item.data, item.qos, item.retain)
+        if info.rc != paho.MQTT_ERR_SUCCESS and info.rc != paho.MQTT_ERR_QUEUE_SIZE:
+            raise _Lost(paho.error_string(info.rc))
+        if info.rc == paho.MQTT_ERR_QUEUE_SIZE:
+            raise _Lost("paho outgoing queue full")
+        if info.is_published():
+            return True
+        fut: asyncio.Future[bool] = self._loop.create_future()
+        self.acks[info.mid] = (fut, item)
+        try:
+            return await fut
+        finally:
+            self.acks.pop(info.mid, None)
+
+    async def wait_disconnected(self) -> BaseException | None:
+        """Wait until the connection ends.
+
+        Returns:
+            The reason, or None for a clean disconnect.
+        """
+        ended = self._disconnected
+        # asyncio.wait, not await: the future may end up cancelled (aiomqtt
+        # cancels it when its own wait for it times out), which must read as
+        # "ended", not as a cancellation of the caller.
+        await asyncio.wait([ended])
+        if ended.cancelled():
+            return _Lost("connection ended")
+        return ended.exception()
+
+    def on_lost(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` as soon as the connection ends (for any reason).
+
+        Args:
+            callback: A plain function, run on the event loop.
+        """
+        self._disconnected.add_done_callback(lambda _: callback())
+
+    @property
+    def is_connected(self) -> bool:
+        """Connected and not yet disconnected."""
+        connected = self._connected
+        # A timed-out connect leaves the future cancelled; .exception() would raise.
+        return (
+            connected.done()
+            and not connected.cancelled()
+            and connected.exception() is None
+            and not self._disconnected.done()
+        )
+
+    async def shutdown(self, timeout: float) -> None:
+        """Disconnect (gracefully when possible) and release socket and tasks.
+
+        Args:
+            timeout: Seconds allowed for the DISCONNECT handshake.
+        """
+        try:
+            if self.is_connected:
+                try:
+                    async with asyncio.timeout(timeout):
+                        await self.__aexit__(None, None, None)
+                except (TimeoutError, aiomqtt.MqttError) as exc:
+                    self._logger.debug("MQTT disconnect did not complete: %s", exc)
+        finally:
+            if self._lock.locked():
+                self._lock.release()
+            # Connections that never completed (or died) may leave the socket open.
+            if self._client.socket() is not None:
+                self._client._sock_close()  # paho has no public close
+            if not self._disconnected.done():
+                self._disconnected.set_result(None)
+            elif not self._disconnected.cancelled():
+                self._disconnected.exception()  # mark the reason retrieved
+            misc = self._misc_task
+            if misc is not None and not misc.done():
+                misc.cancel()
+                await asyncio.wait([misc])
+
+
+def _tls_wrapper(context: ssl.SSLContext, host: str) -> Callable[[socket.socket], ssl.SSLSocket]:
+    def wrap(tcp_sock: socket.socket) -> ssl.SSLSocket:
+        tls_sock = context.wrap_socket(
+            tcp_sock, server_hostname=host, do_handshake_on_connect=False
+        )
+        try:
+            tls_sock.do_handshake()
+        except BaseException:
+            tls_sock.close()
+            raise
+        return tls_sock
+
+    return wrap
+
+
+class _Inbox:
+    """Received messages for the consumer; pauses the reader when full."""
+
+    __slots__ = ("_bound", "_end", "_items", "_low", "_pause", "_paused", "_resume", "_waiter")
+
+    def __init__(self, bound: int, pause: Callable[[], None], resume: Callable[[], None]) -> None:
+        self._items: collections.deque[paho.MQTTMessage] = collections.deque()
+        self._bound = bound
+        self._low = bound // 2
+        self._pause = pause
+        self._resume = resume
+        self._paused = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._end: BaseException | None = None
+
+    @property
+    def paused(self) -> bool:
+        """Whether the reader is paused because the queue is full."""
+        return self._paused
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, message: paho.MQTTMessage) -> None:
+        self._items.append(message)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if len(self._items) >= self._bound and not self._paused:
+            self._paused = True
+            self._pause()
+
+    def end(self, reason: BaseException) -> None:
+        """Wake every consumer; ``get`` raises ``reason`` once the queue is empty or at close."""
+        self._end = reason
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    async def get(self) -> paho.MQTTMessage:
+        while not self._items:
+            if self._end is not None:
+                # The same instance is raised to every later call: drop the
+                # previous traceback so that repeated calls do not grow it.
+                raise self._end.with_traceback(None)
+            if self._waiter is None or self._waiter.done():
+                self._waiter = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._waiter)
+        message = self._items.popleft()
+        if self._paused and len(self._items) <= self._low:
+            self._paused = False
+            self._resume()
+        return message
+
+
+class _ClosedNormally(Exception):
+    """Internal: the inbox ended because the client was closed."""
+
+
+def _translate(exc: BaseException, where: str) -> errors.CommunicationError:
+    """Map an aiomqtt/paho/OS failure to our error tree (the one boundary)."""
+    if isinstance(exc, errors.CommunicationError):
+        return exc
+    if isinstance(exc, aiomqtt.MqttCodeError):
+        rc = exc.rc
+        value = rc.value if isinstance(rc, ReasonCode) else rc
+        if isinstance(exc, MqttConnectError) and value in _AUTH_CONNACK_CODES:
+            return errors.AuthenticationError(f"broker {where} refused the credentials: {exc}")
+        if isinstance(exc, MqttConnectError):
+            return errors.ConnectionError(f"broker {where} refused the connection: {exc}")
+        return errors.ConnectionError(f"MQTT {where}: {exc}")
+    if isinstance(exc, aiomqtt.MqttError):
+        if "timed out" in str(exc):
+            return errors.TimeoutError(f"MQTT {where}: {exc}")
+        return errors.ConnectionError(f"MQTT {where}: {exc}")
+    if isinstance(exc, TimeoutError):
+        return errors.TimeoutError(f"MQTT {where}: no answer in time")
+    return errors.ConnectionError(f"MQTT {where}: {type(exc).__name__}: {exc}")
+
+
+def _code(code: object) -> int:
+    value = code.value if isinstance(code, ReasonCode) else code
+    return value if isinstance(value, int) else 0x80
+
+
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, errors.ConnectionError | errors.TimeoutError)
+
+
+def _check_qos(qos: object) -> int:
+    if qos not in (0, 1, 2) or isinstance(qos, bool):
+        raise errors.ConfigError(f"qos: must be 0, 1 or 2, got {qos!r}")
+    return qos  # type: ignore[return-value]
+
+
+class MQTTClient(BaseClient):
+    """Async MQTT client: ``async with MQTTClient("mqtt://host:1883") as mqtt``.
+
+    Args:
+        url: ``mqtt://[user:pass@]host[:port]`` or ``mqtts://...`` (TLS); it
+            sets host, port, username, password and use_tls.
+        config: An :class:`MQTTConfig`; keyword overrides are merged over it.
+        **overrides: Any MQTTConfig field, e.g. ``client_id=``, ``default_qos=``.
+
+    Raises:
+        ConfigError: An invalid field (named) or URL.
+        SecurityError: ``mqtt://`` (no TLS) to a non-loopback host without
+            ``allow_insecure=True``.
+    """
+
+    _protocol = "mqtt"
+
+    def __init__(
+        self, url: str | None = None, *, config: MQTTConfig | None = None, **overrides: Any
+    ) -> None:
+        super().__init__()
+        if url is not None:
+            allow = overrides.get(
+                "allow_insecure", config.allow_insecure if config is not None else False
+            )
+            check_url(url, allow_insecure=allow, schemes=_SCHEMES)
+            overrides = {**_url_fields(url), **overrides}
+        self.config = cfg = merge_config(MQTTConfig, config, overrides)
+        check_endpoint(
+            secure=cfg.use_tls,
+            host=cfg.host,
+            allow_insecure=cfg.allow_insecure,
+            what=f"{'mqtts' if cfg.use_tls else 'mqtt'}://{cfg.host}:{cfg.port}",
+        )
+        self._events = EventEmitter(_EVENTS, self.logger)
+        self._router: TopicRouter[MessageHandler] = TopicRouter()
+        self._subscriptions: dict[str, int] = {}
+        self._outbox: collections.deque[_Item] = collections.deque()
+        self._inbox = _Inbox(cfg.max_queued_messages, self._pause_reading, self._resume_reading)
+        self._engine: _Engine | None = None
+        self._online = False
+        self._failure: errors.CommunicationError | None = None
+        self._pending: _Delivery | None = None
+        self._format = cfg.message_format
+        self._health_topic = f"agenticaiframework/health/{uuid.uuid4().hex}"
+        self._ssl: ssl.SSLContext | None = None
+
+    # -- properties ----------------------------------------------------------
+
+    @property
+    def is_connected(self) -> bool:
+        """Whether the client is connected to the broker right now."""
+        return self._online and self._engine is not None and self._engine.is_connected
+
+    @property
+    def subscriptions(self) -> dict[str, int]:
+        """A copy of the current subscriptions, filter -> QoS."""
+        return dict(self._subscriptions)
+
+    @property
+    def queued_publishes(self) -> int:
+        """Publishes waiting for a reconnect."""
+        return len(self._outbox)
+
+    @property
+    def queued_messages(self) -> int:
+        """Received messages not yet consumed."""
+        return len(self._inbox)
+
+    def __repr__(self) -> str:
+        cfg = self.config
+        scheme = "mqtts" if cfg.use_tls else "mqtt"
+        return f"<MQTTClient {scheme}://{cfg.host}:{cfg.port} {self.state.value}>"
+
+    # -- events and handlers -------------------------------------------------
+
+    def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
+        """Register a handler for a client event; usable as a decorator.
+
+        Events: ``connect()``, ``disconnect(exc | None)``, ``reconnect()``,
+        ``message(MQTTMessage)`` and ``error(exc)``.
+
+        Args:
+            event: The event name.
+            handler: The handler; omit it to decorate.
+
+        Returns:
+            The handler.
+
+        Raises:
+            ValueError: Unknown event name.
+        """
+        return self._events.on(event, handler)
+
+    def on_message(self, topic_filter: str, qos: int | None = None) -> Callable[[H], H]:
+        """Decorator: call ``handler(topic, payload)`` for messages matching ``topic_filter``.
+
+        The filter is subscribed to (at ``qos``, default ``default_qos``) on
+        connect, or at once if already connected. Handlers may be sync or
+        async; one that raises is logged and reported on the ``error`` event.
+        Handlers run only as messages are consumed: by :meth:`start_listening`
+        (start it, usually as a task, once the handlers are registered), or by
+        ``async for`` / :meth:`receive`. With nothing consuming, messages wait
+        in the queue and no handler runs.
+
+        Args:
+            topic_filter: An MQTT filter such as ``agents/+/status``.
+            qos: Subscription QoS.
+
+        Returns:
+            The decorator; it returns the handler unchanged.
+
+        Raises:
+            ConfigError: Invalid filter or QoS.
+        """
+        validate_filter(topic_filter)
+        level = self.config.default_qos if qos is None else _check_qos(qos)
+
+        def register(handler: H) -> H:
+            if not callable(handler):
+                raise errors.ConfigError(f"handler for {topic_filter!r} must be callable")
+            self._router.add(topic_filter, handler)
+            if self._subscriptions.get(topic_filter, -1) < level:
+                self._subscriptions[topic_filter] = level
+                if self._online:
+                    self._tasks.spawn(
+                        self._subscribe_background([(topic_filter, level)]),
+                        f"subscribe {topic_filter}",
+                    )
+            return handler
+
+        return register
+
+    async def _subscribe_background(self, pairs: list[tuple[str, int]]) -> None:
+        try:
+            await self._send_subscribe(pairs)
+        except errors.CommunicationError as exc:
+            self.stats.errors += 1
+            self.logger.warning("subscribing to %s failed: %s", pairs, exc)
+            await self._events.emit("error", exc)
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def _open(self) -> None:
+        if self._failure is not None:
+            raise self._failed_error()
+        await self._establish(first=True)
+        self._tasks.spawn(self._supervise(), "supervisor")
+        await self._events.emit("connect")
+
+    async def _close(self) -> None:
+        self._online = False
+        self._inbox.end(_ClosedNormally())
+        await self._tasks.cancel_all()
+        engine, self._engine = self._engine, None
+        if self._outbox:
+            self.logger.warning("closing with %d unsent queued publishes", len(self._outbox))
+            self._outbox.clear()
+        if engine is not None:
+            self._settle_inflight(engine, requeue=False)
+            await engine.shutdown(self.config.connect_timeout)
+        self._inbox.clear()
+        self._pending = None
+
+    def _new_engine(self) -> _Engine:
+        cfg = self.config
+        v5 = cfg.protocol_version == 5
+        properties: Properties | None = None
+        if v5 and not cfg.clean_session:
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = 0xFFFFFFFF
+        will = None
+        if cfg.will is not None:
+            will = aiomqtt.Will(
+                cfg.will.topic,
+                encode_bytes(cfg.will.payload),
+                cfg.will.qos,
+                cfg.will.retain,
+            )
+        return _Engine(
+            self._inbox.put,
+            hostname=cfg.host,
+            port=cfg.port,
+            username=cfg.username,
+            password=cfg.password,
+            logger=self.logger.getChild("aiomqtt"),
+            identifier=cfg.client_id,
+            protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+            will=will,
+            clean_session=None if v5 else cfg.clean_session,
+            clean_start=cfg.clean_session if v5 else paho.MQTT_CLEAN_START_FIRST_ONLY,
+            keepalive=cfg.keepalive,
+            timeout=cfg.connect_timeout,
+            properties=properties,
+            tls_context=self._ssl,
+            socket_options=_NODELAY,
+        )
+
+    async def _establish(self, *, first: bool = False) -> None:
+        """One connection attempt: CONNECT, resubscribe, flush the outgoing queue."""
+        cfg = self.config
+        where = f"{cfg.host}:{cfg.port}"
+        if cfg.use_tls and self._ssl is None:
+            # Reading certificate files blocks: do it once, off the loop.
+            self._ssl = await asyncio.to_thread(
+                client_ssl_context,
+                verify=cfg.verify_ssl,
+                ca_certs=cfg.ca_certs,
+                client_cert=cfg.client_cert,
+                client_key=cfg.client_key,
+            )
+        engine = self._new_engine()
+        try:
+            try:
+                async with asyncio.timeout(cfg.connect_timeout):
+                    await engine.__aenter__()
+            except (aiomqtt.MqttError, OSError, TimeoutError) as exc:
+                # Our deadline and aiomqtt's own (the same length) race: both
+                # mean the broker accepted the socket but sent no CONNACK.
+                if isinstance(exc, TimeoutError) or "timed out" in str(exc):
+                    raise errors.TimeoutError(
+                        f"MQTT connect to {where}: no CONNACK within {cfg.connect_timeout:g}s"
+                    ) from exc
+                raise _translate(exc, f"connect to {where}") from exc
+            requeue = cfg.auto_reconnect
+            engine.on_lost(lambda: self._settle_inflight(engine, requeue=requeue))
+            if self._inbox.paused:
+                engine.pause_reading()
+            self._engine = engine
+            if self._subscriptions and not (engine.session_present and not cfg.clean_session):
+                await self._send_subscribe(list(self._subscriptions.items()), engine)
+            while self._outbox:
+                # Taken off first: if the link dies under it, _settle_inflight
+                # puts a QoS 1/2 message back in front.
+                item = self._outbox.popleft()
+                try:
+                    delivered = await engine.send(item)
+                except _Lost as exc:
+                    self._outbox.appendleft(item)
+                    raise errors.ConnectionError(
+                        f"MQTT {where}: lost while flushing: {exc}"
+                    ) from exc
+                if not delivered:
+                    raise errors.ConnectionError(f"MQTT {where}: lost while flushing")
+                self._count_sent(item)
+        except BaseException:
+            if self._engine is engine:
+                self._engine = None
+            self._settle_inflight(engine, requeue=True)
+            await engine.shutdown(cfg.connect_timeout)
+            raise
+        self._online = True
+        if not first:
+            self.stats.reconnects += 1
+
+    async def _supervise(self) -> None:
+        """Own the connection until it fails for good; whatever ends it is reported.
+
+        A failure of the supervisor itself (a bug, or a stray CancelledError
+        from a future cancelled under us) must not leave the client looking
+        alive: consumers would wait forever and publishes would queue silently.
+        """
+        try:
+            await self._reconnect_forever()
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if self._state is ClientState.CLOSED or (task is not None and task.cancelling()):
+                raise  # close() cancels us
+            failure = errors.ConnectionError(f"MQTT reconnecting stopped: {exc!r}")
+        except Exception as exc:
+            self.logger.exception("MQTT supervisor failed")
+            failure = errors.ConnectionError(f"MQTT reconnecting stopped: {exc!r}")
+            failure.__cause__ = exc
+        else:
+            return
+        self._give_up(failure)
+        await self._events.emit("error", failure)
+
+    async def _reconnect_forever(self) -> None:
+        """Wait for the connection to end, then reconnect; return after giving up."""
+        cfg = self.config
+        where = f"{cfg.host}:{cfg.port}"
+        while True:
+            engine = self._engine
+            if engine is None:  # pragma: no cover - _establish always sets it
+                return
+            reason = await engine.wait_disconnected()
+            self._online = False
+            self._engine = None
+            self._settle_inflight(engine, requeue=cfg.auto_reconnect)
+            await engine.shutdown(cfg.connect_timeout)
+            self.logger.warning("MQTT connection to %s lost: %s", where, reason)
+            await self._events.emit("disconnect", reason)
+            if not cfg.auto_reconnect:
+                lost = errors.ConnectionError(f"MQTT connection to {where} lost: {reason}")
+                self._give_up(lost)
+                await self._events.emit("error", lost)
+                return
+            attempts = 0
+            try:
+                async for attempt in retrying(
+                    cfg.retry_config(),
+                    retry_if=_is_transient,
+                    before_sleep=self._log_retry,
+                    forever=cfg.max_reconnect_attempts == 0,
+                ):
+                    with attempt:
+                        attempts += 1
+                        await self._establish()
+            except errors.CommunicationError as exc:
+                final = errors.ConnectionError(
+                    f"MQTT gave up reconnecting to {where} after {attempts} attempt(s): "
+                    f"{exc.message}"
+                )
+                final.__cause__ = exc
+                self._give_up(final)
+                await self._events.emit("error", final)
+                return
+            self.logger.info("MQTT reconnected to %s", where)
+            await self._events.emit("reconnect")
+
+    def _log_retry(self, state: Any) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        self.logger.info("MQTT reconnect attempt %d failed: %s", state.attempt_number, exc)
+
+    def _give_up(self, exc: errors.CommunicationError) -> None:
+        """Fail for good: say so in the state, to consumers, and to every later call."""
+        self._failure = exc
+        self._online = False
+        if self._state is ClientState.OPEN:
+            self._state = ClientState.FAILED
+        self.stats.errors += 1
+        self.logger.error("%s", exc.message)
+        if self._outbox:
+            self.logger.warning("dropping %d queued publishes: %s", len(self._outbox), exc)
+            self._outbox.clear()
+        self._inbox.end(exc)
+
+    def _failed_error(self) -> errors.ConnectionError:
+        """A fresh error for a call made after giving up, chained to the reason."""
+        failure = self._failure
+        assert failure is not None
+        error = errors.ConnectionError(f"MQTTClient failed for good: {failure.message}")
+        error.__cause__ = failure
+        return error
+
+    def _settle_inflight(self, engine: _Engine, *, requeue: bool) -> None:
+        """The link died: put unacknowledged QoS 1/2 publishes back in front, in order."""
+        entries = list(engine.acks.values())
+        engine.acks.clear()
+        if requeue:
+            back = [item for _, item in entries if item.qos > 0]
+            self._outbox.extendleft(reversed(back))
+        for fut, _ in entries:
+            if not fut.done():
+                if requeue:
+                    fut.set_result(False)
+                else:
+                    fut.set_exception(_Lost("connection closed"))
+
+    def _pause_reading(self) -> None:
+        if self._engine is not None:
+            self._engine.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._engine is not None:
+            self._engine.resume_reading()
+
+    # -- subscribe -----------------------------------------------------------
+
+    async def subscribe(
+        self, topic: str | Sequence[tuple[str, int]], qos: int | None = None
+    ) -> None:
+        """Subscribe to one filter, or to several ``[(filter, qos), ...]`` at once.
+
+        Subscriptions are remembered and restored after every reconnect. Made
+        before ``connect()`` (or while reconnecting) they are sent on connect.
+
+        Args:
+            topic: A filter such as ``agents/+/status``, or a list of pairs.
+            qos: QoS for a single filter (default ``default_qos``).
+
+        Raises:
+            ConfigError: An invalid filter or QoS (nothing is sent).
+            RemoteError: The broker refused a subscription.
+            ConnectionError: The connection failed for good.
+            ClosedError: The client is closed.
+        """
+        self._ensure_usable()
+        pairs = self._subscription_pairs(topic, qos)
+        for flt, level in pairs:
+            self._subscriptions[flt] = level
+        if self._online:
+            await self._send_subscribe(pairs)
+        elif self._failure is not None:
+            raise self._failed_error()
+
+    def _subscription_pairs(
+        self, topic: str | Sequence[tuple[str, int]], qos: int | None
+    ) -> list[tuple[str, int]]:
+        if isinstance(topic, str):
+            level = self.config.default_qos if qos is None else _check_qos(qos)
+            return [(validate_filter(topic), level)]
+        if not isinstance(topic, Iterable):
+            raise errors.ConfigError(
+                f"topic: expected a filter or (filter, qos) pairs, got {topic!r}"
+            )
+        pairs: list[tuple[str, int]] = []
+        for entry in topic:
+            if not isinstance(entry, tuple | list) or len(entry) != 2:
+                raise errors.ConfigError(f"topic: expected (filter, qos) pairs, got {entry!r}")
+            pairs.append((validate_filter(entry[0]), _check_qos(entry[1])))
+        if not pairs:
+            raise errors.ConfigError("topic: no filters given")
+        return pairs
+
+    async def _send_subscribe(
+        self, pairs: list[tuple[str, int]], engine: _Engine | None = None
+    ) -> None:
+        engine = engine or self._engine
+        if engine is None:
+            return
+        try:
+            codes = await engine.subscribe(pairs)
+        except aiomqtt.MqttError as exc:
+            if self.config.auto_reconnect and not engine.is_connected:
+                return  # restored by the reconnect
+            raise _translate(exc, f"subscribe {[p[0] for p in pairs]}") from exc
+        refused = [flt for (flt, _), code in zip(pairs, codes, strict=False) if _code(code) >= 0x80]
+        if refused:
+            for flt in refused:
+                self._subscriptions.pop(flt, None)
+            raise errors.RemoteError(
+                f"broker refused subscription to {', '.join(refused)}", remote_code=0x80
+            )
+
+    async def unsubscribe(self, topic: str | Sequence[str]) -> None:
+        """Unsubscribe from one filter or several.
+
+        Args:
+            topic: A filter or a list of filters.
+
+        Raises:
+            ConfigError: An invalid filter.
+            ConnectionError: The broker did not answer.
+            ClosedError: The client is closed.
+        """
+        self._ensure_usable()
+        filters = [topic] if isinstance(topic, str) else list(topic)
+        for flt in filters:
+            validate_filter(flt)
+        for flt in filters:
+            self._subscriptions.pop(flt, None)
+        engine = self._engine
+        if self._online and engine is not None:
+            try:
+                await engine.unsubscribe(filters)
+            except aiomqtt.MqttError as exc:
+                if self.config.auto_reconnect and not engine.is_connected:
+                    return
+                raise _translate(exc, f"unsubscribe {filters}") from exc
+
+    # -- publish -------------------------------------------------------------
+
+    async def publish(
+        self, topic: str, payload: Message = b"", qos: int | None = None, retain: bool = False
+    ) -> None:
+        """Publish a message.
+
+        Connected, it returns once the message is written (QoS 0) or
+        acknowledged by the broker (QoS 1 and 2). While reconnecting it
+        queues the message (see the module docs) and returns at once.
+
+        Safe to cancel; a cancelled QoS 1/2 publish may still be delivered.
+
+        Args:
+            topic: A topic name (no wildcards).
+            payload: dict/list (sent as JSON), str (UTF-8), bytes, or None (empty).
+            qos: 0, 1 or 2 (default ``default_qos``).
+            retain: Ask the broker to retain the message.
+
+        Raises:
+            ConfigError: Invalid topic or QoS.
+            ProtocolError: The payload cannot be encoded.
+            QueueFullError: Disconnected and ``max_queued_publishes`` are waiting.
+            ConnectionError: Not connected and not reconnecting, or reconnecting
+                gave up.
+            ClosedError: The client is closed.
+        """
+        if self._state is not ClientState.OPEN:
+            self._ensure_usable()
+            if self._failure is not None:
+                raise self._failed_error()
+            raise errors.ConnectionError("MQTTClient is not connected: call connect() first")
+        validate_topic(topic)
+        data = b"" if payload is None else encode_bytes(payload)
+        level = self.config.default_qos if qos is None else _check_qos(qos)
+        item = _Item(topic, data, level, retain)
+        engine = self._engine
+        if self._online and not self._outbox and engine is not None:
+            try:
+                if await engine.send(item):
+                    self._count_sent(item)
+                return
+            except _Lost as exc:
+                if not self.config.auto_reconnect or self._failure is not None:
+                    raise errors.ConnectionError(
+                        f"MQTT publish to {topic!r} failed: {exc}"
+                    ) from exc
+        self._enqueue(item)
+
+    def _enqueue(self, item: _Item) -> None:
+        self._ensure_usable()
+        if self._failure is not None:
+            raise self._failed_error()
+        bound = self.config.max_queued_publishes
+        if bound == 0:
+            raise errors.ConnectionError("MQTT is disconnected and max_queued_publishes is 0")
+        if len(self._outbox) >= bound:
+            raise errors.QueueFullError(
+                f"{len(self._outbox)} publishes already wait for the reconnect "
+                f"(max_queued_publishes={bound})"
+            )
+        self._outbox.append(item)
+
+    def _count_sent(self, item: _Item) -> None:
+        stats = self.stats
+        stats.sent += 1
+        stats.bytes_sent += len(item.data)
+
+    # -- receive -------------------------------------------------------------
+
+    async def receive(self) -> MQTTMessage:
+        """Wait for the next message (after running its ``on_message`` handlers).
+
+        Safe to cancel (``asyncio.timeout`` around it included): the connection
+        stays up and no message is lost or returned twice. A cancellation that
+        lands while a handler runs cancels that handler; the next call runs the
+        handlers not yet run and returns the same message.
+
+        A message whose topic is not valid UTF-8 is skipped; one whose payload
+        cannot be decoded is returned (``raw`` holds the bytes, ``payload``
+        raises :class:`ProtocolError`) but its handlers are skipped. Either is
+        counted in ``stats.errors`` and reported on the ``error`` event.
+
+        Returns:
+            The message.
+
+        Raises:
+            ClosedError: The client was closed.
+            ConnectionError: The connection failed for good.
+        """
+        try:
+            return await self._next()
+        except _ClosedNormally:
+            raise errors.ClosedError("MQTTClient is closed") from None
+
+    async def _next(self) -> MQTTMessage:
+        if self._state is ClientState.UNOPENED:
+            raise errors.ConnectionError("MQTTClient is not connected: call connect() first")
+        delivery = self._pending
+        if delivery is None or self._state is ClientState.CLOSED:
+            message = await self._take()
+            handlers = self._router.match(message.topic)
+            if not handlers and not self._events.has("message"):
+                return message  # nothing awaited after the take: nothing to lose
+            delivery = _Delivery(message, handlers)
+        self._pending = None
+        try:
+            await self._deliver(delivery)
+        except BaseException:
+            # Cut short (a timeout around receive()) while a handler ran: the
+            # next receive() resumes this message instead of losing it.
+            self._pending = delivery
+            raise
+        return delivery.message
+
+    async def _take(self) -> MQTTMessage:
+        """The next usable message off the inbox; unusable ones are counted and reported."""
+        inbox = self._inbox
+        while True:
+            raw = await inbox.get()
+            try:
+                topic = raw.topic
+            except UnicodeDecodeError as exc:
+                await self._reject(
+                    f"dropped a message whose topic is not valid UTF-8: {raw._topic[:64]!r}", exc
+                )
+                continue
+            message = MQTTMessage(
+                topic,
+                bytes(raw.payload),
+                raw.qos,
+                bool(raw.retain),
+                raw.mid,
+                message_format=self._format,
+            )
+            stats = self.stats
+            stats.received += 1
+            stats.bytes_received += len(message.raw)
+            return message
+
+    async def _deliver(self, delivery: _Delivery) -> None:
+        """Run the message's handlers, then the ``message`` event, from where it stopped."""
+        message = delivery.message
+        handlers = delivery.handlers
+        if delivery.step < len(handlers):
+            try:
+                payload = message.payload  # decoded once for every handler
+            except errors.ProtocolError as exc:
+                delivery.step = len(handlers)
+                await self._reject(
+                    f"the payload on {message.topic!r} cannot be decoded, its handlers "
+                    f"were skipped: {exc.message}",
+                    exc,
+                )
+            else:
+                while delivery.step < len(handlers):
+                    handler = handlers[delivery.step]
+                    # Counted before it runs: one cut short by a cancellation is not run twice.
+                    delivery.step += 1
+                    try:
+                        result = handler(message.topic, payload)
+                        if inspect.isawaitable(result):
+                            await result
+                    except Exception as exc:
+                        self.stats.errors += 1
+                        self.logger.exception("on_message handler %r raised", handler)
+                        await self._events.emit("error", exc)
+        if delivery.step == len(handlers):
+            delivery.step += 1
+            if self._events.has("message"):
+                await self._events.emit("message", message)
+
+    async def _reject(self, text: str, cause: BaseException) -> None:
+        """Count and report a received message the client cannot use; the reader goes on."""
+        error = errors.ProtocolError(text)
+        error.__cause__ = cause
+        self.stats.errors += 1
+        self.logger.warning("%s", text)
+        await self._events.emit("error", error)
+
+    def __aiter__(self) -> MQTTClient:
+        return self
+
+    async def __anext__(self) -> MQTTMessage:
+        """The next message; ends quietly after ``close()``.
+
+        Raises:
+            ConnectionError: The connection failed for good.
+        """
+        try:
+            return await self._next()
+        except _ClosedNormally:
+            raise StopAsyncIteration from None
+
+    async def start_listening(self) -> None:
+        """Dispatch messages to the ``on_message`` handlers until the client closes.
+
+        Connects first if needed. Returns when ``close()`` is called. Messages
+        that cannot be used (see :meth:`receive`) are reported on the
+        ``error`` event and listening goes on.
+
+        Raises:
+            ConnectionError: The connection failed for good.
+            ClosedError: The client was closed before.
+        """
+        await self.connect()
+        try:
+            while True:
+                await self._next()
+        except _ClosedNormally:
+            return
+
+    # -- health --------------------------------------------------------------
+
+    async def health_check(self) -> HealthStatus:
+        """Connected, plus one broker round trip (UNSUBSCRIBE -> UNSUBACK of a private topic).
+
+        Returns:
+            The verdict; never raises.
+        """
+        cfg = self.config
+
+        async def probe() -> str:
+            if self._failure is not None:
+                raise self._failed_error()
+            engine = self._engine
+            if not self._online or engine is None or not engine.is_connected:
+                raise errors.ConnectionError("not connected")
+            try:
+                await engine.unsubscribe(self._health_topic, timeout=math.inf)
+            except aiomqtt.MqttError as exc:
+                raise _translate(exc, "health probe") from exc
+            return f"MQTT {cfg.host}:{cfg.port}: connected, broker answered"
+
+        what = f"MQTT {cfg.host}:{cfg.port}"
+        return await run_probe(probe, timeout=cfg.connect_timeout, what=what)
+
+
+def _url_fields(url: str) -> dict[str, Any]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise errors.ConfigError(f"url: invalid port in {parts.hostname!r}") from exc
+    fields: dict[str, Any] = {
+        "host": parts.hostname,
+        "use_tls": scheme == "mqtts",
+        "port": port or (8883 if scheme == "mqtts" else 1883),
+    }
+    if parts.username:
+        fields["username"] = unquote(parts.username)
+    if parts.password is not None:
+        fields["password"] = unquote(parts.password)
+    if parts.path not in ("", "/"):
+        raise errors.ConfigError("url: an MQTT URL has no path; give topics to subscribe()")
+    return fields
