@@ -543,7 +543,13 @@ class MQTTConfig(BaseConfig):
         keepalive: Keep-alive interval, in seconds.
         clean_session: Start a clean session (False keeps subscriptions and
             queued QoS 1/2 messages at the broker across reconnects).
-        protocol_version: 4 (MQTT 3.1.1) or 5.
+        protocol: ``"5"``, ``"3.1.1"``, or ``"auto"`` (try MQTT 5, fall back to
+            3.1.1 when the broker refuses it; the version found is kept for
+            reconnects).
+        protocol_version: Older spelling of ``protocol``: 4 (3.1.1) or 5;
+            when given it wins over ``protocol``.
+        session_expiry: MQTT 5 session expiry interval, in seconds. None: 0
+            with ``clean_session=True``, "never expires" with False.
         will: The last will.
         auto_reconnect: Reconnect when the broker goes away.
         reconnect_delay: First backoff wait.
@@ -565,7 +571,9 @@ class MQTTConfig(BaseConfig):
     default_qos: int = 0
     keepalive: int = 60
     clean_session: bool = True
-    protocol_version: int = 4
+    protocol: str = "auto"
+    protocol_version: int | None = None
+    session_expiry: int | None = None
     will: MQTTWill | None = None
     auto_reconnect: bool = True
     reconnect_delay: float = 1.0
@@ -584,7 +592,14 @@ class MQTTConfig(BaseConfig):
             raise _fail("port", f"must be <= 65535, got {self.port!r}")
         _check_choice("default_qos", self.default_qos, (0, 1, 2))
         _check_int("keepalive", self.keepalive)
-        _check_choice("protocol_version", self.protocol_version, (4, 5))
+        _check_choice("protocol_version", self.protocol_version, (None, 4, 5))
+        if self.protocol_version is not None:
+            object.__setattr__(self, "protocol", "5" if self.protocol_version == 5 else "3.1.1")
+        _check_choice("protocol", self.protocol, ("5", "3.1.1", "auto"))
+        if self.session_expiry is not None:
+            _check_int("session_expiry", self.session_expiry)
+            if self.session_expiry > 0xFFFFFFFF:
+                raise _fail("session_expiry", f"must be <= {0xFFFFFFFF}, got {self.session_expiry}")
         _check_number("reconnect_delay", self.reconnect_delay)
         _check_number("max_reconnect_delay", self.max_reconnect_delay)
         _check_number("connect_timeout", self.connect_timeout, allow_equal=False)

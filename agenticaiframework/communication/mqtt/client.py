@@ -64,7 +64,7 @@ import math
 import socket
 import ssl
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -84,15 +84,28 @@ from ..core.lifecycle import BaseClient, ClientState
 from ..core.retry import retrying
 from ..core.security import check_endpoint, check_url
 from ..core.tls import client_ssl_context
-from .topics import TopicRouter, validate_filter, validate_topic
+from .topics import (
+    TopicRouter,
+    named_filter,
+    share_filter,
+    split_shared,
+    validate_filter,
+    validate_topic,
+)
 
-__all__ = ["MQTTClient", "MQTTMessage", "MessageHandler"]
+__all__ = ["MQTTAuthError", "MQTTClient", "MQTTMessage", "MessageHandler"]
 
 _SCHEMES = frozenset({"mqtt", "mqtts"})
 _EVENTS = ("connect", "disconnect", "reconnect", "message", "error")
 _AUTH_CONNACK_CODES = frozenset({4, 5, 134, 135})  # 3.1.1 bad creds/not authorised; MQTT 5 same
 _NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 _UNREAD: Any = object()
+_UNSUPPORTED_PROTOCOL = 0x84  # CONNACK of a 3.1.1 broker to an MQTT 5 CONNECT, as paho reads it
+_AUTH_REASONS = frozenset({0x86, 0x87, 0x8C})  # bad credentials, not authorized, bad auth method
+_REPLY_ERROR = "agenticai-error"  # user property of an on_request reply whose handler raised
+_NEVER_EXPIRES = 0xFFFFFFFF
+_UTF8 = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+_UTF8.PayloadFormatIndicator = 1  # shared, never changed: text/JSON without other properties
 
 MessageHandler = Callable[[str, Any], Any]
 """An ``on_message`` handler: ``handler(topic, payload)``, sync or async."""
@@ -109,9 +122,13 @@ class MQTTMessage:
         qos: The QoS it was delivered with.
         retain: Whether it is a retained message.
         mid: The packet id (0 for QoS 0).
+
+    The MQTT 5 properties the publisher set (``user_properties``,
+    ``content_type``, ``response_topic`` ...) are read from ``properties``
+    on access; over MQTT 3.1.1 they are empty.
     """
 
-    __slots__ = ("_decoded", "_format", "mid", "qos", "raw", "retain", "topic")
+    __slots__ = ("_decoded", "_format", "_props", "mid", "qos", "raw", "retain", "topic")
 
     def __init__(
         self,
@@ -122,6 +139,7 @@ class MQTTMessage:
         mid: int = 0,
         *,
         message_format: str = "auto",
+        properties: Properties | None = None,
     ) -> None:
         self.topic = topic
         self.raw = raw
@@ -129,7 +147,62 @@ class MQTTMessage:
         self.retain = retain
         self.mid = mid
         self._format = message_format
+        self._props = properties
         self._decoded: Any = _UNREAD
+
+    @property
+    def properties(self) -> Properties | None:
+        """The raw MQTT 5 properties (paho ``Properties``), None over MQTT 3.1.1."""
+        return self._props
+
+    def _prop(self, name: str) -> Any:
+        return getattr(self._props, name, None)
+
+    @property
+    def user_property_pairs(self) -> list[tuple[str, str]]:
+        """The user properties in the order sent (a name may repeat)."""
+        return list(self._prop("UserProperty") or ())
+
+    @property
+    def user_properties(self) -> dict[str, str]:
+        """The user properties as a dict (for a repeated name, the last value)."""
+        return dict(self._prop("UserProperty") or ())
+
+    @property
+    def content_type(self) -> str | None:
+        """The content type the publisher gave, e.g. ``application/json``."""
+        value: str | None = self._prop("ContentType")
+        return value
+
+    @property
+    def payload_format(self) -> int | None:
+        """1 when the publisher marked the payload as UTF-8 text, 0 or None otherwise."""
+        value: int | None = self._prop("PayloadFormatIndicator")
+        return value
+
+    @property
+    def message_expiry(self) -> int | None:
+        """Seconds the message has left before it expires (as the broker forwarded it)."""
+        value: int | None = self._prop("MessageExpiryInterval")
+        return value
+
+    @property
+    def response_topic(self) -> str | None:
+        """Where the publisher wants a response (request/response)."""
+        value: str | None = self._prop("ResponseTopic")
+        return value
+
+    @property
+    def correlation_data(self) -> bytes | None:
+        """The publisher's correlation data, to send back with a response."""
+        value: bytes | None = self._prop("CorrelationData")
+        return value
+
+    @property
+    def subscription_identifiers(self) -> list[int]:
+        """The identifiers of the subscriptions that matched (MQTT 5)."""
+        value = self._prop("SubscriptionIdentifier")
+        return list(value) if value else []
 
     @property
     def payload(self) -> Message:
@@ -168,13 +241,56 @@ class MQTTMessage:
 class _Item:
     """A publish waiting in the outgoing queue."""
 
-    __slots__ = ("data", "qos", "retain", "topic")
+    __slots__ = ("data", "props", "qos", "retain", "topic")
 
-    def __init__(self, topic: str, data: bytes, qos: int, retain: bool) -> None:
+    def __init__(
+        self, topic: str, data: bytes, qos: int, retain: bool, props: Properties | None = None
+    ) -> None:
         self.topic = topic
         self.data = data
         self.qos = qos
         self.retain = retain
+        self.props = props
+
+
+class _Route:
+    """One ``on_message``/``on_request`` handler and what its filter names."""
+
+    __slots__ = ("handler", "names", "reply")
+
+    def __init__(
+        self, handler: MessageHandler, names: tuple[tuple[int, str], ...], reply: bool
+    ) -> None:
+        self.handler = handler
+        self.names = names  # (level index, name) of each named wildcard
+        self.reply = reply  # publish the return value to the response topic
+
+
+class MQTTAuthError(errors.AuthenticationError):
+    """The broker refused an operation as not authorized (``ERR_AUTH``).
+
+    Attributes:
+        reason_code: The MQTT 5 reason code (0x87 not authorized, 0x86 bad
+            user name or password, 0x8C bad authentication method).
+    """
+
+    def __init__(self, message: str, *, reason_code: int) -> None:
+        super().__init__(message)
+        self.reason_code = reason_code
+
+
+def _reason_error(code: object, what: str) -> errors.CommunicationError:
+    """The error for an MQTT 5 failure reason code (>= 0x80), the reason kept.
+
+    Not authorized and bad credentials are :class:`MQTTAuthError` (``ERR_AUTH``);
+    every other code is a :class:`RemoteError` whose ``remote_code`` is the code.
+    """
+    value = _code(code)
+    name = code.getName() if isinstance(code, ReasonCode) else "refused"  # type: ignore[no-untyped-call]
+    text = f"MQTT {what}: broker answered {name} (0x{value:02X})"
+    if value in _AUTH_REASONS:
+        return MQTTAuthError(text, reason_code=value)
+    return errors.RemoteError(text, remote_code=value)
 
 
 class _Delivery:
@@ -182,7 +298,7 @@ class _Delivery:
 
     __slots__ = ("handlers", "message", "step")
 
-    def __init__(self, message: MQTTMessage, handlers: tuple[MessageHandler, ...]) -> None:
+    def __init__(self, message: MQTTMessage, handlers: tuple[_Route, ...]) -> None:
         self.message = message
         self.handlers = handlers
         self.step = 0  # handlers started so far; len(handlers) + 1 once the event ran
@@ -190,6 +306,10 @@ class _Delivery:
 
 class _Lost(Exception):
     """Internal: the connection died under a publish (it was re-queued or must fail)."""
+
+
+class _EarlyClose(aiomqtt.MqttCodeError):
+    """Internal: the broker closed the connection before its CONNACK."""
 
 
 class _Engine(aiomqtt.Client):
@@ -202,7 +322,7 @@ class _Engine(aiomqtt.Client):
 
     def __init__(self, deliver: Callable[[paho.MQTTMessage], None], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._deliver = deliver
+        self.deliver = deliver
         self.acks: dict[int, tuple[asyncio.Future[bool], _Item]] = {}
         self.session_present = False
         self._reader: tuple[int, Callable[[], None]] | None = None
@@ -237,9 +357,7 @@ class _Engine(aiomqtt.Client):
         connected = self._connected
         if not connected.done():
             # Lost before CONNACK: fail the connect now rather than at its timeout.
-            connected.set_exception(
-                aiomqtt.MqttCodeError(reason_code, "connection lost before CONNACK")
-            )
+            connected.set_exception(_EarlyClose(reason_code, "connection lost before CONNACK"))
             return
         if connected.cancelled():
             # The connect timed out (which cancels the future): nobody waits for
@@ -248,7 +366,7 @@ class _Engine(aiomqtt.Client):
         super()._on_disconnect(client, userdata, flags, reason_code, properties)
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
-        self._deliver(message)
+        self.deliver(message)
 
     def _on_publish(
         self,
@@ -262,7 +380,10 @@ class _Engine(aiomqtt.Client):
         if entry is None:
             super()._on_publish(client, userdata, mid, reason_code, properties)
         elif not entry[0].done():
-            entry[0].set_result(True)
+            if reason_code.value >= 0x80:  # 0x10 "no matching subscribers" is a success
+                entry[0].set_exception(_reason_error(reason_code, f"publish to {entry[1].topic!r}"))
+            else:
+                entry[0].set_result(True)
 
     def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         # As aiomqtt's own, but the reader callback is kept so that reading can
@@ -321,7 +442,7 @@ class _Engine(aiomqtt.Client):
         Raises:
             _Lost: The link is down and the message was not taken.
         """
-        info = self._client.publish(item.topic, item.data, item.qos, item.retain)
+        info = self._client.publish(item.topic, item.data, item.qos, item.retain, item.props)
         if info.rc != paho.MQTT_ERR_SUCCESS and info.rc != paho.MQTT_ERR_QUEUE_SIZE:
             raise _Lost(paho.error_string(info.rc))
         if info.rc == paho.MQTT_ERR_QUEUE_SIZE:
@@ -547,7 +668,7 @@ class MQTTClient(BaseClient):
             what=f"{'mqtts' if cfg.use_tls else 'mqtt'}://{cfg.host}:{cfg.port}",
         )
         self._events = EventEmitter(_EVENTS, self.logger)
-        self._router: TopicRouter[MessageHandler] = TopicRouter()
+        self._router: TopicRouter[_Route] = TopicRouter()
         self._subscriptions: dict[str, int] = {}
         self._outbox: collections.deque[_Item] = collections.deque()
         self._inbox = _Inbox(cfg.max_queued_messages, self._pause_reading, self._resume_reading)
@@ -558,6 +679,16 @@ class MQTTClient(BaseClient):
         self._format = cfg.message_format
         self._health_topic = f"agenticaiframework/health/{uuid.uuid4().hex}"
         self._ssl: ssl.SSLContext | None = None
+        # "auto" tries MQTT 5 until a broker refuses it; then 3.1.1 for good.
+        self._try_v5 = cfg.protocol != "3.1.1"
+        self._negotiated = False  # a connection succeeded: the version is settled
+        self._v5 = False  # what the current/last connection speaks
+        self._reply_topic: str | None = None
+        self._reply_bytes: bytes | None = None
+        self._requests: dict[bytes, asyncio.Future[MQTTMessage]] = {}
+        self._request_seq = 0
+        self._sids: dict[str, int] = {}  # subscribed filter -> MQTT 5 subscription identifier
+        self._sid_routes: dict[int, tuple[_Route, ...]] = {}
 
     # -- properties ----------------------------------------------------------
 
@@ -565,6 +696,13 @@ class MQTTClient(BaseClient):
     def is_connected(self) -> bool:
         """Whether the client is connected to the broker right now."""
         return self._online and self._engine is not None and self._engine.is_connected
+
+    @property
+    def protocol(self) -> str | None:
+        """The MQTT version spoken: ``"5"`` or ``"3.1.1"``; None before the first connect."""
+        if self._state is ClientState.UNOPENED:
+            return None
+        return "5" if self._v5 else "3.1.1"
 
     @property
     def subscriptions(self) -> dict[str, int]:
@@ -606,7 +744,9 @@ class MQTTClient(BaseClient):
         """
         return self._events.on(event, handler)
 
-    def on_message(self, topic_filter: str, qos: int | None = None) -> Callable[[H], H]:
+    def on_message(
+        self, topic_filter: str, qos: int | None = None, *, group: str | None = None
+    ) -> Callable[[H], H]:
         """Decorator: call ``handler(topic, payload)`` for messages matching ``topic_filter``.
 
         The filter is subscribed to (at ``qos``, default ``default_qos``) on
@@ -617,29 +757,85 @@ class MQTTClient(BaseClient):
         ``async for`` / :meth:`receive`. With nothing consuming, messages wait
         in the queue and no handler runs.
 
+        A level written ``{name}`` is a ``+`` whose value is passed by name:
+        ``@mqtt.on_message("agents/{agent_id}/status")`` calls
+        ``handler(topic, payload, agent_id="a1")``. With ``group`` (or a
+        literal ``$share/<group>/<filter>``) the subscription is shared (MQTT
+        5): the broker gives each message to one member of the group, and the
+        handler matches the inner filter.
+
         Args:
             topic_filter: An MQTT filter such as ``agents/+/status``.
             qos: Subscription QoS.
+            group: A share group name.
 
         Returns:
             The decorator; it returns the handler unchanged.
 
         Raises:
-            ConfigError: Invalid filter or QoS.
+            ConfigError: Invalid filter, group or QoS.
         """
-        validate_filter(topic_filter)
+        return self._register(topic_filter, qos, group, reply=False)
+
+    def on_request(
+        self, topic_filter: str, qos: int | None = None, *, group: str | None = None
+    ) -> Callable[[H], H]:
+        """Decorator: answer requests (MQTT 5 request/response) on ``topic_filter``.
+
+        The handler is called like an :meth:`on_message` handler (named
+        wildcards included) and its return value (dict/list/str/bytes) is
+        published to the request's response topic with its correlation data,
+        which is what :meth:`request` waits for. A handler that raises is
+        answered with the user property ``agenticai-error`` (``request()``
+        raises :class:`RemoteError`); a request without a response topic is
+        handled and not answered. Handlers run as messages are consumed (see
+        :meth:`on_message`).
+
+        Args:
+            topic_filter: An MQTT filter such as ``svc/+/get``.
+            qos: Subscription QoS.
+            group: A share group name, to spread requests over responders.
+
+        Returns:
+            The decorator; it returns the handler unchanged.
+
+        Raises:
+            ConfigError: Invalid filter, group or QoS.
+        """
+        return self._register(topic_filter, qos, group, reply=True)
+
+    def _register(
+        self, topic_filter: str, qos: int | None, group: str | None, *, reply: bool
+    ) -> Callable[[H], H]:
+        if not isinstance(topic_filter, str):
+            raise errors.ConfigError(f"topic filter: must be a str, got {topic_filter!r}")
+        shared_group, inner = None, topic_filter
+        if topic_filter.startswith("$share/"):
+            parts = topic_filter.split("/", 2)
+            if len(parts) < 3 or not parts[2]:
+                raise errors.ConfigError(
+                    f"topic filter: a shared subscription is '$share/<group>/<filter>': "
+                    f"{topic_filter!r}"
+                )
+            shared_group, inner = parts[1], parts[2]
+        if group is not None and shared_group is not None:
+            raise errors.ConfigError(f"group: {topic_filter!r} already names a share group")
+        flt, names = named_filter(inner)
+        group = group if group is not None else shared_group
+        subscribed = flt if group is None else share_filter(flt, group)
         level = self.config.default_qos if qos is None else _check_qos(qos)
 
         def register(handler: H) -> H:
             if not callable(handler):
                 raise errors.ConfigError(f"handler for {topic_filter!r} must be callable")
-            self._router.add(topic_filter, handler)
-            if self._subscriptions.get(topic_filter, -1) < level:
-                self._subscriptions[topic_filter] = level
+            self._router.add(flt, _Route(handler, names, reply))
+            self._sid_routes.clear()
+            if self._subscriptions.get(subscribed, -1) < level:
+                self._subscriptions[subscribed] = level
                 if self._online:
                     self._tasks.spawn(
-                        self._subscribe_background([(topic_filter, level)]),
-                        f"subscribe {topic_filter}",
+                        self._subscribe_background([(subscribed, level)]),
+                        f"subscribe {subscribed}",
                     )
             return handler
 
@@ -678,11 +874,14 @@ class MQTTClient(BaseClient):
 
     def _new_engine(self) -> _Engine:
         cfg = self.config
-        v5 = cfg.protocol_version == 5
+        v5 = self._try_v5
         properties: Properties | None = None
-        if v5 and not cfg.clean_session:
+        expiry = cfg.session_expiry
+        if expiry is None:
+            expiry = 0 if cfg.clean_session else _NEVER_EXPIRES
+        if v5 and expiry:
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            properties.SessionExpiryInterval = 0xFFFFFFFF
+            properties.SessionExpiryInterval = expiry
         will = None
         if cfg.will is not None:
             will = aiomqtt.Will(
@@ -692,7 +891,7 @@ class MQTTClient(BaseClient):
                 cfg.will.retain,
             )
         return _Engine(
-            self._inbox.put,
+            self._inbox.put if self._reply_bytes is None else self._incoming,
             hostname=cfg.host,
             port=cfg.port,
             username=cfg.username,
@@ -728,7 +927,19 @@ class MQTTClient(BaseClient):
             try:
                 async with asyncio.timeout(cfg.connect_timeout):
                     await engine.__aenter__()
-            except (aiomqtt.MqttError, OSError, TimeoutError) as exc:
+            except aiomqtt.MqttError as exc:
+                if not self._refuses_v5(exc):
+                    raise
+                # A 3.1.1 broker: "auto" speaks 3.1.1 to it from now on.
+                self.logger.info("MQTT %s refused MQTT 5 (%s); using 3.1.1", where, exc)
+                self._try_v5 = False
+                await engine.shutdown(cfg.connect_timeout)
+                engine = self._new_engine()
+                async with asyncio.timeout(cfg.connect_timeout):
+                    await engine.__aenter__()
+        except BaseException as exc:
+            await engine.shutdown(cfg.connect_timeout)
+            if isinstance(exc, aiomqtt.MqttError | OSError | TimeoutError):
                 # Our deadline and aiomqtt's own (the same length) race: both
                 # mean the broker accepted the socket but sent no CONNACK.
                 if isinstance(exc, TimeoutError) or "timed out" in str(exc):
@@ -736,6 +947,10 @@ class MQTTClient(BaseClient):
                         f"MQTT connect to {where}: no CONNACK within {cfg.connect_timeout:g}s"
                     ) from exc
                 raise _translate(exc, f"connect to {where}") from exc
+            raise
+        self._v5 = self._try_v5
+        self._negotiated = True
+        try:
             requeue = cfg.auto_reconnect
             engine.on_lost(lambda: self._settle_inflight(engine, requeue=requeue))
             if self._inbox.paused:
@@ -754,6 +969,12 @@ class MQTTClient(BaseClient):
                     raise errors.ConnectionError(
                         f"MQTT {where}: lost while flushing: {exc}"
                     ) from exc
+                except errors.CommunicationError as exc:
+                    # The broker refused this one (a reason code): report it, go on.
+                    self.stats.errors += 1
+                    self.logger.warning("queued publish refused: %s", exc)
+                    self._tasks.spawn(self._events.emit("error", exc), "report refusal")
+                    continue
                 if not delivered:
                     raise errors.ConnectionError(f"MQTT {where}: lost while flushing")
                 self._count_sent(item)
@@ -766,6 +987,14 @@ class MQTTClient(BaseClient):
         self._online = True
         if not first:
             self.stats.reconnects += 1
+
+    def _refuses_v5(self, exc: BaseException) -> bool:
+        """Whether a failed first CONNECT under ``"auto"`` means "this broker has no MQTT 5"."""
+        if not self._try_v5 or self._negotiated or self.config.protocol != "auto":
+            return False
+        if isinstance(exc, _EarlyClose):
+            return True  # some 3.1.1 brokers just hang up on an MQTT 5 CONNECT
+        return isinstance(exc, MqttConnectError) and _code(exc.rc) in (_UNSUPPORTED_PROTOCOL, 1)
 
     async def _supervise(self) -> None:
         """Own the connection until it fails for good; whatever ends it is reported.
@@ -883,25 +1112,39 @@ class MQTTClient(BaseClient):
     # -- subscribe -----------------------------------------------------------
 
     async def subscribe(
-        self, topic: str | Sequence[tuple[str, int]], qos: int | None = None
+        self,
+        topic: str | Sequence[tuple[str, int]],
+        qos: int | None = None,
+        *,
+        group: str | None = None,
     ) -> None:
         """Subscribe to one filter, or to several ``[(filter, qos), ...]`` at once.
 
         Subscriptions are remembered and restored after every reconnect. Made
         before ``connect()`` (or while reconnecting) they are sent on connect.
 
+        With ``group`` each filter is subscribed as the shared subscription
+        ``$share/<group>/<filter>`` (the literal form works too): the broker
+        hands each message to one member of the group.
+
         Args:
             topic: A filter such as ``agents/+/status``, or a list of pairs.
             qos: QoS for a single filter (default ``default_qos``).
+            group: A share group name.
 
         Raises:
-            ConfigError: An invalid filter or QoS (nothing is sent).
-            RemoteError: The broker refused a subscription.
+            ConfigError: An invalid filter, group or QoS (nothing is sent).
+            AuthenticationError: The broker refused a subscription as not
+                authorized (``ERR_AUTH``, :class:`MQTTAuthError`).
+            RemoteError: The broker refused a subscription (``remote_code``
+                is the reason code).
             ConnectionError: The connection failed for good.
             ClosedError: The client is closed.
         """
         self._ensure_usable()
         pairs = self._subscription_pairs(topic, qos)
+        if group is not None:
+            pairs = [(share_filter(flt, group), level) for flt, level in pairs]
         for flt, level in pairs:
             self._subscriptions[flt] = level
         if self._online:
@@ -914,7 +1157,8 @@ class MQTTClient(BaseClient):
     ) -> list[tuple[str, int]]:
         if isinstance(topic, str):
             level = self.config.default_qos if qos is None else _check_qos(qos)
-            return [(validate_filter(topic), level)]
+            split_shared(validate_filter(topic))
+            return [(topic, level)]
         if not isinstance(topic, Iterable):
             raise errors.ConfigError(
                 f"topic: expected a filter or (filter, qos) pairs, got {topic!r}"
@@ -923,7 +1167,8 @@ class MQTTClient(BaseClient):
         for entry in topic:
             if not isinstance(entry, tuple | list) or len(entry) != 2:
                 raise errors.ConfigError(f"topic: expected (filter, qos) pairs, got {entry!r}")
-            pairs.append((validate_filter(entry[0]), _check_qos(entry[1])))
+            split_shared(validate_filter(entry[0]))
+            pairs.append((entry[0], _check_qos(entry[1])))
         if not pairs:
             raise errors.ConfigError("topic: no filters given")
         return pairs
@@ -935,18 +1180,62 @@ class MQTTClient(BaseClient):
         if engine is None:
             return
         try:
-            codes = await engine.subscribe(pairs)
+            if self._v5:
+                # One SUBSCRIBE per filter, each with its subscription identifier:
+                # an MQTT 5 broker sends one copy of a message per matching
+                # subscription, and the identifier says which handlers it is for.
+                answers = await asyncio.gather(
+                    *(
+                        engine.subscribe(flt, level, properties=self._sid_properties(flt))
+                        for flt, level in pairs
+                    )
+                )
+                codes: list[Any] = [answer[0] for answer in answers]
+            else:
+                codes = list(await engine.subscribe(pairs))
         except aiomqtt.MqttError as exc:
             if self.config.auto_reconnect and not engine.is_connected:
                 return  # restored by the reconnect
             raise _translate(exc, f"subscribe {[p[0] for p in pairs]}") from exc
-        refused = [flt for (flt, _), code in zip(pairs, codes, strict=False) if _code(code) >= 0x80]
+        refused = [
+            (flt, code) for (flt, _), code in zip(pairs, codes, strict=False) if _code(code) >= 0x80
+        ]
         if refused:
-            for flt in refused:
+            for flt, _ in refused:
                 self._subscriptions.pop(flt, None)
-            raise errors.RemoteError(
-                f"broker refused subscription to {', '.join(refused)}", remote_code=0x80
-            )
+            names = ", ".join(flt for flt, _ in refused)
+            raise _reason_error(refused[0][1], f"subscription to {names}")
+
+    def _sid_properties(self, subscribed: str) -> Properties:
+        sid = self._sids.get(subscribed)
+        if sid is None:
+            sid = self._sids[subscribed] = len(self._sids) + 1
+            self._sid_routes.clear()
+        props = Properties(PacketTypes.SUBSCRIBE)  # type: ignore[no-untyped-call]
+        props.SubscriptionIdentifier = sid
+        return props
+
+    def _routes_for(self, message: MQTTMessage) -> tuple[_Route, ...]:
+        """The handlers of the subscription(s) this copy of a message came through."""
+        sids = message._prop("SubscriptionIdentifier")
+        if not sids:
+            return self._router.match(message.topic)
+        cache = self._sid_routes
+        if len(sids) == 1:
+            found = cache.get(sids[0])
+            if found is not None:
+                return found
+        if not cache and self._sids:
+            for subscribed, sid in self._sids.items():
+                cache[sid] = self._router.exact(split_shared(subscribed)[1])
+        routes: list[_Route] = []
+        for sid in sids:
+            for route in cache.get(sid, ()):
+                if route not in routes:
+                    routes.append(route)
+        if not routes and any(sid not in cache for sid in sids):
+            return self._router.match(message.topic)  # an identifier of an older session
+        return tuple(routes)
 
     async def unsubscribe(self, topic: str | Sequence[str]) -> None:
         """Unsubscribe from one filter or several.
@@ -977,7 +1266,17 @@ class MQTTClient(BaseClient):
     # -- publish -------------------------------------------------------------
 
     async def publish(
-        self, topic: str, payload: Message = b"", qos: int | None = None, retain: bool = False
+        self,
+        topic: str,
+        payload: Message = b"",
+        qos: int | None = None,
+        retain: bool = False,
+        *,
+        user_properties: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        content_type: str | None = None,
+        message_expiry: int | None = None,
+        response_topic: str | None = None,
+        correlation_data: bytes | str | None = None,
     ) -> None:
         """Publish a message.
 
@@ -987,14 +1286,29 @@ class MQTTClient(BaseClient):
 
         Safe to cancel; a cancelled QoS 1/2 publish may still be delivered.
 
+        Over MQTT 5 a str/dict/list payload is marked as UTF-8 (payload format
+        indicator 1), and the keyword-only properties are sent; over MQTT 3.1.1
+        giving any of them is an error.
+
         Args:
             topic: A topic name (no wildcards).
             payload: dict/list (sent as JSON), str (UTF-8), bytes, or None (empty).
             qos: 0, 1 or 2 (default ``default_qos``).
             retain: Ask the broker to retain the message.
+            user_properties: MQTT 5 user properties, a dict or (name, value) pairs.
+            content_type: MQTT 5 content type, e.g. ``application/json``.
+            message_expiry: Seconds after which the broker drops the message
+                if it is not delivered yet (MQTT 5).
+            response_topic: Where a responder should answer (MQTT 5).
+            correlation_data: Sent back by a responder with its answer (MQTT 5).
 
         Raises:
-            ConfigError: Invalid topic or QoS.
+            ConfigError: Invalid topic, QoS or property, or a property over
+                MQTT 3.1.1.
+            AuthenticationError: The broker refused the publish as not
+                authorized (``ERR_AUTH``, :class:`MQTTAuthError`; QoS 1/2 on MQTT 5).
+            RemoteError: The broker refused it with another reason code
+                (``remote_code``; quota exceeded, topic name invalid ...).
             ProtocolError: The payload cannot be encoded.
             QueueFullError: Disconnected and ``max_queued_publishes`` are waiting.
             ConnectionError: Not connected and not reconnecting, or reconnecting
@@ -1009,7 +1323,25 @@ class MQTTClient(BaseClient):
         validate_topic(topic)
         data = b"" if payload is None else encode_bytes(payload)
         level = self.config.default_qos if qos is None else _check_qos(qos)
-        item = _Item(topic, data, level, retain)
+        props: Properties | None = None
+        if (
+            user_properties is not None
+            or content_type is not None
+            or message_expiry is not None
+            or response_topic is not None
+            or correlation_data is not None
+        ):
+            props = self._publish_properties(
+                payload,
+                user_properties,
+                content_type,
+                message_expiry,
+                response_topic,
+                correlation_data,
+            )
+        elif self._v5 and isinstance(payload, str | dict | list):
+            props = _UTF8
+        item = _Item(topic, data, level, retain, props)
         engine = self._engine
         if self._online and not self._outbox and engine is not None:
             try:
@@ -1022,6 +1354,163 @@ class MQTTClient(BaseClient):
                         f"MQTT publish to {topic!r} failed: {exc}"
                     ) from exc
         self._enqueue(item)
+
+    def _publish_properties(
+        self,
+        payload: Message,
+        user_properties: Mapping[str, str] | Iterable[tuple[str, str]] | None,
+        content_type: str | None,
+        message_expiry: int | None,
+        response_topic: str | None,
+        correlation_data: bytes | str | None,
+    ) -> Properties:
+        if not self._v5:
+            raise errors.ConfigError(
+                "publish properties (user_properties, content_type, message_expiry, "
+                "response_topic, correlation_data) need MQTT 5; this connection speaks 3.1.1"
+            )
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        if isinstance(payload, str | dict | list):
+            props.PayloadFormatIndicator = 1
+        if user_properties is not None:
+            pairs = list(
+                user_properties.items() if isinstance(user_properties, Mapping) else user_properties
+            )
+            for pair in pairs:
+                if (
+                    not isinstance(pair, tuple | list)
+                    or len(pair) != 2
+                    or not all(isinstance(v, str) for v in pair)
+                ):
+                    raise errors.ConfigError(
+                        f"user_properties: expected str names and values, got {pair!r}"
+                    )
+            if pairs:
+                props.UserProperty = [tuple(p) for p in pairs]
+        if content_type is not None:
+            if not isinstance(content_type, str):
+                raise errors.ConfigError(f"content_type: must be a str, got {content_type!r}")
+            props.ContentType = content_type
+        if message_expiry is not None:
+            if (
+                isinstance(message_expiry, bool)
+                or not isinstance(message_expiry, int)
+                or not 0 <= message_expiry <= _NEVER_EXPIRES
+            ):
+                raise errors.ConfigError(
+                    f"message_expiry: must be whole seconds >= 0, got {message_expiry!r}"
+                )
+            props.MessageExpiryInterval = message_expiry
+        if response_topic is not None:
+            props.ResponseTopic = validate_topic(response_topic)
+        if correlation_data is not None:
+            if isinstance(correlation_data, str):
+                correlation_data = correlation_data.encode()
+            if not isinstance(correlation_data, bytes | bytearray):
+                raise errors.ConfigError(
+                    f"correlation_data: must be bytes or str, got {correlation_data!r}"
+                )
+            props.CorrelationData = bytes(correlation_data)
+        return props
+
+    async def request(
+        self,
+        topic: str,
+        payload: Message = b"",
+        *,
+        timeout: float = 30.0,
+        qos: int | None = None,
+        user_properties: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        content_type: str | None = None,
+    ) -> MQTTMessage:
+        """Publish a request and wait for its response (MQTT 5 request/response).
+
+        The request carries this client's response topic (one subscription
+        per client, made on the first request) and a fresh correlation
+        data; the first message back with that correlation data is the
+        response. :meth:`on_request` handlers answer this way, and so does
+        any MQTT 5 responder that honours the response topic.
+
+        Args:
+            topic: The request topic.
+            payload: As for :meth:`publish`.
+            timeout: Seconds to wait for the response.
+            qos: QoS of request and response subscription (default ``default_qos``).
+            user_properties: Sent with the request.
+            content_type: Sent with the request.
+
+        Returns:
+            The response message.
+
+        Raises:
+            TimeoutError: No response within ``timeout`` (``ERR_TIMEOUT``).
+            RemoteError: The responder's handler raised (its error is the message).
+            ConfigError: Invalid arguments, or the connection speaks MQTT 3.1.1.
+            ConnectionError: Not connected, or the connection failed for good.
+        """
+        if self._state is ClientState.OPEN and not self._v5:
+            raise errors.ConfigError(
+                "request() needs MQTT 5 (response topic, correlation data); "
+                "this connection speaks 3.1.1"
+            )
+        if self._reply_topic is None:
+            reply_topic = f"agenticaiframework/replies/{uuid.uuid4().hex}"
+            await self.subscribe(reply_topic, qos=1 if qos is None else qos)
+            self._reply_topic = reply_topic
+            self._reply_bytes = reply_topic.encode()
+            if self._engine is not None:
+                self._engine.deliver = self._incoming
+        self._request_seq += 1
+        correlation = self._request_seq.to_bytes(8, "big")
+        future: asyncio.Future[MQTTMessage] = asyncio.get_running_loop().create_future()
+        self._requests[correlation] = future
+        try:
+            await self.publish(
+                topic,
+                payload,
+                qos,
+                user_properties=user_properties,
+                content_type=content_type,
+                response_topic=self._reply_topic,
+                correlation_data=correlation,
+            )
+            try:
+                async with asyncio.timeout(timeout):
+                    response = await future
+            except TimeoutError:
+                raise errors.TimeoutError(
+                    f"MQTT request to {topic!r}: no response within {timeout:g}s"
+                ) from None
+        finally:
+            self._requests.pop(correlation, None)
+        failure = response.user_properties.get(_REPLY_ERROR)
+        if failure is not None:
+            raise errors.RemoteError(f"MQTT request to {topic!r} failed: {failure}")
+        return response
+
+    def _incoming(self, raw: paho.MQTTMessage) -> None:
+        """Engine callback once requests are in use: responses go to their waiter."""
+        if raw._topic != self._reply_bytes:
+            self._inbox.put(raw)
+            return
+        correlation = getattr(raw.properties, "CorrelationData", None)
+        future = self._requests.get(correlation) if correlation is not None else None
+        if future is None or future.done():
+            self.logger.debug("dropped a response nobody waits for (late or unknown)")
+            return
+        message = MQTTMessage(
+            self._reply_topic or "",
+            bytes(raw.payload),
+            raw.qos,
+            bool(raw.retain),
+            raw.mid,
+            message_format=self._format,
+            properties=raw.properties,
+        )
+        stats = self.stats
+        stats.received += 1
+        stats.bytes_received += len(message.raw)
+        future.set_result(message)
 
     def _enqueue(self, item: _Item) -> None:
         self._ensure_usable()
@@ -1075,7 +1564,7 @@ class MQTTClient(BaseClient):
         delivery = self._pending
         if delivery is None or self._state is ClientState.CLOSED:
             message = await self._take()
-            handlers = self._router.match(message.topic)
+            handlers = self._routes_for(message)
             if not handlers and not self._events.has("message"):
                 return message  # nothing awaited after the take: nothing to lose
             delivery = _Delivery(message, handlers)
@@ -1108,6 +1597,7 @@ class MQTTClient(BaseClient):
                 bool(raw.retain),
                 raw.mid,
                 message_format=self._format,
+                properties=raw.properties,
             )
             stats = self.stats
             stats.received += 1
@@ -1130,21 +1620,56 @@ class MQTTClient(BaseClient):
                 )
             else:
                 while delivery.step < len(handlers):
-                    handler = handlers[delivery.step]
+                    route = handlers[delivery.step]
                     # Counted before it runs: one cut short by a cancellation is not run twice.
                     delivery.step += 1
                     try:
-                        result = handler(message.topic, payload)
+                        if route.names:
+                            levels = message.topic.split("/")
+                            named = {name: levels[i] for i, name in route.names}
+                            result = route.handler(message.topic, payload, **named)
+                        else:
+                            result = route.handler(message.topic, payload)
                         if inspect.isawaitable(result):
-                            await result
+                            result = await result
                     except Exception as exc:
                         self.stats.errors += 1
-                        self.logger.exception("on_message handler %r raised", handler)
+                        self.logger.exception("on_message handler %r raised", route.handler)
+                        if route.reply:
+                            await self._answer(message, None, exc)
                         await self._events.emit("error", exc)
+                    else:
+                        if route.reply:
+                            await self._answer(message, result, None)
         if delivery.step == len(handlers):
             delivery.step += 1
             if self._events.has("message"):
                 await self._events.emit("message", message)
+
+    async def _answer(
+        self, request: MQTTMessage, result: Any, failure: BaseException | None
+    ) -> None:
+        """Publish an ``on_request`` handler's result (or failure) to the response topic."""
+        reply_to = request.response_topic
+        if reply_to is None:
+            self.logger.debug("request on %r has no response topic; not answered", request.topic)
+            return
+        user: list[tuple[str, str]] | None = None
+        if failure is not None:
+            user = [(_REPLY_ERROR, f"{type(failure).__name__}: {failure}"[:1000])]
+            result = b""
+        try:
+            await self.publish(
+                reply_to,
+                result,
+                qos=request.qos,
+                user_properties=user,
+                correlation_data=request.correlation_data,
+            )
+        except errors.CommunicationError as exc:
+            self.stats.errors += 1
+            self.logger.warning("answering the request on %r failed: %s", request.topic, exc)
+            await self._events.emit("error", exc)
 
     async def _reject(self, text: str, cause: BaseException) -> None:
         """Count and report a received message the client cannot use; the reader goes on."""

@@ -26,6 +26,9 @@ __all__ = [
     "MAX_TOPIC_BYTES",
     "TopicFilter",
     "TopicRouter",
+    "named_filter",
+    "share_filter",
+    "split_shared",
     "topic_matches",
     "validate_filter",
     "validate_topic",
@@ -93,6 +96,82 @@ def validate_filter(topic_filter: object) -> str:
         if "+" in level and level != "+":
             raise ConfigError(f"topic filter: '+' must fill a whole level (like 'a/+/b'): {text!r}")
     return text
+
+
+def share_filter(topic_filter: str, group: str) -> str:
+    """The shared-subscription form ``$share/<group>/<filter>`` of a filter.
+
+    Args:
+        topic_filter: A valid filter (not itself shared).
+        group: The share group: non-empty, without ``/``, ``+`` or ``#``.
+
+    Returns:
+        The shared filter.
+
+    Raises:
+        ConfigError: An invalid group, or a filter that is already shared.
+    """
+    if not isinstance(group, str) or not group or any(c in group for c in "/+#\x00"):
+        raise ConfigError(f"group: must be a non-empty name without '/', '+', '#', got {group!r}")
+    if topic_filter.startswith("$share/"):
+        raise ConfigError(f"topic filter: already a shared subscription: {topic_filter!r}")
+    return f"$share/{group}/{topic_filter}"
+
+
+def split_shared(topic_filter: str) -> tuple[str | None, str]:
+    """Split ``$share/<group>/<filter>`` into group and inner filter.
+
+    Args:
+        topic_filter: A filter, shared or not.
+
+    Returns:
+        ``(group, inner)``; ``(None, topic_filter)`` for a filter that is not shared.
+
+    Raises:
+        ConfigError: A ``$share/`` filter without a valid group or inner filter.
+    """
+    if not topic_filter.startswith("$share/"):
+        return None, topic_filter
+    _, group, *rest = topic_filter.split("/", 2)
+    if not group or "+" in group or "#" in group or not rest or not rest[0]:
+        raise ConfigError(
+            f"topic filter: a shared subscription is '$share/<group>/<filter>': {topic_filter!r}"
+        )
+    return group, validate_filter(rest[0])
+
+
+def named_filter(pattern: str) -> tuple[str, tuple[tuple[int, str], ...]]:
+    """Turn ``agents/{agent_id}/status`` into ``agents/+/status`` and the names' levels.
+
+    A level that is exactly ``{name}`` (a Python identifier) is a named ``+``.
+
+    Args:
+        pattern: A filter that may hold named levels.
+
+    Returns:
+        ``(filter, ((level_index, name), ...))``.
+
+    Raises:
+        ConfigError: A malformed or repeated name, or an invalid filter.
+    """
+    if "{" not in pattern and "}" not in pattern:
+        return validate_filter(pattern), ()
+    levels = pattern.split("/")
+    names: list[tuple[int, str]] = []
+    for i, level in enumerate(levels):
+        if "{" not in level and "}" not in level:
+            continue
+        name = level[1:-1]
+        if not (level.startswith("{") and level.endswith("}") and name.isidentifier()):
+            raise ConfigError(
+                f"topic filter: a named wildcard fills a whole level, like 'a/{{name}}/b': "
+                f"{pattern!r}"
+            )
+        if any(name == seen for _, seen in names):
+            raise ConfigError(f"topic filter: the name {name!r} is used twice in {pattern!r}")
+        names.append((i, name))
+        levels[i] = "+"
+    return validate_filter("/".join(levels)), tuple(names)
 
 
 def topic_matches(topic_filter: str, topic: str) -> bool:
@@ -216,6 +295,17 @@ class TopicRouter(Generic[V]):
 
     def __len__(self) -> int:
         return len(self._routes)
+
+    def exact(self, topic_filter: str) -> tuple[V, ...]:
+        """The values registered for exactly this filter, in registration order.
+
+        Args:
+            topic_filter: A filter as given to :meth:`add`.
+
+        Returns:
+            Its values (empty tuple when none).
+        """
+        return tuple(val for flt, val in self._routes if flt.text == topic_filter)
 
     def match(self, topic: str) -> tuple[V, ...]:
         """The values whose filter matches ``topic``, in registration order.
