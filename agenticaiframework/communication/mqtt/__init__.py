@@ -2,11 +2,13 @@
 
 from .client import (
     MessageHandler,
+    MQTTAuthError,
     MQTTClient,
     MQTTMessage,
 )
 
 __all__ = [
+    "MQTTAuthError",
     "MQTTClient",
     "MQTTMessage",
     "MessageHandler",

@@ -687,6 +687,7 @@ class MQTTClient(BaseClient):
         self._reply_bytes: bytes | None = None
         self._requests: dict[bytes, asyncio.Future[MQTTMessage]] = {}
         self._request_seq = 0
+        self._reply_lock = asyncio.Lock()
         self._sids: dict[str, int] = {}  # subscribed filter -> MQTT 5 subscription identifier
         self._sid_routes: dict[int, tuple[_Route, ...]] = {}
 
@@ -1454,12 +1455,14 @@ class MQTTClient(BaseClient):
                 "this connection speaks 3.1.1"
             )
         if self._reply_topic is None:
-            reply_topic = f"agenticaiframework/replies/{uuid.uuid4().hex}"
-            await self.subscribe(reply_topic, qos=1 if qos is None else qos)
-            self._reply_topic = reply_topic
-            self._reply_bytes = reply_topic.encode()
-            if self._engine is not None:
-                self._engine.deliver = self._incoming
+            async with self._reply_lock:  # concurrent first requests share one subscription
+                if self._reply_topic is None:
+                    reply_topic = f"agenticaiframework/replies/{uuid.uuid4().hex}"
+                    await self.subscribe(reply_topic, qos=1)
+                    self._reply_topic = reply_topic
+                    self._reply_bytes = reply_topic.encode()
+                    if self._engine is not None:
+                        self._engine.deliver = self._incoming
         self._request_seq += 1
         correlation = self._request_seq.to_bytes(8, "big")
         future: asyncio.Future[MQTTMessage] = asyncio.get_running_loop().create_future()
