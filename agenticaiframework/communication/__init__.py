@@ -45,6 +45,7 @@ from .http.client import HTTPClient, HTTPResponse
 
 if TYPE_CHECKING:
     from .agents.discovery import AgentRecord, DiscoveryError, connect_agent, discover, parse_record
+    from .agents.mcp import MCPClient
     from .grpc.client import GRPCClient, generate_grpc_client
     from .manager import ConnectionManager
     from .mqtt.client import MQTTClient, MQTTMessage
@@ -78,6 +79,7 @@ __all__ = [
     "HTTPResponse",
     "HTTPStatusError",
     "HealthStatus",
+    "MCPClient",
     "MQTTClient",
     "MQTTConfig",
     "MQTTMessage",
@@ -122,6 +124,7 @@ _LAZY = {
     "connect_agent": "discovery",
     "discover": "discovery",
     "parse_record": "discovery",
+    "MCPClient": "agents.mcp",
 }
 
 

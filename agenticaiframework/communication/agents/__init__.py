@@ -1,4 +1,6 @@
-"""Agent-level protocols: AID discovery (``discovery.py``)."""
+"""Agent-level protocols: AID discovery (``discovery.py``), the MCP client (``mcp/``)."""
+
+from typing import Any
 
 from .discovery import (
     AID_ERROR_CODES,
@@ -30,8 +32,18 @@ __all__ = [
     "DiscoveryError",
     "DiscoverySecurityError",
     "LocalConsent",
+    "MCPClient",
     "connect_agent",
     "discover",
     "local_command",
     "parse_record",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # MCPClient pulls in the stdio and SSE clients: imported on first use only.
+    if name == "MCPClient":
+        from .mcp import MCPClient
+
+        return MCPClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,26 @@
+"""MCP: the Model Context Protocol client.
+
+``client.py`` (MCPClient), its transport-free session (``session.py``) and its
+transports (``stdio.py``, ``streamable_http.py``).
+"""
+
+from .client import LOG_LEVELS, MCPClient
+from .session import (
+    LATEST_PROTOCOL_VERSION,
+    SUPPORTED_PROTOCOL_VERSIONS,
+    MCPSession,
+    SessionExpiredError,
+)
+from .stdio import StdioTransport
+from .streamable_http import StreamableHTTPTransport
+
+__all__ = [
+    "LATEST_PROTOCOL_VERSION",
+    "LOG_LEVELS",
+    "SUPPORTED_PROTOCOL_VERSIONS",
+    "MCPClient",
+    "MCPSession",
+    "SessionExpiredError",
+    "StdioTransport",
+    "StreamableHTTPTransport",
+]

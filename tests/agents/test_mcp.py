@@ -1,0 +1,318 @@
+"""MCPClient against the official ``mcp`` package's server, over stdio and Streamable HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agenticaiframework.communication.agents.mcp import MCPClient
+from agenticaiframework.communication.core import errors
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVER = [sys.executable, "-m", "tests.servers.mcp_full_server"]
+ENV = {"PYTHONPATH": str(ROOT)}
+
+
+class HTTPServerProcess:
+    """The SDK's Streamable HTTP server in a child process (restartable on its port)."""
+
+    def __init__(self, *flags: str) -> None:
+        self.flags = flags
+        self.port = 0
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> str:
+        env = {**os.environ, **ENV, "PYTHONUNBUFFERED": "1"}
+        self.proc = await asyncio.create_subprocess_exec(
+            *SERVER,
+            "http",
+            str(self.port),
+            *self.flags,
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
+        )
+        assert self.proc.stdout is not None
+        line = await asyncio.wait_for(self.proc.stdout.readline(), 30)
+        assert line.startswith(b"READY "), line
+        self.port = int(line.split()[1])
+        return f"http://127.0.0.1:{self.port}/mcp"
+
+    async def stop(self) -> None:
+        proc = self.proc
+        if proc is None or proc.returncode is not None:
+            return
+        os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+
+
+@pytest.fixture
+async def http_server(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[tuple[str, HTTPServerProcess]]:
+    flags: tuple[str, ...] = getattr(request, "param", ())
+    server = HTTPServerProcess(*flags)
+    url = await server.start()
+    try:
+        yield url, server
+    finally:
+        await server.stop()
+
+
+MODES = [(), ("--json",), ("--stateless",), ("--stateless", "--json")]
+MODE_IDS = ["stateful-sse", "stateful-json", "stateless-sse", "stateless-json"]
+
+
+def stdio_client(**kwargs: Any) -> MCPClient:
+    return MCPClient(command=[*SERVER, "stdio"], env=ENV, working_dir=str(ROOT), **kwargs)
+
+
+async def _exercise(mcp: MCPClient, *, progress: bool = True) -> None:
+    """What every transport must do the same against the SDK server."""
+    assert mcp.protocol_version == "2025-11-25"
+    assert mcp.server_info["name"] == "mcp-full-test"
+    assert "tools" in mcp.server_capabilities
+    assert mcp.instructions == "test server"
+    names = {tool["name"] for tool in await mcp.list_tools()}
+    assert {"add", "echo", "slow", "progress", "ask", "sample", "roots"} <= names
+    result = await mcp.call_tool("add", {"a": 1, "b": 2})
+    assert result["structuredContent"] == {"result": 3} and result["isError"] is False
+    seen: list[dict[str, Any]] = []
+    result = await mcp.call_tool("progress", {"steps": 3}, on_progress=seen.append)
+    assert result["content"][0]["text"] == "done"
+    if progress:  # a server answering with JSON bodies has nowhere to send progress
+        for _ in range(100):
+            if len(seen) == 3:
+                break
+            await asyncio.sleep(0.02)
+        assert [p["progress"] for p in seen] == [1, 2, 3] and seen[0]["total"] == 3
+    resources = await mcp.list_resources()
+    assert [r["uri"] for r in resources] == ["test://greeting"]
+    templates = await mcp.list_resource_templates()
+    assert templates[0]["uriTemplate"] == "test://items/{item}"
+    read = await mcp.read_resource("test://items/x")
+    assert read["contents"][0]["text"] == "item x"
+    prompts = await mcp.list_prompts()
+    assert prompts[0]["name"] == "review"
+    prompt = await mcp.get_prompt("review", {"code": "x = 1"})
+    assert "Review this python code: x = 1" in json.dumps(prompt["messages"])
+    completion = await mcp.complete(
+        {"type": "ref/prompt", "name": "review"}, {"name": "language", "value": "p"}
+    )
+    assert set(completion["values"]) == {"python", "perl", "php"}
+    await mcp.ping()
+    with pytest.raises(errors.RemoteError) as info:
+        await mcp.read_resource("test://nothing-here")
+    assert isinstance(info.value.remote_code, int)
+
+
+async def test_stdio_everything() -> None:
+    async with stdio_client() as mcp:
+        assert mcp.session_id is None
+        await _exercise(mcp)
+
+
+@pytest.mark.parametrize("http_server", MODES, ids=MODE_IDS, indirect=True)
+async def test_streamable_http_everything(http_server: tuple[str, HTTPServerProcess]) -> None:
+    url, server = http_server
+    async with MCPClient(url) as mcp:
+        if "--stateless" in server.flags:
+            assert mcp.session_id is None
+        else:
+            assert mcp.session_id
+        await _exercise(mcp, progress="--json" not in server.flags)
+        assert repr(mcp).startswith(f"<MCPClient '{url}'")
+
+
+def _answers(mcp_kwargs: dict[str, Any]) -> dict[str, Any]:
+    async def sampling(params: dict[str, Any]) -> dict[str, Any]:
+        text = params["messages"][0]["content"]["text"]
+        return {
+            "role": "assistant",
+            "content": {"type": "text", "text": f"model says {text}"},
+            "model": "test-model",
+        }
+
+    def elicitation(params: dict[str, Any]) -> dict[str, Any]:
+        assert params["requestedSchema"]["properties"]["age"]["default"] == 42
+        return {"action": "accept", "content": {"name": "ada"}}
+
+    return {
+        "sampling_handler": sampling,
+        "elicitation_handler": elicitation,
+        "roots": [{"uri": "file:///work", "name": "work"}],
+        **mcp_kwargs,
+    }
+
+
+async def _server_requests(mcp: MCPClient) -> None:
+    result = await mcp.call_tool("sample", {"prompt": "hi"})
+    assert result["content"][0]["text"] == "model says hi"
+    result = await mcp.call_tool("ask", {})
+    # SEP-1034: the omitted field got its schema default before the answer went out.
+    assert json.loads(result["content"][0]["text"]) == {
+        "action": "accept",
+        "content": {"name": "ada", "age": 42},
+    }
+    result = await mcp.call_tool("roots", {})
+    assert result["structuredContent"] == {"result": ["file:///work"]}
+
+
+async def test_stdio_server_requests() -> None:
+    async with stdio_client(**_answers({})) as mcp:
+        await _server_requests(mcp)
+
+
+# The SDK's server in JSON-response mode refuses to send requests of its own
+# ("no back-channel"), so only its SSE mode can be tested here.
+async def test_streamable_http_server_requests(
+    http_server: tuple[str, HTTPServerProcess],
+) -> None:
+    async with MCPClient(http_server[0], **_answers({})) as mcp:
+        await _server_requests(mcp)
+
+
+async def test_server_request_without_handler_gets_method_not_found() -> None:
+    async with stdio_client() as mcp:
+        # The SDK server passes our -32601 on as the error of its tools/call.
+        with pytest.raises(errors.RemoteError, match="Method not found: roots/list") as info:
+            await mcp.call_tool("roots", {})
+        assert info.value.remote_code == -32601
+
+
+async def test_events_log_and_resource_updated() -> None:
+    async with stdio_client() as mcp:
+        logs: list[dict[str, Any]] = []
+        updated: list[dict[str, Any]] = []
+        notifications: list[str] = []
+        mcp.on("log", logs.append)
+        mcp.on("resource_updated", updated.append)
+
+        @mcp.on("notification")
+        async def every(message: dict[str, Any]) -> None:
+            notifications.append(message["method"])
+
+        await mcp.call_tool("touch", {"uri": "test://greeting"})
+        for _ in range(100):
+            if updated:
+                break
+            await asyncio.sleep(0.02)
+        assert updated == [{"uri": "test://greeting"}]
+        assert "notifications/resources/updated" in notifications
+
+
+async def test_stalled_call_times_out_and_the_server_sees_the_cancellation(
+    tmp_path: Path,
+) -> None:
+    marker = tmp_path / "cancelled"
+    async with stdio_client() as mcp:
+        with pytest.raises(errors.TimeoutError) as info:
+            await mcp.call_tool("slow", {"seconds": 30, "marker": str(marker)}, timeout=0.5)
+        assert info.value.code == "ERR_TIMEOUT"
+        for _ in range(200):
+            if marker.exists():
+                break
+            await asyncio.sleep(0.05)
+        assert marker.read_text() == "cancelled"
+        # The session is still usable.
+        assert (await mcp.call_tool("echo", {"text": "x"}))["content"][0]["text"] == "x"
+
+
+@pytest.mark.parametrize("http_server", MODES[:2], ids=MODE_IDS[:2], indirect=True)
+async def test_http_stalled_call_times_out_and_is_cancelled(
+    http_server: tuple[str, HTTPServerProcess], tmp_path: Path
+) -> None:
+    marker = tmp_path / "cancelled"
+    async with MCPClient(http_server[0]) as mcp:
+        with pytest.raises(errors.TimeoutError):
+            await mcp.call_tool("slow", {"seconds": 30, "marker": str(marker)}, timeout=0.5)
+        for _ in range(200):
+            if marker.exists():
+                break
+            await asyncio.sleep(0.05)
+        assert marker.read_text() == "cancelled"
+        assert (await mcp.call_tool("echo", {"text": "x"}))["content"][0]["text"] == "x"
+
+
+async def test_stdio_child_death_fails_pending_calls_at_once() -> None:
+    async with stdio_client() as mcp:
+        task = asyncio.create_task(mcp.call_tool("slow", {"seconds": 30}, timeout=None))
+        await asyncio.sleep(0.3)
+        transport = mcp._transport
+        pid = transport.client.pid  # type: ignore[attr-defined]
+        os.killpg(pid, signal.SIGKILL)
+        with pytest.raises(errors.ProcessExitedError):
+            await asyncio.wait_for(task, 10)
+        with pytest.raises(errors.ProcessExitedError):
+            await mcp.ping()
+
+
+@pytest.mark.parametrize("http_server", MODES[:2], ids=MODE_IDS[:2], indirect=True)
+async def test_server_restart_loses_the_session_and_the_next_call_reinitializes(
+    http_server: tuple[str, HTTPServerProcess],
+) -> None:
+    url, server = http_server
+    async with MCPClient(url) as mcp:
+        first = mcp.session_id
+        assert first
+        await server.stop()
+        await server.start()  # same port, new process: it knows no session
+        result = await mcp.call_tool("add", {"a": 2, "b": 3})
+        assert result["structuredContent"] == {"result": 5}
+        assert mcp.session_id and mcp.session_id != first
+
+
+async def test_cut_sse_stream_resumes_with_last_event_id(
+    http_server: tuple[str, HTTPServerProcess], tmp_path: Path
+) -> None:
+    marker = tmp_path / "runs"
+    async with MCPClient(http_server[0]) as mcp:
+        logs: list[Any] = []
+        mcp.on("log", lambda params: logs.append(params["data"]))
+        result = await mcp.call_tool("cut", {"marker": str(marker)})
+        assert result["content"][0]["text"] == "survived the cut"
+        # The request went out once: the tool ran once.
+        assert marker.read_text() == "run\n"
+        for _ in range(100):
+            if len(logs) == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert logs == ["before the cut", "after the cut"]
+
+
+def test_bad_configuration_is_a_config_error() -> None:
+    with pytest.raises(errors.ConfigError, match="url= or command="):
+        MCPClient()
+    with pytest.raises(errors.ConfigError, match="url= or command="):
+        MCPClient("http://127.0.0.1:1/mcp", command=["x"])
+    with pytest.raises(errors.ConfigError, match="protocol_version"):
+        MCPClient("http://127.0.0.1:1/mcp", protocol_version="2024-01-01")
+    with pytest.raises(errors.ConfigError, match="command"):
+        MCPClient(command="python server.py")  # type: ignore[arg-type]
+    with pytest.raises(errors.ConfigError, match="roots"):
+        MCPClient(command=["x"], roots=[{"name": "no uri"}])
+
+
+def test_plain_http_to_a_remote_host_is_refused_before_connecting() -> None:
+    with pytest.raises(errors.SecurityError):
+        MCPClient("http://mcp.example.com/mcp")
+    with pytest.raises(errors.SecurityError):
+        MCPClient("ftp://127.0.0.1/mcp")
+
+
+async def test_url_credentials_are_redacted_in_repr_and_errors() -> None:
+    mcp = MCPClient("http://user:s3cret@127.0.0.1:1/mcp?token=s3cret", timeout=5)
+    assert "s3cret" not in repr(mcp)
+    with pytest.raises(errors.ConnectionError) as info:
+        await mcp.connect()
+    assert "s3cret" not in str(info.value)
+    await mcp.close()

@@ -1,0 +1,220 @@
+"""The official ``mcp`` package's server with every feature MCPClient uses, for the tests.
+
+Run as a child process (the SDK warns about deprecated capabilities, which the
+test run would turn into errors in-process)::
+
+    python -m tests.servers.mcp_full_server stdio
+    python -m tests.servers.mcp_full_server http PORT [--json] [--stateless] [--retry-ms N]
+
+In HTTP mode it prints ``READY <port>`` once listening on 127.0.0.1.
+
+Tools: ``add``, ``echo``, ``slow(seconds, marker)`` (writes ``marker`` when
+cancelled), ``progress(steps)``, ``ask()`` (elicitation; returns the raw
+content the client sent), ``sample(prompt)`` (sampling), ``roots()``
+(roots/list), ``touch(uri)`` (sends resources/updated), ``cut(marker)``
+(in SSE mode with an event store: closes its response stream once, then
+answers). Resources ``test://greeting`` and ``test://items/{item}``; prompt
+``review(code)`` with completion of ``language``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import warnings
+
+warnings.simplefilter("ignore")
+
+from mcp.server.mcpserver import Context, MCPServer  # noqa: E402
+from mcp.types import (  # noqa: E402
+    Completion,
+    PromptReference,
+    SamplingMessage,
+    TextContent,
+)
+
+server = MCPServer("mcp-full-test", instructions="test server")
+
+
+@server.tool()
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+@server.tool()
+def echo(text: str) -> str:
+    """Return the text unchanged."""
+    return text
+
+
+@server.tool()
+async def slow(seconds: float, marker: str = "") -> str:
+    """Sleep; write ``marker`` (a file path) when cancelled."""
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        if marker:
+            with open(marker, "w") as fh:
+                fh.write("cancelled")
+        raise
+    return "slept"
+
+
+@server.tool()
+async def progress(steps: int, ctx: Context) -> str:
+    """Report ``steps`` progress notifications, then answer."""
+    for step in range(1, steps + 1):
+        await ctx.report_progress(step, steps, f"step {step}")
+    return "done"
+
+
+@server.tool()
+async def ask(ctx: Context) -> str:
+    """Elicit a name (required) and an age (default 42); return what the client sent."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "age": {"type": "integer", "default": 42},
+        },
+        "required": ["name"],
+    }
+    result = await ctx.session.elicit_form("who are you?", schema, ctx.request_context.request_id)
+    return json.dumps({"action": result.action, "content": result.content})
+
+
+@server.tool()
+async def sample(prompt: str, ctx: Context) -> str:
+    """Ask the client's model; return its text."""
+    result = await ctx.session.create_message(
+        [SamplingMessage(role="user", content=TextContent(type="text", text=prompt))],
+        max_tokens=10,
+        related_request_id=ctx.request_context.request_id,
+    )
+    content = result.content
+    return content.text if isinstance(content, TextContent) else repr(content)
+
+
+@server.tool()
+async def roots(ctx: Context) -> list[str]:
+    """The client's roots."""
+    result = await ctx.session.list_roots()
+    return [str(root.uri) for root in result.roots]
+
+
+@server.tool()
+async def touch(uri: str, ctx: Context) -> str:
+    """Send notifications/resources/updated for ``uri``."""
+    await ctx.session.send_resource_updated(uri)
+    return "touched"
+
+
+_cut_done: set[str] = set()
+
+
+@server.tool()
+async def cut(marker: str, ctx: Context) -> str:
+    """Close this request's SSE stream once (the client resumes), then answer."""
+    await ctx.info("before the cut")
+    if marker not in _cut_done:
+        _cut_done.add(marker)
+        await ctx.close_sse_stream()
+        await asyncio.sleep(0.3)
+        await ctx.info("after the cut")
+        with open(marker, "a") as fh:
+            fh.write("run\n")
+    return "survived the cut"
+
+
+@server.resource("test://greeting")
+def greeting() -> str:
+    """A fixed text."""
+    return "hello"
+
+
+@server.resource("test://items/{item}")
+def item(item: str) -> str:
+    """An item by name."""
+    return f"item {item}"
+
+
+@server.prompt()
+def review(code: str, language: str = "python") -> str:
+    """Ask for a review."""
+    return f"Review this {language} code: {code}"
+
+
+@server.completion()
+async def complete(ref: object, argument: object, context: object) -> Completion | None:
+    """Complete the ``language`` argument of ``review``."""
+    if isinstance(ref, PromptReference) and getattr(argument, "name", "") == "language":
+        value = getattr(argument, "value", "")
+        return Completion(values=[v for v in ("python", "perl", "php") if v.startswith(value)])
+    return None
+
+
+async def _serve_http(port: int, *, json_response: bool, stateless: bool, retry_ms: int) -> None:
+    import uvicorn
+    from mcp.server.streamable_http import EventMessage, EventStore
+
+    class MemoryEventStore(EventStore):
+        """Keeps every event, so a cut stream can be resumed."""
+
+        def __init__(self) -> None:
+            self.events: list[tuple[str, str, object]] = []
+
+        async def store_event(self, stream_id: str, message: object) -> str:
+            event_id = str(len(self.events) + 1)
+            self.events.append((event_id, stream_id, message))
+            return event_id
+
+        async def replay_events_after(self, last_event_id: str, send_callback: object) -> str:
+            stream = next((s for e, s, _ in self.events if e == last_event_id), None)
+            for event_id, stream_id, message in self.events:
+                if stream_id == stream and int(event_id) > int(last_event_id) and message:
+                    await send_callback(EventMessage(message, event_id))  # type: ignore[operator]
+            return stream or ""
+
+    app = server.streamable_http_app(
+        json_response=json_response,
+        stateless_http=stateless,
+        event_store=None if stateless or json_response else MemoryEventStore(),
+        retry_interval=retry_ms,
+    )
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="none"
+    )
+    uv = uvicorn.Server(config)
+    task = asyncio.create_task(uv.serve())
+    while not uv.started:
+        if task.done():
+            await task
+            return
+        await asyncio.sleep(0.01)
+    bound = uv.servers[0].sockets[0].getsockname()[1]
+    print(f"READY {bound}", flush=True)
+    await task
+
+
+def main(argv: list[str]) -> None:
+    """Entry point: ``stdio`` or ``http PORT [--json] [--stateless] [--retry-ms N]``."""
+    if argv[:1] == ["http"]:
+        retry_ms = int(argv[argv.index("--retry-ms") + 1]) if "--retry-ms" in argv else 200
+        asyncio.run(
+            _serve_http(
+                int(argv[1]),
+                json_response="--json" in argv,
+                stateless="--stateless" in argv,
+                retry_ms=retry_ms,
+            )
+        )
+    else:
+        os.environ.setdefault("PYTHONUNBUFFERED", "1")
+        server.run("stdio")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
