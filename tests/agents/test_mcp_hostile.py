@@ -1,0 +1,224 @@
+"""MCPClient against MCP peers of our own that misbehave (garbage, oversized, endless data).
+
+HTTP faults come from a starlette app (tests/servers/mcp_hostile.py) served on
+loopback; stdio faults from a small child written here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import textwrap
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from agenticaiframework.communication.agents.mcp import MCPClient
+from agenticaiframework.communication.core import errors
+from tests.servers.mcp_hostile import HostileState, make_app
+from tests.servers.uvicorn_server import serve_asgi
+
+
+@pytest.fixture
+async def hostile() -> AsyncIterator[tuple[str, HostileState]]:
+    state = HostileState()
+    async with serve_asgi(make_app(state)) as base:
+        yield f"{base}/mcp", state
+
+
+def posts(state: HostileState, method: str) -> int:
+    return sum(1 for verb, name, _ in state.seen if verb == "POST" and name == method)
+
+
+async def test_headers_after_initialize_and_delete_on_close(
+    hostile: tuple[str, HostileState],
+) -> None:
+    url, state = hostile
+    async with MCPClient(url) as mcp:
+        assert mcp.session_id == "hostile-session-1"
+        await mcp.ping()
+    first = state.seen[0]
+    assert first[1] == "initialize"
+    assert first[2]["accept"] == "application/json, text/event-stream"
+    assert "mcp-session-id" not in first[2] and "mcp-protocol-version" not in first[2]
+    for verb, _, headers in state.seen[1:]:
+        assert headers["mcp-session-id"] == "hostile-session-1", verb
+        assert headers["mcp-protocol-version"] == "2025-11-25", verb
+    verbs = [verb for verb, _, _ in state.seen]
+    assert verbs[-1] == "DELETE"
+    assert "GET" in verbs  # the GET stream was tried (this server answers 405)
+
+
+async def test_version_negotiated_down(hostile: tuple[str, HostileState]) -> None:
+    url, state = hostile
+    state.version = "2025-03-26"
+    async with MCPClient(url) as mcp:
+        assert mcp.protocol_version == "2025-03-26"
+        await mcp.ping()
+    assert state.seen[-2][2]["mcp-protocol-version"] == "2025-03-26"
+
+
+async def test_unknown_server_version_is_refused(hostile: tuple[str, HostileState]) -> None:
+    url, state = hostile
+    state.version = "1999-01-01"
+    mcp = MCPClient(url)
+    with pytest.raises(errors.ProtocolError, match="1999-01-01"):
+        await mcp.connect()
+    await mcp.close()
+    assert posts(state, "notifications/initialized") == 0
+
+
+async def test_every_page_of_tools_and_a_cursor_loop_is_an_error(
+    hostile: tuple[str, HostileState],
+) -> None:
+    url, state = hostile
+    state.pages = {
+        None: ([{"name": "a"}], "p2"),
+        "p2": ([{"name": "b"}], "p3"),
+        "p3": ([{"name": "c"}], None),
+    }
+    async with MCPClient(url) as mcp:
+        assert [tool["name"] for tool in await mcp.list_tools()] == ["a", "b", "c"]
+        state.pages["p3"] = ([{"name": "c"}], "p2")  # back to an earlier page: endless
+        with pytest.raises(errors.ProtocolError, match="cursor"):
+            await mcp.list_tools()
+
+
+async def test_garbage_event_is_skipped_and_the_call_completes(
+    hostile: tuple[str, HostileState],
+) -> None:
+    url, state = hostile
+    state.behaviour["tools/call"] = "garbage-sse"
+    state.results["tools/call"] = {"content": [], "isError": False}
+    async with MCPClient(url) as mcp:
+        reported: list[Exception] = []
+        logs: list[Any] = []
+        mcp.on("error", reported.append)
+        mcp.on("log", lambda params: logs.append(params["data"]))
+        assert await mcp.call_tool("x") == {"content": [], "isError": False}
+        for _ in range(100):
+            if reported and logs:
+                break
+            await asyncio.sleep(0.02)
+        assert isinstance(reported[0], errors.ProtocolError)
+        assert logs == ["still here"]
+
+
+@pytest.mark.parametrize("behaviour", ["oversized-sse", "oversized-json"])
+async def test_oversized_reply_fails_that_call_only(
+    hostile: tuple[str, HostileState], behaviour: str
+) -> None:
+    url, state = hostile
+    state.behaviour["tools/call"] = behaviour
+    async with MCPClient(url, max_message_size=256 * 1024) as mcp:
+        with pytest.raises(errors.MessageTooLargeError):
+            await mcp.call_tool("x")
+        await mcp.ping()  # the session is still fine
+
+
+async def test_endless_stream_times_out_and_stops_reading(
+    hostile: tuple[str, HostileState],
+) -> None:
+    url, state = hostile
+    state.behaviour["tools/call"] = "endless-sse"
+    async with MCPClient(url) as mcp:
+        with pytest.raises(errors.TimeoutError):
+            await mcp.call_tool("x", timeout=0.5)
+        await asyncio.sleep(0.3)
+        before = state.sent_bytes
+        await asyncio.sleep(0.5)
+        # The stream was dropped: the server's writes stopped (not ~1 MB/s on).
+        assert state.sent_bytes - before < 64 * 1024
+        await mcp.ping()
+        assert posts(state, "notifications/cancelled") == 1
+
+
+async def test_stream_ending_without_event_id_fails_the_call_without_resending(
+    hostile: tuple[str, HostileState],
+) -> None:
+    url, state = hostile
+    state.behaviour["tools/call"] = "cut-no-id"
+    async with MCPClient(url) as mcp:
+        with pytest.raises(errors.ConnectionError, match="no event id to resume from"):
+            await mcp.call_tool("x", timeout=10)
+    assert posts(state, "tools/call") == 1
+
+
+async def test_wrong_content_type_is_a_protocol_error(hostile: tuple[str, HostileState]) -> None:
+    url, state = hostile
+    state.behaviour["tools/call"] = "wrong-type"
+    async with MCPClient(url) as mcp:
+        with pytest.raises(errors.ProtocolError, match="text/plain"):
+            await mcp.call_tool("x")
+
+
+async def test_stateless_server_gets_no_session_header(hostile: tuple[str, HostileState]) -> None:
+    url, state = hostile
+    state.stateless = True
+    async with MCPClient(url) as mcp:
+        assert mcp.session_id is None
+        await mcp.ping()
+    assert all("mcp-session-id" not in headers for _, _, headers in state.seen)
+    assert not any(verb == "DELETE" for verb, _, _ in state.seen)
+
+
+async def test_refused_url_makes_no_connection() -> None:
+    # A listener that counts connections stands for the remote host: the
+    # policy refuses plain HTTP to a non-loopback name before any socket opens.
+    accepted = 0
+
+    async def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        writer.close()
+
+    server = await asyncio.start_server(count, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(errors.SecurityError):
+            MCPClient(f"http://remote.invalid:{port}/mcp")
+        await asyncio.sleep(0.05)
+        assert accepted == 0
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+STDIO_CHILD = textwrap.dedent(
+    """
+    import json, sys
+    out = sys.stdout
+    for line in sys.stdin:
+        msg = json.loads(line)
+        if "id" not in msg:
+            continue
+        if msg["method"] == "initialize":
+            result = {"protocolVersion": "2025-06-18", "capabilities": {},
+                      "serverInfo": {"name": "hostile-stdio", "version": "0"}}
+        else:
+            out.write("this is not json\\n")
+            out.write('{"no": "jsonrpc"}\\n')
+            out.write('{"jsonrpc": "2.0", "data": "' + "x" * 200000 + '"}\\n')
+            result = {"ok": True}
+        out.write(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": result}) + "\\n")
+        out.flush()
+    """
+)
+
+
+async def test_stdio_garbage_and_oversized_lines_are_skipped() -> None:
+    async with MCPClient(
+        command=[sys.executable, "-c", STDIO_CHILD], max_line_length=64 * 1024
+    ) as mcp:
+        assert mcp.protocol_version == "2025-06-18"
+        assert mcp.server_info["name"] == "hostile-stdio"
+        reported: list[Exception] = []
+        mcp.on("error", reported.append)
+        assert await mcp.request("tools/call", {"name": "x"}) == {"ok": True}
+        assert await mcp.request("tools/call", {"name": "y"}) == {"ok": True}
+        for _ in range(100):
+            if reported:
+                break
+            await asyncio.sleep(0.02)
+        assert any(isinstance(exc, errors.ProtocolError) for exc in reported)

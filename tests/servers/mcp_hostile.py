@@ -1,0 +1,136 @@
+"""A Streamable HTTP MCP server of our own that misbehaves on request, for the tests.
+
+``make_app(state)`` returns a starlette app answering ``POST/GET/DELETE /mcp``.
+``initialize`` is answered correctly (with ``state.version`` and a session
+id unless ``state.stateless``); every other request is answered by
+``state.behaviour[method]``, one of:
+
+* ``"json"``: a normal JSON body with ``state.results[method]`` (for
+  ``tools/list`` a page by cursor from ``state.pages``);
+* ``"garbage-sse"``: an SSE stream with a line that is not JSON, a
+  notification, then the response;
+* ``"oversized-sse"``: one SSE event of ``state.big`` bytes;
+* ``"oversized-json"``: a JSON body of ``state.big`` bytes;
+* ``"endless-sse"``: keep-alive comments and notifications, never the response;
+* ``"cut-no-id"``: an SSE stream that ends without an event id or response;
+* ``"wrong-type"``: 200 with ``text/plain``.
+
+``state.seen`` records (HTTP method, JSON-RPC method or None, headers) of
+every request; ``state.sent_bytes`` counts what the endless stream wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+__all__ = ["HostileState", "make_app"]
+
+
+@dataclasses.dataclass
+class HostileState:
+    """What the app does and what it saw."""
+
+    version: str = "2025-11-25"
+    stateless: bool = False
+    behaviour: dict[str, str] = dataclasses.field(default_factory=dict)
+    results: dict[str, Any] = dataclasses.field(default_factory=dict)
+    pages: dict[str | None, tuple[list[dict[str, Any]], str | None]] = dataclasses.field(
+        default_factory=dict
+    )
+    big: int = 2 * 1024 * 1024
+    seen: list[tuple[str, str | None, dict[str, str]]] = dataclasses.field(default_factory=list)
+    sent_bytes: int = 0
+    session: str = "hostile-session-1"
+
+
+def _sse(payload: Any, event_id: str | None = None) -> bytes:
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}data: {json.dumps(payload)}\n\n".encode()
+
+
+def make_app(state: HostileState) -> Starlette:
+    """The app (see the module docstring)."""
+
+    async def mcp(request: Request) -> Response:
+        headers = dict(request.headers)
+        if request.method != "POST":
+            state.seen.append((request.method, None, headers))
+            return Response(status_code=405 if request.method == "GET" else 200)
+        message = json.loads(await request.body())
+        method = message.get("method")
+        state.seen.append(("POST", method, headers))
+        if "id" not in message:
+            return Response(status_code=202)
+        rid = message["id"]
+        if method == "initialize":
+            result = {
+                "protocolVersion": state.version,
+                "capabilities": {"tools": {}},
+                "serverInfo": {"name": "hostile", "version": "1"},
+            }
+            extra = {} if state.stateless else {"mcp-session-id": state.session}
+            return JSONResponse({"jsonrpc": "2.0", "id": rid, "result": result}, headers=extra)
+        behaviour = state.behaviour.get(method, "json")
+        reply = {"jsonrpc": "2.0", "id": rid, "result": state.results.get(method, {})}
+        if method == "tools/list" and state.pages:
+            cursor = (message.get("params") or {}).get("cursor")
+            tools, next_cursor = state.pages[cursor]
+            page: dict[str, Any] = {"tools": tools}
+            if next_cursor is not None:
+                page["nextCursor"] = next_cursor
+            reply["result"] = page
+        if behaviour == "json":
+            return JSONResponse(reply)
+        if behaviour == "oversized-json":
+            body = json.dumps({**reply, "result": {"pad": "x" * state.big}})
+            return Response(body, media_type="application/json")
+        if behaviour == "wrong-type":
+            return Response("hello", media_type="text/plain")
+
+        async def stream() -> AsyncIterator[bytes]:
+            if behaviour == "garbage-sse":
+                yield b"data: {this is not json\n\n"
+                yield _sse(
+                    {
+                        "jsonrpc": "2.0",
+                        "method": "notifications/message",
+                        "params": {"level": "info", "data": "still here"},
+                    }
+                )
+                yield _sse(reply)
+            elif behaviour == "oversized-sse":
+                yield b"data: " + b"x" * state.big + b"\n\n"
+                yield _sse(reply)
+            elif behaviour == "endless-sse":
+                chunk = _sse(
+                    {
+                        "jsonrpc": "2.0",
+                        "method": "notifications/message",
+                        "params": {"level": "debug", "data": "x" * 1000},
+                    }
+                )
+                while True:
+                    state.sent_bytes += len(chunk)
+                    yield chunk
+                    await asyncio.sleep(0.001)
+            elif behaviour == "cut-no-id":
+                yield _sse(
+                    {
+                        "jsonrpc": "2.0",
+                        "method": "notifications/message",
+                        "params": {"level": "info", "data": "then nothing"},
+                    }
+                )
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    return Starlette(routes=[Route("/mcp", mcp, methods=["GET", "POST", "DELETE"])])
