@@ -33,6 +33,8 @@ from types import TracebackType
 from typing import Any, overload
 from urllib.parse import urlsplit, urlunsplit
 
+from ..core.errors import ConfigError
+
 __all__ = ["FaultProxy"]
 
 
@@ -98,6 +100,9 @@ class FaultProxy:
         target: Where to forward: a port on ``target_host``, ``"host:port"``,
             or a URL such as ``mqtt://127.0.0.1:1883`` or ``ws://127.0.0.1:8765/echo``.
         target_host: The host when ``target`` is a port.
+
+    Raises:
+        ConfigError: ``target`` is none of those.
     """
 
     stall = _Toggle()
@@ -110,13 +115,13 @@ class FaultProxy:
         elif "://" in target:
             parts = urlsplit(target)
             if parts.hostname is None or parts.port is None:
-                raise ValueError(f"the target URL names no host and port: {target!r}")
+                raise ConfigError(f"FaultProxy target URL names no host and port: {target!r}")
             self.target_host, self.target_port = parts.hostname, parts.port
             self._url_parts = (parts.scheme, parts.path, parts.query, parts.fragment)
         else:
             host, _, port = target.rpartition(":")
             if not host or not port.isdigit():
-                raise ValueError(f"the target is not host:port: {target!r}")
+                raise ConfigError(f"FaultProxy target is not a port, host:port or URL: {target!r}")
             self.target_host, self.target_port = host.strip("[]"), int(port)
         self.latency = 0.0
         self._stall_on = False
@@ -152,9 +157,13 @@ class FaultProxy:
     # -- commands ----------------------------------------------------------------------
 
     def delay(self, seconds: float) -> None:
-        """Hold every chunk ``seconds`` before forwarding it, both ways (0 ends it)."""
+        """Hold every chunk ``seconds`` before forwarding it, both ways (0 ends it).
+
+        Raises:
+            ConfigError: ``seconds`` is negative.
+        """
         if seconds < 0:
-            raise ValueError(f"delay must be >= 0 seconds, got {seconds}")
+            raise ConfigError(f"FaultProxy delay must be >= 0 seconds, got {seconds}")
         self.latency = float(seconds)
 
     def resume(self) -> None:
