@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from agenticaiframework.communication.agents.mcp import MCPClient
+from agenticaiframework.communication.agents.mcp import MCPClient, SessionExpiredError
 from agenticaiframework.communication.core import errors
 from tests.servers.mcp_hostile import HostileState, make_app
 from tests.servers.uvicorn_server import serve_asgi
@@ -222,3 +222,113 @@ async def test_stdio_garbage_and_oversized_lines_are_skipped() -> None:
                 break
             await asyncio.sleep(0.02)
         assert any(isinstance(exc, errors.ProtocolError) for exc in reported)
+
+
+async def test_lost_session_is_renewed_once_for_concurrent_requests(
+    hostile: tuple[str, HostileState],
+) -> None:
+    url, state = hostile
+    async with MCPClient(url) as mcp:
+        state.sessions.clear()  # the server forgets every session
+        await asyncio.gather(mcp.ping(), mcp.ping(), mcp.ping())
+        assert state.initialized == 2
+        assert mcp.session_id == "hostile-session-2"
+        await mcp.ping()
+    assert [verb for verb, _, _ in state.seen].count("DELETE") == 1
+    assert state.seen[-1][2]["mcp-session-id"] == "hostile-session-2"
+
+
+async def test_a_session_lost_again_right_away_is_an_error_not_a_loop(
+    hostile: tuple[str, HostileState],
+) -> None:
+    url, state = hostile
+    async with MCPClient(url) as mcp:
+        state.sessions.clear()
+        state.forget_always = True
+        with pytest.raises(SessionExpiredError):
+            await mcp.ping()
+        # One new session was tried (its notifications/initialized got 404 too), no more.
+        assert state.initialized == 2
+        assert posts(state, "ping") == 1
+
+
+async def test_cancelling_a_call_sends_notifications_cancelled(
+    hostile: tuple[str, HostileState],
+) -> None:
+    url, state = hostile
+    state.behaviour["tools/call"] = "endless-sse"
+    async with MCPClient(url) as mcp:
+        task = asyncio.create_task(mcp.call_tool("x", timeout=None))
+        for _ in range(500):
+            if posts(state, "tools/call"):
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(500):
+            if posts(state, "notifications/cancelled"):
+                break
+            await asyncio.sleep(0.01)
+        call_id = next(p for m, p in state.params if m == "notifications/cancelled")["requestId"]
+        sent = [m for m, p in state.params if m == "tools/call"]
+        assert sent and isinstance(call_id, int)
+
+
+async def test_logging_level_and_subscriptions_are_sent(hostile: tuple[str, HostileState]) -> None:
+    url, state = hostile
+    async with MCPClient(url) as mcp:
+        await mcp.set_logging_level("warning")
+        await mcp.subscribe_resource("test://a")
+        await mcp.unsubscribe_resource("test://a")
+        with pytest.raises(errors.ConfigError, match="level"):
+            await mcp.set_logging_level("loud")
+    sent = [(m, p) for m, p in state.params if m and not m.startswith("notifications/")]
+    assert ("logging/setLevel", {"level": "warning"}) in sent
+    assert ("resources/subscribe", {"uri": "test://a"}) in sent
+    assert ("resources/unsubscribe", {"uri": "test://a"}) in sent
+
+
+async def _server_asks(url: str, state: HostileState, request: dict[str, Any], **kw: Any) -> Any:
+    state.behaviour["tools/call"] = "server-request"
+    state.server_request = request
+    async with MCPClient(url, **kw) as mcp:
+        result = await mcp.call_tool("x")
+    return result["answer"]
+
+
+async def test_unknown_server_request_gets_method_not_found(
+    hostile: tuple[str, HostileState],
+) -> None:
+    url, state = hostile
+    answer = await _server_asks(url, state, {"method": "sampling/createMessage", "params": {}})
+    assert answer["id"] == "srv-1"
+    assert answer["error"]["code"] == -32601
+    assert "sampling/createMessage" in answer["error"]["message"]
+
+
+async def test_handler_errors_answer_with_their_code(hostile: tuple[str, HostileState]) -> None:
+    url, state = hostile
+
+    def refuse(params: dict[str, Any]) -> dict[str, Any]:
+        raise errors.RemoteError("no model here", remote_code=-1, data={"why": "test"})
+
+    answer = await _server_asks(
+        url, state, {"method": "sampling/createMessage", "params": {}}, sampling_handler=refuse
+    )
+    assert answer["error"] == {"code": -1, "message": "no model here", "data": {"why": "test"}}
+
+    def broken(params: dict[str, Any]) -> dict[str, Any]:
+        raise KeyError("oops")
+
+    answer = await _server_asks(
+        url, state, {"method": "sampling/createMessage", "params": {}}, sampling_handler=broken
+    )
+    assert answer["error"]["code"] == -32603
+
+
+async def test_server_ping_is_answered(hostile: tuple[str, HostileState]) -> None:
+    url, state = hostile
+    answer = await _server_asks(url, state, {"method": "ping"})
+    assert answer == {"jsonrpc": "2.0", "id": "srv-1", "result": {}}

@@ -13,7 +13,15 @@ id unless ``state.stateless``); every other request is answered by
 * ``"oversized-json"``: a JSON body of ``state.big`` bytes;
 * ``"endless-sse"``: keep-alive comments and notifications, never the response;
 * ``"cut-no-id"``: an SSE stream that ends without an event id or response;
-* ``"wrong-type"``: 200 with ``text/plain``.
+* ``"wrong-type"``: 200 with ``text/plain``;
+* ``"server-request"``: an SSE stream sending ``state.server_request`` (id
+  ``"srv-1"``), then, once the client has POSTed its answer, the response
+  with ``{"answer": <that answer>}``.
+
+Sessions: ``initialize`` opens a new one (``hostile-session-N``); a request
+whose ``MCP-Session-Id`` is not in ``state.sessions`` gets 404 (clear it to
+make the server "forget"; ``state.forget_always`` forgets each new session at
+once).
 
 ``state.seen`` records (HTTP method, JSON-RPC method or None, headers) of
 every request; ``state.sent_bytes`` counts what the endless stream wrote.
@@ -49,7 +57,12 @@ class HostileState:
     big: int = 2 * 1024 * 1024
     seen: list[tuple[str, str | None, dict[str, str]]] = dataclasses.field(default_factory=list)
     sent_bytes: int = 0
-    session: str = "hostile-session-1"
+    sessions: set[str] = dataclasses.field(default_factory=set)
+    initialized: int = 0
+    forget_always: bool = False
+    params: list[tuple[str, Any]] = dataclasses.field(default_factory=list)
+    server_request: dict[str, Any] = dataclasses.field(default_factory=dict)
+    answers: dict[Any, Any] = dataclasses.field(default_factory=dict)
 
 
 def _sse(payload: Any, event_id: str | None = None) -> bytes:
@@ -68,6 +81,13 @@ def make_app(state: HostileState) -> Starlette:
         message = json.loads(await request.body())
         method = message.get("method")
         state.seen.append(("POST", method, headers))
+        state.params.append((method, message.get("params")))
+        if method is None and "id" in message:  # the client's answer to our request
+            state.answers[message["id"]] = message
+            return Response(status_code=202)
+        known = headers.get("mcp-session-id") in state.sessions
+        if method != "initialize" and not state.stateless and not known:
+            return Response("unknown session", status_code=404)
         if "id" not in message:
             return Response(status_code=202)
         rid = message["id"]
@@ -77,7 +97,11 @@ def make_app(state: HostileState) -> Starlette:
                 "capabilities": {"tools": {}},
                 "serverInfo": {"name": "hostile", "version": "1"},
             }
-            extra = {} if state.stateless else {"mcp-session-id": state.session}
+            state.initialized += 1
+            session = f"hostile-session-{state.initialized}"
+            if not state.forget_always:
+                state.sessions.add(session)
+            extra = {} if state.stateless else {"mcp-session-id": session}
             return JSONResponse({"jsonrpc": "2.0", "id": rid, "result": result}, headers=extra)
         behaviour = state.behaviour.get(method, "json")
         reply = {"jsonrpc": "2.0", "id": rid, "result": state.results.get(method, {})}
@@ -122,6 +146,14 @@ def make_app(state: HostileState) -> Starlette:
                     state.sent_bytes += len(chunk)
                     yield chunk
                     await asyncio.sleep(0.001)
+            elif behaviour == "server-request":
+                yield _sse({"jsonrpc": "2.0", "id": "srv-1", **state.server_request})
+                for _ in range(1000):
+                    if "srv-1" in state.answers:
+                        break
+                    await asyncio.sleep(0.01)
+                answer = state.answers.pop("srv-1", None)
+                yield _sse({"jsonrpc": "2.0", "id": rid, "result": {"answer": answer}})
             elif behaviour == "cut-no-id":
                 yield _sse(
                     {

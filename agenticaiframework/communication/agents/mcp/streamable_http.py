@@ -147,25 +147,32 @@ class StreamableHTTPTransport:
                 task.cancel()
                 raise
             return
+        headers = self._headers()
         async with self._http.stream(
-            "POST", self._url, json=message, headers=self._headers(), timeout=None
+            "POST", self._url, json=message, headers=headers, timeout=None
         ) as response:
             status = response.status_code
             if status in (200, 202, 204):
                 return
-            raise await self._status_error(response, message.get("method") or "a reply")
+            raise await self._status_error(
+                response, message.get("method") or "a reply", headers.get("MCP-Session-Id")
+            )
 
     def _forget(self, request_id: Any, task: asyncio.Task[None]) -> None:
         if self._streams.get(request_id) is task:
             del self._streams[request_id]
 
-    async def _status_error(self, response: HTTPResponse, what: str) -> errors.CommunicationError:
-        if response.status_code == 404 and self.session_id is not None:
-            self._logger.info("%s: 404 for MCP session %s", self._shown, self.session_id)
-            self.session_id = None
-            self._version = None
-            if self._get_task is not None:
-                self._get_task.cancel()
+    async def _status_error(
+        self, response: HTTPResponse, what: str, sent_session: str | None
+    ) -> errors.CommunicationError:
+        """The error for a non-success status; ``sent_session`` is the id the request carried."""
+        if response.status_code == 404 and sent_session is not None:
+            if self.session_id == sent_session:  # not renewed yet by a concurrent request
+                self._logger.info("%s: 404 for MCP session %s", self._shown, sent_session)
+                self.session_id = None
+                self._version = None
+                if self._get_task is not None:
+                    self._get_task.cancel()
             return SessionExpiredError(f"{self._shown}: the server no longer knows the session")
         preview = await self._preview(response)
         return errors.HTTPStatusError(
@@ -191,17 +198,18 @@ class StreamableHTTPTransport:
         assert session is not None
         request_id = message["id"]
         method = message["method"]
+        headers = self._headers()
         try:
             async with self._http.stream(
                 "POST",
                 self._url,
                 json=message,
-                headers=self._headers(),
+                headers=headers,
                 timeout=None,
                 max_response_size=None,
             ) as response:
                 if response.status_code != 200:
-                    raise await self._status_error(response, method)
+                    raise await self._status_error(response, method, headers.get("MCP-Session-Id"))
                 if method == "initialize":
                     self._take_session_id(response)
                 ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -317,7 +325,9 @@ class StreamableHTTPTransport:
                     "GET", self._url, headers=headers, timeout=None, max_response_size=None
                 ) as resumed:
                     if resumed.status_code != 200:
-                        raise await self._status_error(resumed, f"{method} (resuming)")
+                        raise await self._status_error(
+                            resumed, f"{method} (resuming)", headers.get("MCP-Session-Id")
+                        )
                     _require_sse(resumed, method)
                     decoder.new_stream()
                     done, count = await self._consume(resumed, decoder, request_id)
