@@ -270,6 +270,24 @@ async def test_named_wildcards_reach_the_handler_by_name(broker: Mosquitto) -> N
     )
 
 
+async def test_overlapping_subscriptions_run_each_handler_once(broker: Mosquitto) -> None:
+    seen: list[str] = []
+    mqtt = MQTTClient(broker.url)
+    mqtt.on_message("ov/+")(lambda topic, payload: seen.append(f"plus:{payload}"))
+    mqtt.on_message("ov/#")(lambda topic, payload: seen.append(f"hash:{payload}"))
+    async with mqtt, MQTTClient(broker.url) as pub:
+        await mqtt.subscribe("#", qos=1)  # no handler of its own
+        await asyncio.sleep(0.2)
+        await pub.publish("ov/x", "1", qos=1)
+        # MQTT 5: one copy per matching subscription (three), each runs only
+        # the handlers of its own subscription.
+        got = await take(mqtt, 3)
+        assert [m.topic for m in got] == ["ov/x"] * 3
+        await asyncio.sleep(0.2)
+        assert mqtt.queued_messages == 0
+    assert sorted(seen) == ["hash:1", "plus:1"]
+
+
 # -- request / response ----------------------------------------------------------------
 
 

@@ -325,6 +325,7 @@ class _Engine(aiomqtt.Client):
         self.deliver = deliver
         self.acks: dict[int, tuple[asyncio.Future[bool], _Item]] = {}
         self.session_present = False
+        self.connack: Properties | None = None  # the broker's CONNACK properties (MQTT 5)
         self._reader: tuple[int, Callable[[], None]] | None = None
         self._reading = True
         context: ssl.SSLContext | None = kwargs.get("tls_context")
@@ -344,6 +345,7 @@ class _Engine(aiomqtt.Client):
         properties: Properties | None = None,
     ) -> None:
         self.session_present = bool(flags.session_present)
+        self.connack = properties
         super()._on_connect(client, userdata, flags, reason_code, properties)
 
     def _on_disconnect(
@@ -682,6 +684,7 @@ class MQTTClient(BaseClient):
         # "auto" tries MQTT 5 until a broker refuses it; then 3.1.1 for good.
         self._try_v5 = cfg.protocol != "3.1.1"
         self._negotiated = False  # a connection succeeded: the version is settled
+        self._use_sids = False
         self._v5 = False  # what the current/last connection speaks
         self._reply_topic: str | None = None
         self._reply_bytes: bytes | None = None
@@ -831,11 +834,17 @@ class MQTTClient(BaseClient):
                 raise errors.ConfigError(f"handler for {topic_filter!r} must be callable")
             self._router.add(flt, _Route(handler, names, reply))
             self._sid_routes.clear()
-            if self._subscriptions.get(subscribed, -1) < level:
-                self._subscriptions[subscribed] = level
+            # Resubscribed when already subscribed without handlers: over MQTT 5
+            # the subscription now needs its identifier.
+            if self._subscriptions.get(subscribed, -1) < level or (
+                self._use_sids
+                and subscribed in self._subscriptions
+                and subscribed not in self._sids
+            ):
+                self._subscriptions[subscribed] = max(level, self._subscriptions.get(subscribed, 0))
                 if self._online:
                     self._tasks.spawn(
-                        self._subscribe_background([(subscribed, level)]),
+                        self._subscribe_background([(subscribed, self._subscriptions[subscribed])]),
                         f"subscribe {subscribed}",
                     )
             return handler
@@ -951,6 +960,11 @@ class MQTTClient(BaseClient):
             raise
         self._v5 = self._try_v5
         self._negotiated = True
+        # Subscription identifiers route MQTT 5 copies to their handlers, when
+        # the broker supports them (CONNACK says so; absent means yes).
+        self._use_sids = self._v5 and (
+            getattr(engine.connack, "SubscriptionIdentifierAvailable", 1) == 1
+        )
         try:
             requeue = cfg.auto_reconnect
             engine.on_lost(lambda: self._settle_inflight(engine, requeue=requeue))
@@ -1181,7 +1195,7 @@ class MQTTClient(BaseClient):
         if engine is None:
             return
         try:
-            if self._v5:
+            if self._use_sids:
                 # One SUBSCRIBE per filter, each with its subscription identifier:
                 # an MQTT 5 broker sends one copy of a message per matching
                 # subscription, and the identifier says which handlers it is for.
@@ -1207,9 +1221,16 @@ class MQTTClient(BaseClient):
             names = ", ".join(flt for flt, _ in refused)
             raise _reason_error(refused[0][1], f"subscription to {names}")
 
-    def _sid_properties(self, subscribed: str) -> Properties:
+    def _sid_properties(self, subscribed: str) -> Properties | None:
+        """The subscription identifier of a filter that has handlers (None without any).
+
+        A filter without handlers gets none: its messages need no routing, and
+        the broker then adds no property to every message.
+        """
         sid = self._sids.get(subscribed)
         if sid is None:
+            if not self._router.exact(split_shared(subscribed)[1]):
+                return None
             sid = self._sids[subscribed] = len(self._sids) + 1
             self._sid_routes.clear()
         props = Properties(PacketTypes.SUBSCRIBE)  # type: ignore[no-untyped-call]
@@ -1220,6 +1241,8 @@ class MQTTClient(BaseClient):
         """The handlers of the subscription(s) this copy of a message came through."""
         sids = message._prop("SubscriptionIdentifier")
         if not sids:
+            if self._use_sids and self._sids:
+                return ()  # the copy of a subscription without handlers
             return self._router.match(message.topic)
         cache = self._sid_routes
         if len(sids) == 1:
