@@ -31,11 +31,12 @@ class HTTPServerProcess:
 
     async def start(self) -> str:
         env = {**os.environ, **ENV, "PYTHONUNBUFFERED": "1"}
+        legacy = self.flags[:1] == ("--legacy-sse",)
         self.proc = await asyncio.create_subprocess_exec(
             *SERVER,
-            "http",
+            "sse" if legacy else "http",
             str(self.port),
-            *self.flags,
+            *self.flags[1:] if legacy else self.flags,
             stdout=asyncio.subprocess.PIPE,
             env=env,
             cwd=ROOT,
@@ -45,7 +46,7 @@ class HTTPServerProcess:
         line = await asyncio.wait_for(self.proc.stdout.readline(), 30)
         assert line.startswith(b"READY "), line
         self.port = int(line.split()[1])
-        return f"http://127.0.0.1:{self.port}/mcp"
+        return f"http://127.0.0.1:{self.port}/{'sse' if legacy else 'mcp'}"
 
     async def stop(self) -> None:
         proc = self.proc
@@ -315,4 +316,25 @@ async def test_url_credentials_are_redacted_in_repr_and_errors() -> None:
     with pytest.raises(errors.ConnectionError) as info:
         await mcp.connect()
     assert "s3cret" not in str(info.value)
+    await mcp.close()
+
+
+@pytest.mark.parametrize("http_server", [("--legacy-sse",)], ids=["http+sse"], indirect=True)
+async def test_falls_back_to_the_2024_11_05_http_sse_transport(
+    http_server: tuple[str, HTTPServerProcess],
+) -> None:
+    url, _ = http_server
+    async with MCPClient(url, **_answers({})) as mcp:
+        assert mcp._transport.legacy  # type: ignore[attr-defined]
+        assert mcp.session_id is None
+        await _exercise(mcp)
+        await _server_requests(mcp)
+
+
+@pytest.mark.parametrize("http_server", [("--legacy-sse",)], ids=["http+sse"], indirect=True)
+async def test_no_fallback_when_turned_off(http_server: tuple[str, HTTPServerProcess]) -> None:
+    mcp = MCPClient(http_server[0], legacy_fallback=False)
+    with pytest.raises(errors.HTTPStatusError) as info:
+        await mcp.connect()
+    assert info.value.status_code == 405
     await mcp.close()

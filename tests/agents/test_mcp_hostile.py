@@ -332,3 +332,37 @@ async def test_server_ping_is_answered(hostile: tuple[str, HostileState]) -> Non
     url, state = hostile
     answer = await _server_asks(url, state, {"method": "ping"})
     assert answer == {"jsonrpc": "2.0", "id": "srv-1", "result": {}}
+
+
+async def test_legacy_endpoint_on_another_origin_is_refused(
+    hostile: tuple[str, HostileState],
+) -> None:
+    url, state = hostile
+    accepted = 0
+
+    async def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        writer.close()
+
+    other = await asyncio.start_server(count, "127.0.0.1", 0)
+    port = other.sockets[0].getsockname()[1]
+    state.legacy_events = f"event: endpoint\ndata: http://127.0.0.1:{port}/steal\n\n".encode()
+    try:
+        mcp = MCPClient(url.replace("/mcp", "/old"), timeout=10)
+        with pytest.raises(errors.SecurityError, match="another origin"):
+            await mcp.connect()
+        await mcp.close()
+        assert accepted == 0
+    finally:
+        other.close()
+        await other.wait_closed()
+
+
+async def test_legacy_stream_must_start_with_endpoint(hostile: tuple[str, HostileState]) -> None:
+    url, state = hostile
+    state.legacy_events = b'data: {"jsonrpc": "2.0", "method": "x"}\n\n'
+    mcp = MCPClient(url.replace("/mcp", "/old"), timeout=10)
+    with pytest.raises(errors.ProtocolError, match="not 'endpoint'"):
+        await mcp.connect()
+    await mcp.close()

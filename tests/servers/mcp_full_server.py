@@ -5,8 +5,10 @@ test run would turn into errors in-process)::
 
     python -m tests.servers.mcp_full_server stdio
     python -m tests.servers.mcp_full_server http PORT [--json] [--stateless] [--retry-ms N]
+    python -m tests.servers.mcp_full_server sse PORT    # the 2024-11-05 HTTP+SSE transport
 
-In HTTP mode it prints ``READY <port>`` once listening on 127.0.0.1.
+In HTTP modes it prints ``READY <port>`` once listening on 127.0.0.1 (the
+HTTP+SSE stream is at ``/sse``).
 
 Tools: ``add``, ``echo``, ``slow(seconds, marker)`` (writes ``marker`` when
 cancelled), ``progress(steps)``, ``ask()`` (elicitation; returns the raw
@@ -156,7 +158,9 @@ async def complete(ref: object, argument: object, context: object) -> Completion
     return None
 
 
-async def _serve_http(port: int, *, json_response: bool, stateless: bool, retry_ms: int) -> None:
+async def _serve_http(
+    port: int, *, json_response: bool, stateless: bool, retry_ms: int, legacy: bool = False
+) -> None:
     import uvicorn
     from mcp.server.streamable_http import EventMessage, EventStore
 
@@ -178,12 +182,15 @@ async def _serve_http(port: int, *, json_response: bool, stateless: bool, retry_
                     await send_callback(EventMessage(message, event_id))  # type: ignore[operator]
             return stream or ""
 
-    app = server.streamable_http_app(
-        json_response=json_response,
-        stateless_http=stateless,
-        event_store=None if stateless or json_response else MemoryEventStore(),
-        retry_interval=retry_ms,
-    )
+    if legacy:
+        app = server.sse_app()
+    else:
+        app = server.streamable_http_app(
+            json_response=json_response,
+            stateless_http=stateless,
+            event_store=None if stateless or json_response else MemoryEventStore(),
+            retry_interval=retry_ms,
+        )
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="none"
     )
@@ -201,7 +208,11 @@ async def _serve_http(port: int, *, json_response: bool, stateless: bool, retry_
 
 def main(argv: list[str]) -> None:
     """Entry point: ``stdio`` or ``http PORT [--json] [--stateless] [--retry-ms N]``."""
-    if argv[:1] == ["http"]:
+    if argv[:1] == ["sse"]:
+        asyncio.run(
+            _serve_http(int(argv[1]), json_response=False, stateless=False, retry_ms=0, legacy=True)
+        )
+    elif argv[:1] == ["http"]:
         retry_ms = int(argv[argv.index("--retry-ms") + 1]) if "--retry-ms" in argv else 200
         asyncio.run(
             _serve_http(

@@ -14,6 +14,8 @@ id unless ``state.stateless``); every other request is answered by
 * ``"endless-sse"``: keep-alive comments and notifications, never the response;
 * ``"cut-no-id"``: an SSE stream that ends without an event id or response;
 * ``"wrong-type"``: 200 with ``text/plain``;
+* ``/old`` is an HTTP+SSE (2024-11-05) endpoint: POST gets 405, GET streams
+  ``state.legacy_events`` then stalls;
 * ``"server-request"``: an SSE stream sending ``state.server_request`` (id
   ``"srv-1"``), then, once the client has POSTed its answer, the response
   with ``{"answer": <that answer>}``.
@@ -63,6 +65,7 @@ class HostileState:
     params: list[tuple[str, Any]] = dataclasses.field(default_factory=list)
     server_request: dict[str, Any] = dataclasses.field(default_factory=dict)
     answers: dict[Any, Any] = dataclasses.field(default_factory=dict)
+    legacy_events: bytes = b""
 
 
 def _sse(payload: Any, event_id: str | None = None) -> bytes:
@@ -165,4 +168,21 @@ def make_app(state: HostileState) -> Starlette:
 
         return StreamingResponse(stream(), media_type="text/event-stream")
 
-    return Starlette(routes=[Route("/mcp", mcp, methods=["GET", "POST", "DELETE"])])
+    async def old(request: Request) -> Response:
+        """An HTTP+SSE (2024-11-05) server: POST refused, GET streams ``legacy_events``."""
+        state.seen.append((request.method, None, dict(request.headers)))
+        if request.method == "POST":
+            return Response(status_code=405)
+
+        async def stream() -> AsyncIterator[bytes]:
+            yield state.legacy_events
+            await asyncio.sleep(30)
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    return Starlette(
+        routes=[
+            Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]),
+            Route("/old", old, methods=["GET", "POST"]),
+        ]
+    )

@@ -63,7 +63,8 @@ class MCPClient(BaseClient):
             ones are dropped (counted in :attr:`dropped_events`).
         **options: Transport settings: :class:`HTTPConfig` fields for a URL
             (``headers``, ``auth``, ``allow_insecure``, ``verify_ssl`` ...,
-            plus ``max_message_size``), :class:`STDIOConfig` fields for a
+            plus ``max_message_size`` and ``legacy_fallback``, see
+            :class:`StreamableHTTPTransport`), :class:`STDIOConfig` fields for a
             command (``env``, ``working_dir``, ``terminate_timeout`` ...).
 
     Raises:

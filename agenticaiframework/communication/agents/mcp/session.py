@@ -36,8 +36,9 @@ __all__ = [
 ]
 
 LATEST_PROTOCOL_VERSION = "2025-11-25"
-SUPPORTED_PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26")
-"""The revisions this client speaks, newest first (it negotiates down to any of them)."""
+SUPPORTED_PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
+"""The revisions this client speaks, newest first (it negotiates down to any of them;
+2024-11-05 for servers on its HTTP+SSE transport or stdio)."""
 
 EVENTS = (
     "notification",

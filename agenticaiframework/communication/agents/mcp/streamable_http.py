@@ -18,7 +18,10 @@ What this transport does on its own:
 * the GET stream for server-initiated messages is opened after the
   handshake and kept open (resumed the same way) unless the server answers
   405;
-* ``close()`` DELETEs the session.
+* ``close()`` DELETEs the session;
+* when the first ``initialize`` POST is answered 400, 404 or 405, it speaks
+  the deprecated 2024-11-05 HTTP+SSE transport instead (``legacy_sse.py``),
+  unless ``legacy_fallback=False``.
 
 Each SSE event is bounded by ``max_message_size``, and so is a JSON body.
 """
@@ -36,6 +39,7 @@ from ...core.security import redact_url
 from ...http.client import HTTPClient, HTTPResponse
 from ...sse.client import EventStreamDecoder
 from ...stdio import jsonrpc
+from .legacy_sse import FALLBACK_STATUSES, LegacySSE
 from .session import SessionExpiredError
 
 if TYPE_CHECKING:
@@ -58,6 +62,8 @@ class StreamableHTTPTransport:
         url: The MCP endpoint.
         logger: Where events are logged.
         max_message_size: Largest JSON body or SSE event, in bytes/characters.
+        legacy_fallback: Fall back to the 2024-11-05 HTTP+SSE transport when
+            the first ``initialize`` POST gets 400, 404 or 405.
         **options: :class:`HTTPConfig` fields (``headers``, ``auth``,
             ``allow_insecure``, ``verify_ssl``, ``transport`` ...).
 
@@ -71,8 +77,11 @@ class StreamableHTTPTransport:
         *,
         logger: logging.Logger,
         max_message_size: int = 16 * 1024 * 1024,
+        legacy_fallback: bool = True,
         **options: Any,
     ) -> None:
+        if not isinstance(legacy_fallback, bool):
+            raise errors.ConfigError(f"legacy_fallback: must be a bool, got {legacy_fallback!r}")
         if isinstance(max_message_size, bool) or not isinstance(max_message_size, int):
             raise errors.ConfigError(f"max_message_size: must be an int, got {max_message_size!r}")
         if max_message_size < 1:
@@ -88,6 +97,9 @@ class StreamableHTTPTransport:
         self._streams: dict[Any, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._get_task: asyncio.Task[None] | None = None
+        self._fallback = legacy_fallback
+        self._established = False
+        self._legacy: LegacySSE | None = None
 
     @property
     def http(self) -> HTTPClient:
@@ -107,9 +119,17 @@ class StreamableHTTPTransport:
             headers["MCP-Protocol-Version"] = self._version
         return headers
 
+    @property
+    def legacy(self) -> bool:
+        """Whether the server speaks the 2024-11-05 HTTP+SSE transport (the fallback)."""
+        return self._legacy is not None
+
     def initialized(self, protocol_version: str) -> None:
         """Send the version header from now on and open the GET stream."""
         self._version = protocol_version
+        self._established = True
+        if self._legacy is not None:
+            return
         if self._get_task is not None:
             self._get_task.cancel()
         self._get_task = self._spawn(self._listen(), "get-stream")
@@ -135,6 +155,9 @@ class StreamableHTTPTransport:
             ProtocolError: A response the specification does not allow.
             ConnectionError: The server cannot be reached.
         """
+        if self._legacy is not None:
+            await self._legacy.send(message)
+            return
         if "id" in message and "method" in message:
             ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             request_id = message["id"]
@@ -146,6 +169,10 @@ class StreamableHTTPTransport:
             except asyncio.CancelledError:
                 task.cancel()
                 raise
+            except errors.HTTPStatusError as exc:
+                if not self._may_fall_back(message, exc):
+                    raise
+                await self._fall_back(message)
             return
         headers = self._headers()
         async with self._http.stream(
@@ -157,6 +184,23 @@ class StreamableHTTPTransport:
             raise await self._status_error(
                 response, message.get("method") or "a reply", headers.get("MCP-Session-Id")
             )
+
+    def _may_fall_back(self, message: dict[str, Any], exc: errors.HTTPStatusError) -> bool:
+        return (
+            self._fallback
+            and not self._established
+            and message.get("method") == "initialize"
+            and exc.status_code in FALLBACK_STATUSES
+        )
+
+    async def _fall_back(self, message: dict[str, Any]) -> None:
+        """Switch to the 2024-11-05 HTTP+SSE transport and send ``initialize`` there."""
+        assert self._session is not None
+        self._logger.info("%s: no Streamable HTTP; trying the HTTP+SSE transport", self._shown)
+        legacy = LegacySSE(self._http, self._url, self._session, self._logger, self._max)
+        await legacy.open()
+        self._legacy = legacy
+        await legacy.send(message)
 
     def _forget(self, request_id: Any, task: asyncio.Task[None]) -> None:
         if self._streams.get(request_id) is task:
@@ -389,6 +433,8 @@ class StreamableHTTPTransport:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self._legacy is not None:
+            await self._legacy.close()
         try:
             if self.session_id is not None and not self._http.is_closed:
                 try:
