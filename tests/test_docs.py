@@ -17,6 +17,9 @@ A block is preceded by one marker comment:
   ``worker.py`` / ``jsonrpc_server.py`` by the test children in
   ``tests/servers/``;
 * ``<!-- run: none -->``: run as is, no server needed;
+* ``<!-- run: pytest -->``: the block is a test module: it is run by pytest in
+  a child process, in a folder of its own outside the repository (the
+  ``agentcomm_*`` fixtures come from the installed plugin), and must pass;
 * ``<!-- illustrative -->``: shown, not run (it talks to example hosts, or
   needs a server the docs page names but the test does not start).
 
@@ -27,6 +30,7 @@ config dataclass: every field must have a row.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import re
@@ -42,7 +46,7 @@ from tests.conftest import HTTPServer
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 SERVERS = Path(__file__).resolve().parent / "servers"
 BLOCK = re.compile(r"(?:<!--\s*(?P<marker>[^>]*?)\s*-->\s*\n)?```python\n(?P<code>.*?)```", re.S)
-KINDS = ("http", "sse", "ws", "mqtt", "grpc", "stdio", "none")
+KINDS = ("http", "sse", "ws", "mqtt", "grpc", "stdio", "none", "pytest")
 
 
 def _blocks() -> list[tuple[str, int, str, str]]:
@@ -139,9 +143,32 @@ async def test_doc_block_runs(
     server = marker.removeprefix("run: ").strip()
     if server not in KINDS:
         pytest.fail(f"{page}:{line}: unknown server {server!r}")
+    if server == "pytest":
+        await _run_pytest(code)
+        return
     async with contextlib.AsyncExitStack() as stack:
         code = await _prepare(server, code, http_server.url, stack)
         await _run(code)
+
+
+async def _run_pytest(code: str) -> None:
+    """Run a block that is a test module with pytest, outside the repository."""
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="agentcomm-docs-") as folder:
+        Path(folder, "test_doc_block.py").write_text(code)
+        Path(folder, "pytest.ini").write_text(
+            "[pytest]\nasyncio_mode = auto\nfilterwarnings = error\n"
+        )
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=folder, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        out, _ = await proc.communicate()
+    report = out.decode(errors="replace")
+    assert proc.returncode == 0 and " passed" in report, report[-4000:]
 
 
 def _python_blocks(text: str) -> list[str]:

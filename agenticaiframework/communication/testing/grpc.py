@@ -5,6 +5,7 @@ with grpcio-tools, each method of each service is bound to the method of the
 same name on your servicer object (``async def ExecuteTask(self, request,
 context)``; an async generator for server streaming; the request iterator
 for client streaming), and message classes come from the same descriptors.
+A method returns (or yields) a response message or a dict of its fields.
 The server offers reflection (``grpc.reflection.v1alpha``) over those
 descriptors and ``grpc.health.v1`` with every service ``SERVING``.
 """
@@ -75,19 +76,43 @@ class GRPCServer:
     messages: Mapping[str, Any]
 
 
+def _reply(value: Any, response: Any) -> Any:
+    """A dict returned by a servicer becomes the response message."""
+    if isinstance(value, Mapping):
+        from google.protobuf import json_format
+
+        return json_format.ParseDict(value, response())
+    return value
+
+
 def _handler(method: Any, impl: Any, messages: Mapping[str, Any]) -> Any:
     import grpc
 
     request = messages[method.input_type.full_name]
     response = messages[method.output_type.full_name]
-    factory = {
-        (False, False): grpc.unary_unary_rpc_method_handler,
-        (False, True): grpc.unary_stream_rpc_method_handler,
-        (True, False): grpc.stream_unary_rpc_method_handler,
-        (True, True): grpc.stream_stream_rpc_method_handler,
-    }[(method.client_streaming, method.server_streaming)]
+    if method.server_streaming:
+
+        async def call(request_or_iterator: Any, context: Any) -> AsyncIterator[Any]:
+            async for item in impl(request_or_iterator, context):
+                yield _reply(item, response)
+
+        factory = (
+            grpc.stream_stream_rpc_method_handler
+            if method.client_streaming
+            else grpc.unary_stream_rpc_method_handler
+        )
+    else:
+
+        async def call(request_or_iterator: Any, context: Any) -> Any:  # type: ignore[misc]
+            return _reply(await impl(request_or_iterator, context), response)
+
+        factory = (
+            grpc.stream_unary_rpc_method_handler
+            if method.client_streaming
+            else grpc.unary_unary_rpc_method_handler
+        )
     return factory(
-        impl,
+        call,
         request_deserializer=request.FromString,
         response_serializer=response.SerializeToString,
     )

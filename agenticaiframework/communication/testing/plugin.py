@@ -12,19 +12,18 @@ fixtures stop their server when the test ends; ``*_session`` fixtures when
 the session ends. Every name starts with ``agentcomm_`` so it never clashes
 with a fixture of yours:
 
-======================================  ==========================================
-fixture                                 gives
-======================================  ==========================================
-``agentcomm_http_server[_session]``     :class:`~.http.EchoServer`: the echo + SSE app
-``agentcomm_ws_server[_session]``       :class:`~.websocket.WebSocketServer`: echo
-``agentcomm_mqtt_broker[_session]``     :class:`~.mqtt.MQTTBroker`: Mosquitto or amqtt
-``agentcomm_fault_proxy[_session]``     ``make(target) -> FaultProxy``, started
-``agentcomm_serve_asgi``                ``serve(app) -> url``
-``agentcomm_serve_websocket``           ``serve(handler) -> WebSocketServer``
-``agentcomm_serve_grpc``                ``serve(proto_file, servicers) -> GRPCServer``
-``agentcomm_stdio_echo_command``        the line-echo child's command line
-``agentcomm_mcp_server_command``        an MCP server child's command line
-======================================  ==========================================
+* ``agentcomm_http_server[_session]``: the echo + SSE app, an
+  :class:`~agenticaiframework.communication.testing.http.EchoServer`;
+* ``agentcomm_ws_server[_session]``: a WebSocket echo server, a
+  :class:`~agenticaiframework.communication.testing.websocket.WebSocketServer`;
+* ``agentcomm_mqtt_broker[_session]``: Mosquitto or amqtt, an
+  :class:`~agenticaiframework.communication.testing.mqtt.MQTTBroker`;
+* ``agentcomm_fault_proxy[_session]``: ``make(target) -> FaultProxy``, started;
+* ``agentcomm_serve_asgi``: ``serve(app) -> url``;
+* ``agentcomm_serve_websocket``: ``serve(handler) -> WebSocketServer``;
+* ``agentcomm_serve_grpc``: ``serve(proto_file, servicers) -> GRPCServer``;
+* ``agentcomm_stdio_echo_command``: the line-echo child's command line;
+* ``agentcomm_mcp_server_command``: an MCP server child's command line.
 
 A handler or servicer you pass runs in the servers' thread: share state with
 the test through plain objects, not asyncio primitives of the test's loop.
