@@ -115,6 +115,49 @@ async def test_auto_falls_back_to_311_when_the_broker_refuses_5() -> None:
             await MQTTClient(old_broker.url, protocol="5", connect_timeout=3.0).connect()
 
 
+class SlowAckBroker(HostileBroker):
+    """An MQTT 5 broker that announces Receive Maximum 2 and acknowledges each
+    QoS 1 PUBLISH late, recording how many were unacknowledged at once."""
+
+    def __init__(self) -> None:
+        super().__init__("scripted")
+        self.most_in_flight = 0
+        self.acked = 0
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        in_flight = 0
+
+        def ack(packet_id: bytes) -> None:
+            nonlocal in_flight
+            in_flight -= 1
+            self.acked += 1
+            writer.write(b"\x40\x02" + packet_id)
+
+        loop = asyncio.get_running_loop()
+        while True:
+            kind, body = await _read_packet(reader)
+            if kind == 1:  # CONNACK, properties: Receive Maximum (0x21) = 2
+                writer.write(b"\x20\x06\x00\x00\x03\x21\x00\x02")
+            elif kind == 3:
+                size = int.from_bytes(body[:2], "big")
+                in_flight += 1
+                self.most_in_flight = max(self.most_in_flight, in_flight)
+                loop.call_later(0.05, ack, body[2 + size : 4 + size])
+            elif kind == 12:
+                writer.write(b"\xd0\x00")
+            elif kind == 14:
+                return
+            await writer.drain()
+
+
+async def test_broker_receive_maximum_is_respected() -> None:
+    async with SlowAckBroker() as slow, MQTTClient(slow.url, connect_timeout=3.0) as mqtt:
+        assert mqtt.protocol == "5"
+        await asyncio.gather(*(mqtt.publish("flow/x", str(i), qos=1) for i in range(10)))
+        assert slow.acked == 10
+        assert slow.most_in_flight == 2
+
+
 # -- properties -----------------------------------------------------------------------
 
 

@@ -104,6 +104,7 @@ _UNSUPPORTED_PROTOCOL = 0x84  # CONNACK of a 3.1.1 broker to an MQTT 5 CONNECT, 
 _AUTH_REASONS = frozenset({0x86, 0x87, 0x8C})  # bad credentials, not authorized, bad auth method
 _REPLY_ERROR = "agenticai-error"  # user property of an on_request reply whose handler raised
 _NEVER_EXPIRES = 0xFFFFFFFF
+_PAHO_INFLIGHT = 20  # paho's default window of unacknowledged QoS 1/2 publishes
 _UTF8 = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
 _UTF8.PayloadFormatIndicator = 1  # shared, never changed: text/JSON without other properties
 
@@ -965,6 +966,12 @@ class MQTTClient(BaseClient):
         self._use_sids = self._v5 and (
             getattr(engine.connack, "SubscriptionIdentifierAvailable", 1) == 1
         )
+        receive_maximum = getattr(engine.connack, "ReceiveMaximum", None)
+        if receive_maximum is not None and receive_maximum < _PAHO_INFLIGHT:
+            # Flow control: no more unacknowledged QoS 1/2 publishes than the
+            # broker takes; paho holds the rest until acknowledgements arrive.
+            # (paho's setter refuses a connected client; the window is read per publish.)
+            engine._client._max_inflight_messages = receive_maximum
         try:
             requeue = cfg.auto_reconnect
             engine.on_lost(lambda: self._settle_inflight(engine, requeue=requeue))
