@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
+import json
 import logging
 import random
 
@@ -529,3 +531,128 @@ def test_exported_members() -> None:
     assert set(comm.__all__) >= DOCUMENTED
     for name in comm.__all__:
         assert getattr(comm, name) is not None, name
+
+
+# -- codecs: orjson when installed, json's output and errors -------------------------
+
+_json_reference = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+any_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()  # beyond 64 bits too
+    | st.floats()  # NaN, +-Infinity, 1e-05, 1e+16 ...
+    | st.text(),  # control characters, lone surrogates, U+2028
+    lambda children: (
+        st.lists(children)
+        | st.dictionaries(st.text(), children)
+        | st.dictionaries(st.integers() | st.booleans() | st.none() | st.floats(), children)
+    ),
+    max_leaves=25,
+)
+
+
+@given(any_json)
+def test_dumps_writes_exactly_what_json_writes(value: object) -> None:
+    assert codecs.dumps(value) == _json_reference.encode(value)
+
+
+@given(any_json)
+def test_loads_reads_exactly_what_json_reads(value: object) -> None:
+    text = _json_reference.encode(value)
+    # Compared as json text, so NaN equals NaN and 1 is not 1.0.
+    for data in (text, text.encode("utf-8", "surrogatepass")):
+        try:
+            expected = json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            with pytest.raises(errors.ProtocolError):
+                codecs.loads(data)
+            continue
+        assert _json_reference.encode(codecs.loads(data)) == _json_reference.encode(expected)
+
+
+def test_orjson_is_the_engine_when_installed() -> None:
+    pytest.importorskip("orjson")
+    assert codecs._orjson is not None
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ({"x": float("nan"), "y": None}, '{"x":NaN,"y":null}'),
+        ([float("inf"), float("-inf")], "[Infinity,-Infinity]"),
+        ([1e16, 1e-7, 1.5e-05, 0.0001], "[1e+16,1e-07,1.5e-05,0.0001]"),
+        (
+            {"big": 2**64, "small": -(2**63) - 1},
+            '{"big":18446744073709551616,"small":-9223372036854775809}',
+        ),
+        ({1: "a", None: "b", False: "c", 1.5: "d"}, '{"1":"a","null":"b","false":"c","1.5":"d"}'),
+        ({"é": "\u2028\x7f\x00"}, '{"é":"\u2028\x7f\\u0000"}'),
+        ("\ud800", '"\ud800"'),
+        (("t", 1), '["t",1]'),
+    ],
+)
+def test_dumps_values_orjson_writes_differently(value: object, text: str) -> None:
+    assert codecs.dumps(value) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "value_text"),
+    [
+        (
+            "[18446744073709551616,-9223372036854775809]",
+            "[18446744073709551616,-9223372036854775809]",
+        ),
+        ("[NaN,Infinity,-Infinity,1e400]", "[NaN,Infinity,-Infinity,Infinity]"),
+        ('["\\ud800"]', '["\ud800"]'),
+    ],
+)
+def test_loads_values_orjson_reads_differently(text: str, value_text: str) -> None:
+    assert _json_reference.encode(codecs.loads(text)) == value_text
+    assert _json_reference.encode(codecs.decode(text)) == value_text
+
+
+def test_what_json_cannot_encode_is_the_same_protocol_error() -> None:
+    with pytest.raises(errors.ProtocolError) as caught:
+        codecs.dumps({("a", "b"): 1})
+    assert caught.value.message == (
+        "cannot encode message as JSON: keys must be str, int, float, bool or None, not tuple"
+    )
+    for value, named in (
+        (object(), "object"),
+        (datetime.date(2026, 1, 1), "date"),
+        ({1, 2}, "set"),
+    ):
+        with pytest.raises(
+            errors.ProtocolError, match=f"Object of type {named} is not JSON serializable"
+        ):
+            codecs.dumps({"x": value})
+    loop: list[object] = []
+    loop.append(loop)
+    with pytest.raises(errors.ProtocolError, match="Circular reference detected"):
+        codecs.dumps(loop)
+
+
+def test_json_nested_too_deeply_is_a_protocol_error_both_ways() -> None:
+    deep: list[object] = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(errors.ProtocolError, match="nested too deeply"):
+        codecs.dumps(deep)
+    text = "[" * 100_000 + "]" * 100_000
+    for data in (text, text.encode()):
+        with pytest.raises(errors.ProtocolError, match="nested too deeply"):
+            codecs.loads(data)
+    with pytest.raises(errors.ProtocolError, match="nested too deeply"):
+        codecs.decode(text)
+    wide = [{"a": [1]}] * 600  # as many brackets, but flat: decoded as always
+    assert codecs.loads(json.dumps(wide)) == wide == codecs.decode(json.dumps(wide))
+
+
+def test_invalid_json_keeps_the_standard_librarys_message() -> None:
+    with pytest.raises(errors.ProtocolError) as caught:
+        codecs.loads("[1,]")
+    assert caught.value.message == "invalid JSON: Expecting value: line 1 column 4 (char 3)"
+    with pytest.raises(errors.ProtocolError, match="invalid JSON: 'utf-8' codec can't decode"):
+        codecs.loads(b'["\xff"]')
+    assert codecs.decode("[1,]") == "[1,]"
