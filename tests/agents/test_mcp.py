@@ -15,6 +15,7 @@ import pytest
 
 from agenticaiframework.communication.agents.mcp import MCPClient
 from agenticaiframework.communication.core import errors
+from agenticaiframework.communication.testing.proxy import FaultProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = [sys.executable, "-m", "tests.servers.mcp_full_server"]
@@ -338,3 +339,30 @@ async def test_no_fallback_when_turned_off(http_server: tuple[str, HTTPServerPro
         await mcp.connect()
     assert info.value.status_code == 405
     await mcp.close()
+
+
+@pytest.mark.parametrize("fault", ["reset", "cut"])
+async def test_connection_broken_mid_response_resumes_and_completes_once(
+    http_server: tuple[str, HTTPServerProcess], tmp_path: Path, fault: str
+) -> None:
+    url, _ = http_server
+    marker = tmp_path / "runs"
+    async with FaultProxy(url) as proxy, MCPClient(proxy.url) as mcp:
+        logs: list[Any] = []
+        mcp.on("log", lambda params: logs.append(params["data"]))
+        call = asyncio.create_task(mcp.call_tool("drip", {"count": 8, "marker": str(marker)}))
+        for _ in range(500):
+            if "drip 1" in logs:
+                break
+            await asyncio.sleep(0.01)
+        accepted = proxy.accepted
+        await (proxy.reset() if fault == "reset" else proxy.cut())
+        result = await asyncio.wait_for(call, 30)
+        assert result["content"][0]["text"] == "dripped"
+        assert proxy.accepted > accepted  # reconnected (GET with Last-Event-ID)
+        assert marker.read_text() == "run\n"  # the request was not sent again
+        for _ in range(100):
+            if len(logs) == 8:
+                break
+            await asyncio.sleep(0.02)
+        assert logs == [f"drip {index}" for index in range(8)]  # none lost, none twice

@@ -7,6 +7,7 @@ loopback; stdio faults from a small child written here.
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import textwrap
 from collections.abc import AsyncIterator
@@ -365,4 +366,41 @@ async def test_legacy_stream_must_start_with_endpoint(hostile: tuple[str, Hostil
     mcp = MCPClient(url.replace("/mcp", "/old"), timeout=10)
     with pytest.raises(errors.ProtocolError, match="not 'endpoint'"):
         await mcp.connect()
+    await mcp.close()
+
+
+async def test_get_stream_delivers_server_messages_and_resumes_from_last_event_id(
+    hostile: tuple[str, HostileState],
+) -> None:
+    url, state = hostile
+
+    def log(text: str, event_id: str) -> bytes:
+        message = {
+            "jsonrpc": "2.0",
+            "method": "notifications/message",
+            "params": {"level": "info", "data": text},
+        }
+        return f"retry: 50\nid: {event_id}\ndata: {json.dumps(message)}\n\n".encode()
+
+    state.get_events = [log("one", "e1"), log("two", "e2")]
+    logs: list[Any] = []
+    async with MCPClient(url) as mcp:
+        mcp.on("log", lambda params: logs.append(params["data"]))
+        for _ in range(300):
+            if len(logs) == 2:
+                break
+            await asyncio.sleep(0.02)
+    assert logs == ["one", "two"]
+    gets = [headers for verb, _, headers in state.seen if verb == "GET"]
+    assert "last-event-id" not in gets[0]
+    assert gets[0]["accept"] == "text/event-stream"
+    assert gets[1]["last-event-id"] == "e1"
+    assert gets[1]["mcp-session-id"] == "hostile-session-1"
+
+
+async def test_stdio_server_that_dies_at_start_is_a_process_exited_error() -> None:
+    mcp = MCPClient(command=[sys.executable, "-c", "import sys; sys.exit(3)"])
+    with pytest.raises(errors.ProcessExitedError) as info:
+        await mcp.connect()
+    assert info.value.returncode == 3
     await mcp.close()

@@ -15,7 +15,7 @@ cancelled), ``progress(steps)``, ``ask()`` (elicitation; returns the raw
 content the client sent), ``sample(prompt)`` (sampling), ``roots()``
 (roots/list), ``touch(uri)`` (sends resources/updated), ``cut(marker)``
 (in SSE mode with an event store: closes its response stream once, then
-answers). Resources ``test://greeting`` and ``test://items/{item}``; prompt
+answers), ``drip(count, marker)`` (logs slowly, then answers). Resources ``test://greeting`` and ``test://items/{item}``; prompt
 ``review(code)`` with completion of ``language``.
 """
 
@@ -129,6 +129,17 @@ async def cut(marker: str, ctx: Context) -> str:
         with open(marker, "a") as fh:
             fh.write("run\n")
     return "survived the cut"
+
+
+@server.tool()
+async def drip(count: int, marker: str, ctx: Context) -> str:
+    """Send ``count`` log messages 0.2 s apart, then answer (a stream to cut mid-way)."""
+    for index in range(count):
+        await ctx.info(f"drip {index}")
+        await asyncio.sleep(0.2)
+    with open(marker, "a") as fh:
+        fh.write("run\n")
+    return "dripped"
 
 
 @server.resource("test://greeting")

@@ -14,6 +14,8 @@ id unless ``state.stateless``); every other request is answered by
 * ``"endless-sse"``: keep-alive comments and notifications, never the response;
 * ``"cut-no-id"``: an SSE stream that ends without an event id or response;
 * ``"wrong-type"``: 200 with ``text/plain``;
+* GET ``/mcp`` streams the next of ``state.get_events`` and ends (405 when
+  none is left);
 * ``/old`` is an HTTP+SSE (2024-11-05) endpoint: POST gets 405, GET streams
   ``state.legacy_events`` then stalls;
 * ``"server-request"``: an SSE stream sending ``state.server_request`` (id
@@ -66,6 +68,7 @@ class HostileState:
     server_request: dict[str, Any] = dataclasses.field(default_factory=dict)
     answers: dict[Any, Any] = dataclasses.field(default_factory=dict)
     legacy_events: bytes = b""
+    get_events: list[bytes] = dataclasses.field(default_factory=list)
 
 
 def _sse(payload: Any, event_id: str | None = None) -> bytes:
@@ -80,6 +83,10 @@ def make_app(state: HostileState) -> Starlette:
         headers = dict(request.headers)
         if request.method != "POST":
             state.seen.append((request.method, None, headers))
+            if request.method == "GET" and state.get_events:
+                # One batch of events per GET, then the stream ends (the client reconnects).
+                batch = state.get_events.pop(0)
+                return Response(batch, media_type="text/event-stream")
             return Response(status_code=405 if request.method == "GET" else 200)
         message = json.loads(await request.body())
         method = message.get("method")
