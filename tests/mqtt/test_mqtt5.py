@@ -19,10 +19,89 @@ from agenticaiframework.communication.core.errors import (
     TimeoutError,
 )
 from agenticaiframework.communication.mqtt import MQTTAuthError
+from agenticaiframework.communication.testing import servers as amqtt_servers
+from tests import test_demo_amqtt
 from tests.servers.mosquitto import Mosquitto
-from tests.servers.mqtt_hostile import HostileBroker, _read_packet, _subscribe_qos, _varint
 
 from .test_mqtt import eventually, take
+
+# The demo test's fixture: amqtt in an environment of its own (pip install, ~10 s).
+amqtt_venv = test_demo_amqtt.amqtt_venv
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n % 128, n // 128
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+async def _read_packet(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    first = (await reader.readexactly(1))[0]
+    length, shift = 0, 0
+    while True:
+        byte = (await reader.readexactly(1))[0]
+        length += (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            break
+    return first >> 4, await reader.readexactly(length)
+
+
+def _subscribe_qos(payload: bytes) -> list[int]:
+    """The requested QoS of each filter in a SUBSCRIBE payload (after the packet id)."""
+    levels, i = [], 0
+    while i < len(payload):
+        i += 2 + int.from_bytes(payload[i : i + 2], "big")
+        levels.append(payload[i])
+        i += 1
+    return levels
+
+
+class MiniBroker:
+    """A loopback TCP server on a free port whose subclasses speak just enough MQTT."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    async def __aenter__(self) -> Any:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self._writers.add(writer)
+        try:
+            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+                await self._serve(reader, writer)
+        finally:
+            self._tasks.discard(task)
+            self._writers.discard(writer)
+            writer.transport.abort()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
 
 
 @pytest.fixture
@@ -60,13 +139,14 @@ async def test_auto_speaks_5_to_mosquitto(broker: Mosquitto) -> None:
         MQTTConfig(session_expiry=-1)
 
 
-class Broker311(HostileBroker):
+class Broker311(MiniBroker):
     """A well-behaved MQTT 3.1.1-only broker: an MQTT 5 CONNECT gets return code 1
     (unacceptable protocol version) and the connection is closed; 3.1.1 clients
     can subscribe and get their own QoS 0 publishes back."""
 
     def __init__(self) -> None:
-        super().__init__("scripted")
+        super().__init__()
+        self.connects = 0
         self.levels: list[int] = []
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -115,12 +195,24 @@ async def test_auto_falls_back_to_311_when_the_broker_refuses_5() -> None:
             await MQTTClient(old_broker.url, protocol="5", connect_timeout=3.0).connect()
 
 
-class SlowAckBroker(HostileBroker):
+@pytest.mark.timeout(240)  # the first use creates amqtt's environment (pip install)
+async def test_auto_falls_back_to_311_on_amqtt(amqtt_venv: Path) -> None:
+    python = amqtt_servers.find_amqtt(amqtt_venv)
+    assert python is not None
+    async with amqtt_servers.serve_amqtt(python) as url:
+        async with MQTTClient(url, connect_timeout=5.0) as sub, MQTTClient(url) as pub:
+            assert sub.protocol == "3.1.1" and pub.protocol == "3.1.1"
+            await sub.subscribe("legacy/#", qos=1)
+            await pub.publish("legacy/a", {"ok": True}, qos=1)
+            assert (await take(sub, 1, timeout=10))[0].payload == {"ok": True}
+
+
+class SlowAckBroker(MiniBroker):
     """An MQTT 5 broker that announces Receive Maximum 2 and acknowledges each
     QoS 1 PUBLISH late, recording how many were unacknowledged at once."""
 
     def __init__(self) -> None:
-        super().__init__("scripted")
+        super().__init__()
         self.most_in_flight = 0
         self.acked = 0
 
