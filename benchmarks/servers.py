@@ -14,10 +14,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Sequence
+
+from agenticaiframework.communication.testing._process import (
+    free_port,
+    stop_child,
+    wait_listening,
+)
+
+__all__ = [
+    "child_server",
+    "free_port",
+    "pin_client",
+    "pin_server",
+    "placement",
+    "uvicorn_server",
+]
 
 
 def _cpus() -> tuple[set[int], set[int]] | None:
@@ -54,28 +68,8 @@ def pin_server(pid: int | None) -> None:
             os.sched_setaffinity(pid, _PLACEMENT[1])
 
 
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def wait_for_port(port: int, timeout: float = 15.0) -> None:
-    """Wait until something accepts connections on 127.0.0.1:port."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            if loop.time() > deadline:
-                raise RuntimeError(f"nothing listens on 127.0.0.1:{port}") from None
-            await asyncio.sleep(0.05)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        return
+async def _no_output() -> bytes:
+    return b""
 
 
 @contextlib.asynccontextmanager
@@ -86,15 +80,10 @@ async def child_server(args: Sequence[str], port: int) -> AsyncIterator[int]:
     )
     pin_server(proc.pid)
     try:
-        await wait_for_port(port)
+        await wait_listening(proc, port, name=" ".join(args), timeout=15, stderr=_no_output)
         yield port
     finally:
-        proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), 5)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        await stop_child(proc)
 
 
 @contextlib.asynccontextmanager

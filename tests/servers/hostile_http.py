@@ -20,7 +20,8 @@ import asyncio
 import contextlib
 import zlib
 from functools import lru_cache
-from types import TracebackType
+
+from agenticaiframework.communication.testing import LoopbackServer
 
 __all__ = ["HostileHTTPServer", "gzip_bomb"]
 
@@ -43,7 +44,7 @@ def gzip_bomb(size: int) -> bytes:
     return b"".join(parts)
 
 
-class HostileHTTPServer:
+class HostileHTTPServer(LoopbackServer):
     """Serves a gzip bomb and an endless chunked body."""
 
     def __init__(self, bomb_size: int = 64 * 1024 * 1024) -> None:
@@ -59,18 +60,16 @@ class HostileHTTPServer:
         """``http://127.0.0.1:<port>``."""
         return f"http://127.0.0.1:{self.port}"
 
-    async def __aenter__(self) -> HostileHTTPServer:
+    async def start(self) -> HostileHTTPServer:
+        """Listen on 127.0.0.1 on a free port."""
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._server is not None
+    async def close(self) -> None:
+        """Stop listening and end every connection."""
+        if self._server is None:
+            return
         self._server.close()
         for task in list(self._tasks):
             task.cancel()

@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from types import TracebackType
+
+from agenticaiframework.communication.testing import LoopbackServer
 
 __all__ = ["HostileBroker", "publish_packet"]
 
@@ -68,7 +69,7 @@ async def _read_packet(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return first >> 4, await reader.readexactly(length)
 
 
-class HostileBroker:
+class HostileBroker(LoopbackServer):
     """A loopback TCP server speaking just enough MQTT 3.1.1 to misbehave.
 
     Args:
@@ -162,17 +163,6 @@ class HostileBroker:
             elif kind == _DISCONNECT:
                 return
             await writer.drain()
-
-    async def __aenter__(self) -> HostileBroker:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 def _subscribe_qos(payload: bytes) -> list[int]:

@@ -35,6 +35,8 @@ import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+from agenticaiframework.communication.testing import FaultProxy
+
 __all__ = [
     "LOCAL_ALIAS",
     "REMOTE_IP",
@@ -157,7 +159,7 @@ async def run_in_netns(scenario: Callable[[], Awaitable[None]], *, timeout: floa
 
 @contextlib.asynccontextmanager
 async def forward(port: int, *, host: str = REMOTE_IP) -> AsyncIterator[int]:
-    """Inside the namespace: relay ``host:<new port>`` to ``127.0.0.1:port``.
+    """Inside the namespace: relay ``host:<new port>`` to ``127.0.0.1:port`` (a FaultProxy).
 
     Args:
         port: The loopback server's port.
@@ -166,43 +168,8 @@ async def forward(port: int, *, host: str = REMOTE_IP) -> AsyncIterator[int]:
     Yields:
         The port listened on.
     """
-    tasks: set[asyncio.Task[None]] = set()
-    writers: set[asyncio.StreamWriter] = set()
-
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-
-    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        tasks.add(task)
-        writers.add(writer)
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
-            writers.add(up_writer)
-            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        finally:
-            writer.close()
-            tasks.discard(task)
-
-    server = await asyncio.start_server(relay, host, 0)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
-        # Ending the connections ends the relays (cancelling a stream
-        # server's handler makes asyncio log the cancellation as an error).
-        for writer in writers:
-            writer.transport.abort()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await server.wait_closed()
+    async with FaultProxy(port, listen_host=host) as relay:
+        yield relay.port
 
 
 def _main(target: str) -> None:

@@ -53,7 +53,6 @@ import json
 import random
 from collections.abc import Sequence
 from http import HTTPStatus
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -62,6 +61,8 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
+
+from agenticaiframework.communication.testing import LoopbackServer
 
 __all__ = ["WSServer"]
 
@@ -74,7 +75,7 @@ def _select_subprotocol(
     return Subprotocol("chat.v1") if "chat.v1" in offered else None
 
 
-class WSServer:
+class WSServer(LoopbackServer):
     """The loopback WebSocket test server (see the module docstring).
 
     Args:
@@ -122,17 +123,6 @@ class WSServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
-
-    async def __aenter__(self) -> WSServer:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         parts = urlsplit(request.path)

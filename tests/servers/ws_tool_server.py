@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import json
 from http import HTTPStatus
-from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qs
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
+
+from agenticaiframework.communication.testing import LoopbackServer
 
 WS_API_KEY = "ws-key"
 
@@ -104,7 +105,7 @@ def ws_manual(url: str) -> dict[str, Any]:
     }
 
 
-class WSToolServer:
+class WSToolServer(LoopbackServer):
     """The server; use as an async context manager."""
 
     def __init__(self) -> None:
@@ -147,7 +148,8 @@ class WSToolServer:
             else:
                 await ws.send(json.dumps({"echo": msg}))
 
-    async def __aenter__(self) -> Self:
+    async def start(self) -> Self:
+        """Listen on 127.0.0.1 on a free port."""
         self._server = await serve(
             self._handle, "127.0.0.1", 0, process_request=self._check, compression=None
         )
@@ -155,12 +157,9 @@ class WSToolServer:
         self.url = f"ws://127.0.0.1:{port}/tools"
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._server is not None
+    async def close(self) -> None:
+        """Stop listening and close every connection."""
+        if self._server is None:
+            return
         self._server.close()
         await self._server.wait_closed()

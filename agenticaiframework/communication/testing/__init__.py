@@ -27,7 +27,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._process import free_port
+    from ._process import LoopbackServer, free_port
     from .grpc import GRPCServer, compile_proto, serve_grpc_descriptors, serve_grpc_proto
     from .http import EchoAppState, EchoServer, EventStream, echo_app, serve_asgi, serve_echo_app
     from .mqtt import MosquittoBroker, MQTTBroker, find_amqtt, find_mosquitto, serve_mqtt_broker
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 _HOME = {
     "free_port": "_process",
+    "LoopbackServer": "_process",
     "GRPCServer": "grpc",
     "compile_proto": "grpc",
     "serve_grpc_descriptors": "grpc",
@@ -71,6 +72,7 @@ __all__ = [
     "EventStream",
     "FaultProxy",
     "GRPCServer",
+    "LoopbackServer",
     "MQTTBroker",
     "MosquittoBroker",
     "WebSocketServer",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import shutil
@@ -9,10 +10,50 @@ import signal
 import socket
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
+from types import TracebackType
+from typing import Self
 
 from .reaper import ChildReaper
 
-__all__ = ["free_port", "stop_child", "tied_child", "tied_folder", "wait_listening"]
+__all__ = [
+    "LoopbackServer",
+    "free_port",
+    "stop_child",
+    "tied_child",
+    "tied_folder",
+    "wait_listening",
+]
+
+
+class LoopbackServer(abc.ABC):
+    """A test server run by ``async with``: :meth:`start` on entry, :meth:`close` on exit.
+
+    A start that fails part-way is closed before the error propagates, so a
+    subclass's :meth:`close` must cope with a half-started server.
+    """
+
+    @abc.abstractmethod
+    async def start(self) -> Self:
+        """Start serving; return self."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Stop serving and release everything (idempotent)."""
+
+    async def __aenter__(self) -> Self:
+        try:
+            return await self.start()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
 
 
 def free_port() -> int:

@@ -31,10 +31,16 @@ import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 
-from ._process import free_port, stop_child, tied_child, tied_folder, wait_listening
+from ._process import (
+    LoopbackServer,
+    free_port,
+    stop_child,
+    tied_child,
+    tied_folder,
+    wait_listening,
+)
 from .reaper import ChildReaper
 
 __all__ = [
@@ -124,7 +130,7 @@ def find_amqtt(venv: str | os.PathLike[str] | None = None) -> str | None:
     return None
 
 
-class MosquittoBroker:
+class MosquittoBroker(LoopbackServer):
     """One Mosquitto broker child process on 127.0.0.1.
 
     ``async with MosquittoBroker() as broker`` starts it and waits until it
@@ -265,21 +271,6 @@ class MosquittoBroker:
                 await asyncio.to_thread(shutil.rmtree, directory, True)
                 if self._reaper is not None:
                     self._reaper.forget_dir(directory)
-
-    async def __aenter__(self) -> MosquittoBroker:
-        try:
-            return await self.start()
-        except BaseException:
-            await self.close()
-            raise
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 def _amqtt_config(port: int) -> dict[str, Any]:

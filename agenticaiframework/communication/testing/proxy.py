@@ -29,11 +29,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from types import TracebackType
 from typing import Any, overload
 from urllib.parse import urlsplit, urlunsplit
 
 from ..core.errors import ConfigError
+from ._process import LoopbackServer
 
 __all__ = ["FaultProxy"]
 
@@ -93,13 +93,15 @@ class _Link:
         return [w for w in (self.client, self.server) if w is not None]
 
 
-class FaultProxy:
+class FaultProxy(LoopbackServer):
     """A TCP proxy that can cut, reset, stall, delay and refuse connections.
 
     Args:
         target: Where to forward: a port on ``target_host``, ``"host:port"``,
             or a URL such as ``mqtt://127.0.0.1:1883`` or ``ws://127.0.0.1:8765/echo``.
         target_host: The host when ``target`` is a port.
+        listen_host: The address the proxy listens on (loopback unless a
+            test needs another, e.g. inside a private network namespace).
 
     Raises:
         ConfigError: ``target`` is none of those.
@@ -108,7 +110,10 @@ class FaultProxy:
     stall = _Toggle()
     refuse = _Toggle()
 
-    def __init__(self, target: int | str, target_host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, target: int | str, target_host: str = "127.0.0.1", *, listen_host: str = "127.0.0.1"
+    ) -> None:
+        self.listen_host = listen_host
         self._url_parts: tuple[str, str, str, str] | None = None
         if isinstance(target, int):
             self.target_host, self.target_port = target_host, target
@@ -137,7 +142,7 @@ class FaultProxy:
 
     def __repr__(self) -> str:
         return (
-            f"<FaultProxy 127.0.0.1:{self.port} -> {self.target_host}:{self.target_port}"
+            f"<FaultProxy {self.listen_host}:{self.port} -> {self.target_host}:{self.target_port}"
             f" connections={self.connections}>"
         )
 
@@ -182,30 +187,19 @@ class FaultProxy:
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> FaultProxy:
-        """Start listening on 127.0.0.1 on a free port.
+        """Start listening on ``listen_host`` (127.0.0.1) on a free port.
 
         Returns:
             Self.
         """
         self._loop = asyncio.get_running_loop()
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._handle, self.listen_host, 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
     async def close(self) -> None:
         """Stop listening and abort every connection."""
         await self._on_loop(self._close)
-
-    async def __aenter__(self) -> FaultProxy:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # -- internals ---------------------------------------------------------------------
 
