@@ -15,6 +15,7 @@ from agenticaiframework.communication.core.errors import (
     AuthenticationError,
     ConfigError,
     ConnectionError,
+    MessageTooLargeError,
     RemoteError,
     TimeoutError,
 )
@@ -248,6 +249,17 @@ async def test_broker_receive_maximum_is_respected() -> None:
         await asyncio.gather(*(mqtt.publish("flow/x", str(i), qos=1) for i in range(10)))
         assert slow.acked == 10
         assert slow.most_in_flight == 2
+
+
+async def test_publish_over_the_brokers_maximum_packet_size_is_refused_before_sending() -> None:
+    async with Mosquitto(extra_config="max_packet_size 300") as small:
+        async with MQTTClient(small.url) as mqtt:
+            await mqtt.subscribe("big/#", qos=1)
+            with pytest.raises(MessageTooLargeError, match="maximum packet size of 300"):
+                await mqtt.publish("big/x", b"x" * 400, qos=1)
+            await mqtt.publish("big/y", b"y" * 200, qos=1)
+            assert (await take(mqtt, 1))[0].raw == b"y" * 200
+            assert mqtt.is_connected and mqtt.stats.reconnects == 0
 
 
 # -- properties -----------------------------------------------------------------------

@@ -686,6 +686,7 @@ class MQTTClient(BaseClient):
         self._try_v5 = cfg.protocol != "3.1.1"
         self._negotiated = False  # a connection succeeded: the version is settled
         self._use_sids = False
+        self._max_packet: int | None = None  # the broker's Maximum Packet Size (MQTT 5)
         self._v5 = False  # what the current/last connection speaks
         self._reply_topic: str | None = None
         self._reply_bytes: bytes | None = None
@@ -966,6 +967,7 @@ class MQTTClient(BaseClient):
         self._use_sids = self._v5 and (
             getattr(engine.connack, "SubscriptionIdentifierAvailable", 1) == 1
         )
+        self._max_packet = getattr(engine.connack, "MaximumPacketSize", None)
         receive_maximum = getattr(engine.connack, "ReceiveMaximum", None)
         if receive_maximum is not None and receive_maximum < _PAHO_INFLIGHT:
             # Flow control: no more unacknowledged QoS 1/2 publishes than the
@@ -1340,6 +1342,8 @@ class MQTTClient(BaseClient):
                 authorized (``ERR_AUTH``, :class:`MQTTAuthError`; QoS 1/2 on MQTT 5).
             RemoteError: The broker refused it with another reason code
                 (``remote_code``; quota exceeded, topic name invalid ...).
+            MessageTooLargeError: The packet would exceed the broker's
+                Maximum Packet Size (MQTT 5; nothing is sent).
             ProtocolError: The payload cannot be encoded.
             QueueFullError: Disconnected and ``max_queued_publishes`` are waiting.
             ConnectionError: Not connected and not reconnecting, or reconnecting
@@ -1373,6 +1377,8 @@ class MQTTClient(BaseClient):
         elif self._v5 and isinstance(payload, str | dict | list):
             props = _UTF8
         item = _Item(topic, data, level, retain, props)
+        if self._max_packet is not None:
+            self._check_size(item, self._max_packet)
         engine = self._engine
         if self._online and not self._outbox and engine is not None:
             try:
@@ -1385,6 +1391,21 @@ class MQTTClient(BaseClient):
                         f"MQTT publish to {topic!r} failed: {exc}"
                     ) from exc
         self._enqueue(item)
+
+    def _check_size(self, item: _Item, limit: int) -> None:
+        """Refuse a PUBLISH larger than the broker's Maximum Packet Size (MQTT 5).
+
+        Sent anyway, the broker would drop the connection, and a queued QoS 1/2
+        message would be re-sent after every reconnect.
+        """
+        size = len(item.data) + len(item.topic.encode()) + 2 + (2 if item.qos else 0)
+        size += len(item.props.pack()) if item.props is not None else 1  # type: ignore[no-untyped-call]
+        size += 1 + (1 if size < 128 else 2 if size < 16384 else 3 if size < 2097152 else 4)
+        if size > limit:
+            raise errors.MessageTooLargeError(
+                f"MQTT publish to {item.topic!r}: the packet would be {size} bytes, more than "
+                f"the broker's maximum packet size of {limit}"
+            )
 
     def _publish_properties(
         self,
