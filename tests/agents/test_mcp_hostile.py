@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from agenticaiframework.communication.agents.mcp import MCPClient, SessionExpiredError
+from agenticaiframework.communication.agents.mcp import MCPClient, SessionExpiredError, legacy_sse
 from agenticaiframework.communication.core import errors
 from tests.servers.mcp_hostile import HostileState, make_app
 from tests.servers.uvicorn_server import serve_asgi
@@ -403,4 +403,33 @@ async def test_stdio_server_that_dies_at_start_is_a_process_exited_error() -> No
     with pytest.raises(errors.ProcessExitedError) as info:
         await mcp.connect()
     assert info.value.returncode == 3
+    await mcp.close()
+
+
+async def test_session_lost_while_resuming_fails_the_call_and_the_next_renews(
+    hostile: tuple[str, HostileState],
+) -> None:
+    url, state = hostile
+    state.behaviour["tools/call"] = "cut-then-forget"
+    async with MCPClient(url) as mcp:
+        with pytest.raises(errors.ConnectionError, match="may have run"):
+            await mcp.call_tool("x", timeout=10)
+        assert posts(state, "tools/call") == 1  # never sent again
+        await mcp.ping()  # a new session, started by itself
+        assert state.initialized == 2
+        assert mcp.session_id == "hostile-session-2"
+        await mcp.notify("notifications/roots/list_changed")
+
+
+async def test_a_transport_timeout_is_not_mistaken_for_the_call_deadline(
+    hostile: tuple[str, HostileState], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An HTTP+SSE server that never names its endpoint: the transport's own wait
+    # expires (shortened here), while the call itself has no deadline.
+    monkeypatch.setattr(legacy_sse, "_ENDPOINT_TIMEOUT", 0.3)
+    url, state = hostile
+    state.legacy_events = b": nothing to see\n\n"
+    mcp = MCPClient(url.replace("/mcp", "/old"), timeout=None)
+    with pytest.raises(errors.TimeoutError, match="no 'endpoint' event"):
+        await mcp.connect()
     await mcp.close()

@@ -12,6 +12,8 @@ id unless ``state.stateless``); every other request is answered by
 * ``"oversized-sse"``: one SSE event of ``state.big`` bytes;
 * ``"oversized-json"``: a JSON body of ``state.big`` bytes;
 * ``"endless-sse"``: keep-alive comments and notifications, never the response;
+* ``"cut-then-forget"``: an SSE stream with an event id that ends, the
+  server forgetting every session (the resuming GET gets 404);
 * ``"cut-no-id"``: an SSE stream that ends without an event id or response;
 * ``"wrong-type"``: 200 with ``text/plain``;
 * GET ``/mcp`` streams the next of ``state.get_events`` and ends (405 when
@@ -83,6 +85,9 @@ def make_app(state: HostileState) -> Starlette:
         headers = dict(request.headers)
         if request.method != "POST":
             state.seen.append((request.method, None, headers))
+            known = headers.get("mcp-session-id") in state.sessions
+            if request.method == "GET" and not known and "last-event-id" in headers:
+                return Response("unknown session", status_code=404)
             if request.method == "GET" and state.get_events:
                 # One batch of events per GET, then the stream ends (the client reconnects).
                 batch = state.get_events.pop(0)
@@ -164,6 +169,9 @@ def make_app(state: HostileState) -> Starlette:
                     await asyncio.sleep(0.01)
                 answer = state.answers.pop("srv-1", None)
                 yield _sse({"jsonrpc": "2.0", "id": rid, "result": {"answer": answer}})
+            elif behaviour == "cut-then-forget":
+                yield b"retry: 50\nid: c1\ndata: \n\n"
+                state.sessions.clear()
             elif behaviour == "cut-no-id":
                 yield _sse(
                     {

@@ -150,7 +150,7 @@ class LegacySSE:
                     message = loads(event.data)
                 except errors.ProtocolError as exc:
                     self._logger.warning("%s: skipped an event: %s", self._shown, exc.message)
-                    session._report(exc)
+                    session.report(exc)
                     continue
                 session.handle_message(message)
 

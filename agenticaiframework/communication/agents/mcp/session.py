@@ -331,11 +331,14 @@ class MCPSession:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._calls[request_id] = _Call(future, method, on_progress)
         seconds = None if timeout is True or timeout is False else timeout
+        scope = asyncio.timeout(seconds)
         try:
-            async with asyncio.timeout(seconds):
+            async with scope:
                 await self._transport.send(message)
                 return await future
         except builtins.TimeoutError as exc:
+            if not scope.expired():
+                raise  # a transport's own timeout (connecting ...), not this deadline
             if future.done() and not future.cancelled() and future.exception() is None:
                 return future.result()
             self._cancel_remote(request_id, method, f"timed out after {seconds:g}s")
@@ -378,7 +381,13 @@ class MCPSession:
         """
         if self._failure is not None:
             raise self._failure
-        await self._transport.send(jsonrpc.notification(method, params))
+        message = jsonrpc.notification(method, params)
+        generation = self._generation
+        try:
+            await self._transport.send(message)
+        except SessionExpiredError:
+            await self._reinitialize(generation)
+            await self._transport.send(message)
 
     # -- incoming --------------------------------------------------------------------
 
@@ -413,7 +422,7 @@ class MCPSession:
             self._served[message["id"]] = self._spawn(self._answer(message), "answer")
         else:
             self.logger.warning("dropped a message that is not JSON-RPC: %.200r", message)
-            self._report(errors.ProtocolError(f"not a JSON-RPC message: {message!r:.200}"))
+            self.report(errors.ProtocolError(f"not a JSON-RPC message: {message!r:.200}"))
 
     def fail_request(self, request_id: Any, exc: errors.CommunicationError) -> None:
         """Fail one outstanding request (its HTTP exchange failed).
@@ -481,11 +490,16 @@ class MCPSession:
                         await result
                 except Exception as exc:
                     self.logger.exception("on_progress handler raised")
-                    self._report(exc)
+                    self.report(exc)
             else:
                 await self.events.emit(event, arg)
 
-    def _report(self, exc: Exception) -> None:
+    def report(self, exc: Exception) -> None:
+        """Put a problem on the ``error`` event (a skipped message, a failing handler).
+
+        Args:
+            exc: What went wrong.
+        """
         if self.events.has("error"):
             self._enqueue("error", exc)
 
@@ -513,7 +527,7 @@ class MCPSession:
             raise
         except Exception as exc:
             self.logger.exception("handler for the server's %r raised", method)
-            self._report(exc)
+            self.report(exc)
             reply = jsonrpc.error_response(
                 request_id, jsonrpc.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"
             )

@@ -99,6 +99,7 @@ class StreamableHTTPTransport:
         self._get_task: asyncio.Task[None] | None = None
         self._fallback = legacy_fallback
         self._established = False
+        self._expired = False
         self._legacy: LegacySSE | None = None
 
     @property
@@ -128,6 +129,7 @@ class StreamableHTTPTransport:
         """Send the version header from now on and open the GET stream."""
         self._version = protocol_version
         self._established = True
+        self._expired = False
         if self._legacy is not None:
             return
         if self._get_task is not None:
@@ -158,6 +160,9 @@ class StreamableHTTPTransport:
         if self._legacy is not None:
             await self._legacy.send(message)
             return
+        if self._expired and message.get("method") != "initialize":
+            # Sent without the lost id it would get 400: renew the session first.
+            raise SessionExpiredError(f"{self._shown}: the session was lost; not sent")
         if "id" in message and "method" in message:
             ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             request_id = message["id"]
@@ -215,6 +220,7 @@ class StreamableHTTPTransport:
                 self._logger.info("%s: 404 for MCP session %s", self._shown, sent_session)
                 self.session_id = None
                 self._version = None
+                self._expired = True
                 if self._get_task is not None:
                     self._get_task.cancel()
             return SessionExpiredError(f"{self._shown}: the server no longer knows the session")
@@ -328,7 +334,7 @@ class StreamableHTTPTransport:
                         message = loads(event.data)
                     except errors.ProtocolError as exc:
                         self._logger.warning("%s: skipped an event: %s", self._shown, exc.message)
-                        session._report(exc)
+                        session.report(exc)
                         continue
                     session.handle_message(message)
                     if request_id is not None and _answers(message, request_id):
@@ -377,9 +383,13 @@ class StreamableHTTPTransport:
                     done, count = await self._consume(resumed, decoder, request_id)
                     if count:
                         fruitless = 0
+            except SessionExpiredError as exc:
+                # Never sent again: it may have run. The next request renews the session.
+                raise errors.ConnectionError(
+                    f"{method}: the server lost the session while the response was "
+                    f"streaming (the request may have run): {exc.message}"
+                ) from exc
             except (errors.ConnectionError, errors.TimeoutError) as exc:
-                if isinstance(exc, SessionExpiredError):
-                    raise
                 self._logger.info("%s: could not resume: %s", self._shown, exc.message)
 
     async def _listen(self) -> None:
