@@ -366,3 +366,10 @@ async def test_connection_broken_mid_response_resumes_and_completes_once(
                 break
             await asyncio.sleep(0.02)
         assert logs == [f"drip {index}" for index in range(8)]  # none lost, none twice
+
+
+def test_command_arguments_stay_out_of_repr() -> None:
+    mcp = MCPClient(command=["python3", "server.py", "--token=s3cret"])
+    assert "s3cret" not in repr(mcp) and "python3" in repr(mcp)
+    with pytest.raises(errors.ConfigError, match="command"):
+        MCPClient(command=[])

@@ -433,3 +433,52 @@ async def test_a_transport_timeout_is_not_mistaken_for_the_call_deadline(
     with pytest.raises(errors.TimeoutError, match="no 'endpoint' event"):
         await mcp.connect()
     await mcp.close()
+
+
+FLOOD_CHILD = textwrap.dedent(
+    """
+    import json, sys
+    out = sys.stdout
+    for line in sys.stdin:
+        msg = json.loads(line)
+        if msg.get("method") == "initialize":
+            result = {"protocolVersion": "2025-11-25", "capabilities": {},
+                      "serverInfo": {"name": "flood", "version": "0"}}
+            out.write(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": result}) + "\\n")
+            out.flush()
+        elif msg.get("method") == "tools/call":
+            for n in range(50):
+                req = {"jsonrpc": "2.0", "id": f"s{n}", "method": "sampling/createMessage",
+                       "params": {}}
+                out.write(json.dumps(req) + "\\n")
+            out.flush()
+            errors = 0
+            for reply in sys.stdin:
+                answer = json.loads(reply)
+                if "error" in answer:
+                    errors += 1
+                if errors == 40:
+                    break
+            out.write(json.dumps({"jsonrpc": "2.0", "id": msg["id"],
+                                  "result": {"refused": errors}}) + "\\n")
+            out.flush()
+    """
+)
+
+
+async def test_server_request_flood_is_bounded() -> None:
+    release = asyncio.Event()
+
+    async def slow_model(params: dict[str, Any]) -> dict[str, Any]:
+        await release.wait()
+        return {"role": "assistant", "model": "m", "content": {"type": "text", "text": ""}}
+
+    async with MCPClient(
+        command=[sys.executable, "-c", FLOOD_CHILD],
+        sampling_handler=slow_model,
+        max_queued_events=10,
+    ) as mcp:
+        # 50 requests at once: 10 wait for the handler, 40 are refused at once.
+        assert await mcp.request("tools/call", {"name": "x"}, timeout=20) == {"refused": 40}
+        assert mcp.dropped_events == 40
+        release.set()

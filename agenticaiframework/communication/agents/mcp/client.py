@@ -12,12 +12,13 @@ Results are the specification's JSON objects, as dicts.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ...core import errors
 from ...core.events import Handler
-from ...core.lifecycle import BaseClient
+from ...core.lifecycle import BaseClient, ClientState
 from ...core.security import check_url, redact_url
 from .session import (
     LATEST_PROTOCOL_VERSION,
@@ -129,7 +130,12 @@ class MCPClient(BaseClient):
                 raise errors.ConfigError(
                     "command: give a list, e.g. ['python', 'server.py'], not a string"
                 )
-            self._target = " ".join(str(part) for part in command)[:200]
+            if not command:
+                raise errors.ConfigError(
+                    "command: give the program to run, e.g. ['python', 'x.py']"
+                )
+            # Only the program's name: arguments may hold secrets (--token=...).
+            self._target = os.path.basename(str(command[0]))
             transport = StdioTransport(command, **options)
         self._transport = transport
         self._session = MCPSession(
@@ -261,7 +267,7 @@ class MCPClient(BaseClient):
 
     async def _ready(self) -> None:
         self._ensure_usable()
-        if self._state.value != "open":
+        if self._state is not ClientState.OPEN:
             await self.connect()
 
     async def _paginate(self, method: str, key: str, cursor: str | None) -> list[dict[str, Any]]:

@@ -154,7 +154,9 @@ class MCPSession:
         elicitation_handler: Answers ``elicitation/create``.
         roots: What ``roots/list`` answers (None: the capability is not declared).
         max_queued_events: Events waiting for their handlers beyond which
-            new ones are dropped (counted in ``dropped_events`` and logged).
+            new ones are dropped (counted in ``dropped_events`` and logged);
+            also the most server requests handled at once (more are answered
+            with an error at once).
         logger: Where problems are logged.
     """
 
@@ -187,6 +189,7 @@ class MCPSession:
         self._served: dict[Any, asyncio.Task[Any]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(max_queued_events)
+        self._max_served = max_queued_events
         self._dispatcher: asyncio.Task[None] | None = None
         self._failure: errors.CommunicationError | None = None
         self._generation = 0
@@ -418,6 +421,16 @@ class MCPSession:
         elif kind is jsonrpc.MessageKind.REQUEST:
             if not _hashable(message["id"]):
                 self.logger.warning("server request with an invalid id dropped")
+                return
+            if len(self._served) >= self._max_served:
+                self.dropped_events += 1
+                self.logger.warning(
+                    "%d server requests in progress; refused one", len(self._served)
+                )
+                busy = jsonrpc.error_response(
+                    message["id"], jsonrpc.INTERNAL_ERROR, "client busy: too many requests at once"
+                )
+                self._spawn(self._send_quietly(busy), "busy")
                 return
             self._served[message["id"]] = self._spawn(self._answer(message), "answer")
         else:
