@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import pytest
 
 from agenticaiframework.communication.core.auth import clear_token_cache
+from agenticaiframework.communication.testing.http import serve_asgi
 from tests.servers.http_app import AppState, make_app
-from tests.servers.uvicorn_server import serve_asgi
 
 
 @dataclass

@@ -41,19 +41,7 @@ def echo() -> None:
 
 def content_length() -> None:
     inp, out = sys.stdin.buffer, sys.stdout.buffer
-    while True:
-        length = None
-        while True:
-            header = inp.readline()
-            if not header:
-                return
-            if header in (b"\r\n", b"\n"):
-                break
-            name, _, value = header.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        assert length is not None
-        body = inp.read(length)
+    while (body := read_framed(inp)) is not None:
         out.write(
             b"Content-Length: %d\r\nContent-Type: application/json\r\n\r\n%b" % (len(body), body)
         )

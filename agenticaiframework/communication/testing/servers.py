@@ -195,19 +195,10 @@ async def serve_websocket() -> AsyncIterator[str]:
 async def serve_mosquitto(
     binary: str, *, timeout: float = 10.0, reaper: ChildReaper | None = None
 ) -> AsyncIterator[str]:
-    """Run Mosquitto on a free loopback port until the block ends.
-
-    Args:
-        binary: The broker binary (see :func:`find_mosquitto`).
-        timeout: Seconds to wait for the broker to listen.
-        reaper: A watchdog that ends the broker and removes its folder if this
-            process is killed before the block ends.
+    """Run Mosquitto (a :class:`MosquittoBroker`) on a free loopback port until the block ends.
 
     Yields:
         ``mqtt://127.0.0.1:<port>``.
-
-    Raises:
-        RuntimeError: The broker exited or never listened.
     """
     broker = MosquittoBroker(binary, reaper=reaper, folder_prefix="agentcomm-demo-mqtt-")
     try:
@@ -221,21 +212,10 @@ async def serve_mosquitto(
 async def serve_amqtt(
     python: str, *, timeout: float = 20.0, reaper: ChildReaper | None = None
 ) -> AsyncIterator[str]:
-    """Run the amqtt broker from its own environment on a free loopback port.
-
-    See :func:`agenticaiframework.communication.testing.mqtt.serve_amqtt`.
-
-    Args:
-        python: The environment's interpreter (see :func:`find_amqtt`).
-        timeout: Seconds to wait for the broker to listen.
-        reaper: A watchdog that ends the broker and removes its folder if this
-            process is killed before the block ends.
+    """The amqtt broker, as :func:`agenticaiframework.communication.testing.mqtt.serve_amqtt`.
 
     Yields:
         ``mqtt://127.0.0.1:<port>``.
-
-    Raises:
-        RuntimeError: The broker exited or never listened.
     """
     async with _serve_amqtt(
         python, timeout=timeout, reaper=reaper, folder_prefix="agentcomm-demo-amqtt-"
