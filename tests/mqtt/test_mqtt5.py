@@ -342,6 +342,27 @@ async def pub_after_reconnect(broker: Mosquitto, topic: str) -> None:
         await pub.publish(topic, "after", qos=1)
 
 
+async def test_subscription_options_no_local_and_retain_handling(broker: Mosquitto) -> None:
+    async with MQTTClient(broker.url, default_qos=1) as mqtt, MQTTClient(broker.url) as other:
+        await other.publish("opt/retained", "old", qos=1, retain=True)
+        await mqtt.subscribe("opt/#", no_local=True, retain_handling=2)
+        await mqtt.publish("opt/mine", "own echo")  # not sent back to us: no_local
+        await other.publish("opt/theirs", "from other", qos=1)
+        got = await take(mqtt, 1)
+        assert [(m.topic, m.payload) for m in got] == [("opt/theirs", "from other")]
+        await asyncio.sleep(0.2)
+        assert mqtt.queued_messages == 0  # neither the retained message nor our own
+        # retain_as_published keeps the retain flag on a live forwarded message.
+        await mqtt.subscribe("keep/#", retain_as_published=True)
+        await other.publish("keep/x", "r", qos=1, retain=True)
+        assert (await take(mqtt, 1))[0].retain is True
+        with pytest.raises(ConfigError, match="retain_handling"):
+            await mqtt.subscribe("x", retain_handling=3)
+    async with MQTTClient(broker.url, protocol="3.1.1") as old:
+        with pytest.raises(ConfigError, match="MQTT 5"):
+            await old.subscribe("x", no_local=True)
+
+
 # -- shared subscriptions -------------------------------------------------------------
 
 

@@ -74,6 +74,7 @@ from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ..core import errors
 from ..core.codecs import Message, decode_payload, encode_bytes
@@ -695,6 +696,9 @@ class MQTTClient(BaseClient):
         self._reply_lock = asyncio.Lock()
         self._sids: dict[str, int] = {}  # subscribed filter -> MQTT 5 subscription identifier
         self._sid_routes: dict[int, tuple[_Route, ...]] = {}
+        # MQTT 5 subscription options of the filters that have any:
+        # (no_local, retain_as_published, retain_handling).
+        self._sub_options: dict[str, tuple[bool, bool, int]] = {}
 
     # -- properties ----------------------------------------------------------
 
@@ -1141,6 +1145,9 @@ class MQTTClient(BaseClient):
         qos: int | None = None,
         *,
         group: str | None = None,
+        no_local: bool = False,
+        retain_as_published: bool = False,
+        retain_handling: int = 0,
     ) -> None:
         """Subscribe to one filter, or to several ``[(filter, qos), ...]`` at once.
 
@@ -1155,9 +1162,15 @@ class MQTTClient(BaseClient):
             topic: A filter such as ``agents/+/status``, or a list of pairs.
             qos: QoS for a single filter (default ``default_qos``).
             group: A share group name.
+            no_local: MQTT 5: do not receive our own publishes on it.
+            retain_as_published: MQTT 5: keep the retain flag of forwarded
+                messages as the publisher set it.
+            retain_handling: MQTT 5: when the broker sends retained messages:
+                0 on every subscribe, 1 only when the subscription is new, 2 never.
 
         Raises:
-            ConfigError: An invalid filter, group or QoS (nothing is sent).
+            ConfigError: An invalid filter, group, QoS or option, or an
+                option over MQTT 3.1.1 (nothing is sent).
             AuthenticationError: The broker refused a subscription as not
                 authorized (``ERR_AUTH``, :class:`MQTTAuthError`).
             RemoteError: The broker refused a subscription (``remote_code``
@@ -1169,6 +1182,25 @@ class MQTTClient(BaseClient):
         pairs = self._subscription_pairs(topic, qos)
         if group is not None:
             pairs = [(share_filter(flt, group), level) for flt, level in pairs]
+        if no_local or retain_as_published or retain_handling:
+            if retain_handling not in (0, 1, 2) or isinstance(retain_handling, bool):
+                raise errors.ConfigError(
+                    f"retain_handling: must be 0, 1 or 2, got {retain_handling!r}"
+                )
+            if self._state is ClientState.OPEN and not self._v5:
+                raise errors.ConfigError(
+                    "subscription options (no_local, retain_as_published, retain_handling) "
+                    "need MQTT 5; this connection speaks 3.1.1"
+                )
+            for flt, _ in pairs:
+                self._sub_options[flt] = (
+                    bool(no_local),
+                    bool(retain_as_published),
+                    retain_handling,
+                )
+        else:
+            for flt, _ in pairs:
+                self._sub_options.pop(flt, None)
         for flt, level in pairs:
             self._subscriptions[flt] = level
         if self._online:
@@ -1204,13 +1236,20 @@ class MQTTClient(BaseClient):
         if engine is None:
             return
         try:
-            if self._use_sids:
-                # One SUBSCRIBE per filter, each with its subscription identifier:
-                # an MQTT 5 broker sends one copy of a message per matching
-                # subscription, and the identifier says which handlers it is for.
+            if self._v5 and (self._use_sids or self._sub_options):
+                # One SUBSCRIBE per filter, each with its subscription identifier
+                # and options: an MQTT 5 broker sends one copy of a message per
+                # matching subscription, and the identifier says which handlers
+                # it is for.
                 answers = await asyncio.gather(
                     *(
-                        engine.subscribe(flt, level, properties=self._sid_properties(flt))
+                        engine.subscribe(
+                            flt,
+                            # paho takes the QoS in the options when there are any
+                            0 if flt in self._sub_options else level,
+                            options=self._options_for(flt, level),
+                            properties=self._sid_properties(flt) if self._use_sids else None,
+                        )
                         for flt, level in pairs
                     )
                 )
@@ -1229,6 +1268,13 @@ class MQTTClient(BaseClient):
                 self._subscriptions.pop(flt, None)
             names = ", ".join(flt for flt, _ in refused)
             raise _reason_error(refused[0][1], f"subscription to {names}")
+
+    def _options_for(self, subscribed: str, level: int) -> SubscribeOptions | None:
+        options = self._sub_options.get(subscribed)
+        if options is None:
+            return None
+        no_local, as_published, handling = options
+        return SubscribeOptions(level, no_local, as_published, handling)  # type: ignore[no-untyped-call]
 
     def _sid_properties(self, subscribed: str) -> Properties | None:
         """The subscription identifier of a filter that has handlers (None without any).
@@ -1287,6 +1333,7 @@ class MQTTClient(BaseClient):
             validate_filter(flt)
         for flt in filters:
             self._subscriptions.pop(flt, None)
+            self._sub_options.pop(flt, None)
         engine = self._engine
         if self._online and engine is not None:
             try:
