@@ -382,15 +382,23 @@ async def test_get_stream_delivers_server_messages_and_resumes_from_last_event_i
         }
         return f"retry: 50\nid: {event_id}\ndata: {json.dumps(message)}\n\n".encode()
 
-    state.get_events = [log("one", "e1"), log("two", "e2")]
+    changed = b"".join(
+        b'data: {"jsonrpc": "2.0", "method": "notifications/%s/list_changed"}\n\n' % kind
+        for kind in (b"tools", b"resources", b"prompts")
+    )
+    state.get_events = [log("one", "e1"), log("two", "e2") + changed]
     logs: list[Any] = []
+    events: list[str] = []
     async with MCPClient(url) as mcp:
         mcp.on("log", lambda params: logs.append(params["data"]))
+        for name in ("tools_list_changed", "resources_list_changed", "prompts_list_changed"):
+            mcp.on(name, lambda params, name=name: events.append(name))
         for _ in range(300):
-            if len(logs) == 2:
+            if len(logs) == 2 and len(events) == 3:
                 break
             await asyncio.sleep(0.02)
     assert logs == ["one", "two"]
+    assert events == ["tools_list_changed", "resources_list_changed", "prompts_list_changed"]
     gets = [headers for verb, _, headers in state.seen if verb == "GET"]
     assert "last-event-id" not in gets[0]
     assert gets[0]["accept"] == "text/event-stream"
