@@ -490,7 +490,46 @@ async def test_request_without_responder_times_out(broker: Mosquitto) -> None:
         assert caller.is_connected
 
 
-# -- reason codes ---------------------------------------------------------------------
+# -- reason codes ---
+
+
+class DisconnectingBroker(MiniBroker):
+    """An MQTT 5 broker that accepts, then soon ends the connection with a
+    DISCONNECT carrying ``reason``."""
+
+    def __init__(self, reason: int) -> None:
+        super().__init__()
+        self.reason = reason
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        kind, _ = await _read_packet(reader)
+        assert kind == 1
+        writer.write(b"\x20\x03\x00\x00\x00")
+        await asyncio.sleep(0.3)
+        writer.write(bytes([0xE0, 2, self.reason, 0]))
+        await writer.drain()
+
+
+@pytest.mark.parametrize(
+    ("reason", "kind", "code"),
+    [(0x87, MQTTAuthError, "ERR_AUTH"), (0x97, RemoteError, "ERR_REMOTE")],
+)
+async def test_server_disconnect_reason_is_kept(reason: int, kind: type, code: str) -> None:
+    async with DisconnectingBroker(reason) as hostile:
+        mqtt = MQTTClient(hostile.url, auto_reconnect=False, connect_timeout=3.0)
+        seen: list[BaseException | None] = []
+        mqtt.on("disconnect", seen.append)
+        async with mqtt:
+            await eventually(lambda: bool(seen))
+            [stated] = seen
+            assert isinstance(stated, kind) and stated.code == code
+            assert f"0x{reason:02X}" in str(stated)
+            with pytest.raises(ConnectionError, match=f"0x{reason:02X}") as info:
+                await mqtt.receive()
+            assert isinstance(info.value.__cause__, kind)  # the broker's reason, kept
+
+
+# -- ACL ---------------------------------------------------------------------------------
 
 
 async def test_publish_refused_by_acl_is_err_auth_with_reason_code(tmp_path: Path) -> None:

@@ -328,6 +328,7 @@ class _Engine(aiomqtt.Client):
         self.acks: dict[int, tuple[asyncio.Future[bool], _Item]] = {}
         self.session_present = False
         self.connack: Properties | None = None  # the broker's CONNACK properties (MQTT 5)
+        self.server_disconnect: ReasonCode | None = None  # reason of a DISCONNECT from the broker
         self._reader: tuple[int, Callable[[], None]] | None = None
         self._reading = True
         context: ssl.SSLContext | None = kwargs.get("tls_context")
@@ -358,6 +359,8 @@ class _Engine(aiomqtt.Client):
         reason_code: ReasonCode,
         properties: Properties | None = None,
     ) -> None:
+        if flags.is_disconnect_packet_from_server:
+            self.server_disconnect = reason_code
         connected = self._connected
         if not connected.done():
             # Lost before CONNACK: fail the connect now rather than at its timeout.
@@ -1056,6 +1059,12 @@ class MQTTClient(BaseClient):
             if engine is None:  # pragma: no cover - _establish always sets it
                 return
             reason = await engine.wait_disconnected()
+            refused = engine.server_disconnect
+            if refused is not None and _code(refused) >= 0x80:
+                # The broker said why it ended the connection (MQTT 5 DISCONNECT).
+                stated = _reason_error(refused, f"connection to {where} ended by the broker")
+                stated.__cause__ = reason
+                reason = stated
             self._online = False
             self._engine = None
             self._settle_inflight(engine, requeue=cfg.auto_reconnect)
@@ -1064,6 +1073,7 @@ class MQTTClient(BaseClient):
             await self._events.emit("disconnect", reason)
             if not cfg.auto_reconnect:
                 lost = errors.ConnectionError(f"MQTT connection to {where} lost: {reason}")
+                lost.__cause__ = reason
                 self._give_up(lost)
                 await self._events.emit("error", lost)
                 return
