@@ -490,3 +490,18 @@ async def test_server_request_flood_is_bounded() -> None:
         assert await mcp.request("tools/call", {"name": "x"}, timeout=20) == {"refused": 40}
         assert mcp.dropped_events == 40
         release.set()
+
+
+async def test_json_body_that_answers_nothing_fails_the_call_at_once(
+    hostile: tuple[str, HostileState],
+) -> None:
+    url, state = hostile
+    async with MCPClient(url, timeout=30) as mcp:
+        state.behaviour["tools/call"] = "json-error-no-id"
+        with pytest.raises(errors.RemoteError) as info:
+            await asyncio.wait_for(mcp.call_tool("x"), 5)
+        assert info.value.remote_code == -32600
+        state.behaviour["tools/call"] = "json-other-id"
+        with pytest.raises(errors.ProtocolError, match="no reply"):
+            await asyncio.wait_for(mcp.call_tool("x"), 5)
+        await mcp.ping()

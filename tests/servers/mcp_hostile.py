@@ -16,6 +16,8 @@ id unless ``state.stateless``); every other request is answered by
   server forgetting every session (the resuming GET gets 404);
 * ``"cut-no-id"``: an SSE stream that ends without an event id or response;
 * ``"wrong-type"``: 200 with ``text/plain``;
+* ``"json-error-no-id"`` / ``"json-other-id"``: a JSON body that answers
+  no request of ours (an error with id null, a reply to another id);
 * GET ``/mcp`` streams the next of ``state.get_events`` and ends (405 when
   none is left);
 * ``/old`` is an HTTP+SSE (2024-11-05) endpoint: POST gets 405, GET streams
@@ -132,6 +134,11 @@ def make_app(state: HostileState) -> Starlette:
         if behaviour == "oversized-json":
             body = json.dumps({**reply, "result": {"pad": "x" * state.big}})
             return Response(body, media_type="application/json")
+        if behaviour == "json-error-no-id":
+            error = {"code": -32600, "message": "bad request"}
+            return JSONResponse({"jsonrpc": "2.0", "id": None, "error": error})
+        if behaviour == "json-other-id":
+            return JSONResponse({"jsonrpc": "2.0", "id": 12345, "result": {}})
         if behaviour == "wrong-type":
             return Response("hello", media_type="text/plain")
 

@@ -267,6 +267,10 @@ class StreamableHTTPTransport:
                     body = await self._read_json(response, method)
                     ready.set_result(None)
                     session.handle_message(body)
+                    items = body if isinstance(body, list) else [body]
+                    if not any(_answers(item, request_id) for item in items):
+                        # Nothing else can answer it: fail now rather than at the deadline.
+                        raise _not_an_answer(items, method)
                 elif ctype == "text/event-stream":
                     ready.set_result(None)
                     await self._read_response_stream(response, request_id, method)
@@ -474,6 +478,14 @@ def _answers(message: Any, request_id: Any) -> bool:
         and ("result" in message or "error" in message)
         and "method" not in message
     )
+
+
+def _not_an_answer(items: list[Any], method: str) -> errors.CommunicationError:
+    """The error for a JSON body that holds no response to the request it answers."""
+    for item in items:
+        if isinstance(item, dict) and item.get("id") is None and "error" in item:
+            return jsonrpc.remote_error(item, method=method)
+    return errors.ProtocolError(f"{method}: the JSON response holds no reply to the request")
 
 
 def _require_sse(response: HTTPResponse, what: str) -> None:
