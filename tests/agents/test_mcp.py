@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from agenticaiframework.communication.agents.mcp import MCPClient
+from agenticaiframework.communication.agents.mcp import MCPAuthorizationError, MCPClient
 from agenticaiframework.communication.core import errors
 from agenticaiframework.communication.testing.proxy import FaultProxy
 
@@ -373,3 +373,23 @@ def test_command_arguments_stay_out_of_repr() -> None:
     assert "s3cret" not in repr(mcp) and "python3" in repr(mcp)
     with pytest.raises(errors.ConfigError, match="command"):
         MCPClient(command=[])
+
+
+@pytest.mark.parametrize("http_server", [("--auth", "good-token")], ids=["oauth-rs"], indirect=True)
+async def test_sdk_resource_server_with_a_bearer_token(
+    http_server: tuple[str, HTTPServerProcess],
+) -> None:
+    url, server = http_server
+    async with MCPClient(url, auth={"type": "bearer", "token": "good-token"}) as mcp:
+        await _exercise(mcp)
+    for auth in (None, {"type": "bearer", "token": "wrong-token"}):
+        mcp = MCPClient(url, auth=auth)
+        with pytest.raises(MCPAuthorizationError) as info:
+            await mcp.connect()
+        await mcp.close()
+        assert info.value.code == "ERR_AUTH" and info.value.status_code == 401
+        assert info.value.error == "invalid_token"
+        assert info.value.resource_metadata == (
+            f"http://127.0.0.1:{server.port}/.well-known/oauth-protected-resource/mcp"
+        )
+        assert "wrong-token" not in str(info.value)

@@ -15,7 +15,12 @@ from typing import Any
 
 import pytest
 
-from agenticaiframework.communication.agents.mcp import MCPClient, SessionExpiredError, legacy_sse
+from agenticaiframework.communication.agents.mcp import (
+    MCPAuthorizationError,
+    MCPClient,
+    SessionExpiredError,
+    legacy_sse,
+)
 from agenticaiframework.communication.core import errors
 from tests.servers.mcp_hostile import HostileState, make_app
 from tests.servers.uvicorn_server import serve_asgi
@@ -504,4 +509,19 @@ async def test_json_body_that_answers_nothing_fails_the_call_at_once(
         state.behaviour["tools/call"] = "json-other-id"
         with pytest.raises(errors.ProtocolError, match="no reply"):
             await asyncio.wait_for(mcp.call_tool("x"), 5)
+        await mcp.ping()
+
+
+async def test_insufficient_scope_is_an_authorization_error_naming_the_scope(
+    hostile: tuple[str, HostileState],
+) -> None:
+    url, state = hostile
+    state.behaviour["tools/call"] = "insufficient-scope"
+    async with MCPClient(url) as mcp:
+        with pytest.raises(MCPAuthorizationError) as info:
+            await mcp.call_tool("x")
+        assert info.value.status_code == 403
+        assert info.value.error == "insufficient_scope"
+        assert info.value.scope == "files:write admin"
+        assert "files:write admin" in str(info.value)
         await mcp.ping()

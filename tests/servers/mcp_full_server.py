@@ -6,6 +6,7 @@ test run would turn into errors in-process)::
     python -m tests.servers.mcp_full_server stdio
     python -m tests.servers.mcp_full_server http PORT [--json] [--stateless] [--retry-ms N]
     python -m tests.servers.mcp_full_server sse PORT    # the 2024-11-05 HTTP+SSE transport
+    python -m tests.servers.mcp_full_server http PORT --auth TOKEN   # an OAuth resource server
 
 In HTTP modes it prints ``READY <port>`` once listening on 127.0.0.1 (the
 HTTP+SSE stream is at ``/sse``).
@@ -24,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import sys
 import warnings
 
@@ -169,8 +171,34 @@ async def complete(ref: object, argument: object, context: object) -> Completion
     return None
 
 
+def _require_token(token: str, port: int) -> None:
+    """Make the server an OAuth resource server accepting only ``token`` (scope ``mcp``)."""
+    from mcp.server.auth.provider import AccessToken
+    from mcp.server.auth.settings import AuthSettings
+
+    class OneToken:
+        async def verify_token(self, presented: str) -> AccessToken | None:
+            if presented != token:
+                return None
+            return AccessToken(token=presented, client_id="tests", scopes=["mcp"])
+
+    # The SDK takes these in its constructor only; the tools are registered on this one.
+    server.settings.auth = AuthSettings(
+        issuer_url="http://127.0.0.1:9/",  # type: ignore[arg-type]
+        resource_server_url=f"http://127.0.0.1:{port}/mcp",  # type: ignore[arg-type]
+        required_scopes=["mcp"],
+    )
+    server._token_verifier = OneToken()  # type: ignore[assignment]
+
+
 async def _serve_http(
-    port: int, *, json_response: bool, stateless: bool, retry_ms: int, legacy: bool = False
+    port: int,
+    *,
+    json_response: bool,
+    stateless: bool,
+    retry_ms: int,
+    legacy: bool = False,
+    auth_token: str | None = None,
 ) -> None:
     import uvicorn
     from mcp.server.streamable_http import EventMessage, EventStore
@@ -193,6 +221,12 @@ async def _serve_http(
                     await send_callback(EventMessage(message, event_id))  # type: ignore[operator]
             return stream or ""
 
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))  # bound first: the auth settings name the port
+    port = sock.getsockname()[1]
+    if auth_token is not None:
+        _require_token(auth_token, port)
     if legacy:
         app = server.sse_app()
     else:
@@ -206,7 +240,7 @@ async def _serve_http(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="none"
     )
     uv = uvicorn.Server(config)
-    task = asyncio.create_task(uv.serve())
+    task = asyncio.create_task(uv.serve(sockets=[sock]))
     while not uv.started:
         if task.done():
             await task
@@ -231,6 +265,7 @@ def main(argv: list[str]) -> None:
                 json_response="--json" in argv,
                 stateless="--stateless" in argv,
                 retry_ms=retry_ms,
+                auth_token=argv[argv.index("--auth") + 1] if "--auth" in argv else None,
             )
         )
     else:

@@ -16,6 +16,7 @@ id unless ``state.stateless``); every other request is answered by
   server forgetting every session (the resuming GET gets 404);
 * ``"cut-no-id"``: an SSE stream that ends without an event id or response;
 * ``"wrong-type"``: 200 with ``text/plain``;
+* ``"insufficient-scope"``: 403 with a Bearer ``insufficient_scope`` challenge;
 * ``"json-error-no-id"`` / ``"json-other-id"``: a JSON body that answers
   no request of ours (an error with id null, a reply to another id);
 * GET ``/mcp`` streams the next of ``state.get_events`` and ends (405 when
@@ -134,6 +135,9 @@ def make_app(state: HostileState) -> Starlette:
         if behaviour == "oversized-json":
             body = json.dumps({**reply, "result": {"pad": "x" * state.big}})
             return Response(body, media_type="application/json")
+        if behaviour == "insufficient-scope":
+            challenge = 'Bearer error="insufficient_scope", scope="files:write admin"'
+            return Response(status_code=403, headers={"www-authenticate": challenge})
         if behaviour == "json-error-no-id":
             error = {"code": -32600, "message": "bad request"}
             return JSONResponse({"jsonrpc": "2.0", "id": None, "error": error})

@@ -8,6 +8,7 @@ from .client import LOG_LEVELS, MCPClient
 from .session import (
     LATEST_PROTOCOL_VERSION,
     SUPPORTED_PROTOCOL_VERSIONS,
+    MCPAuthorizationError,
     MCPSession,
     SessionExpiredError,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "LATEST_PROTOCOL_VERSION",
     "LOG_LEVELS",
     "SUPPORTED_PROTOCOL_VERSIONS",
+    "MCPAuthorizationError",
     "MCPClient",
     "MCPSession",
     "SessionExpiredError",

@@ -28,6 +28,7 @@ __all__ = [
     "LATEST_PROTOCOL_VERSION",
     "SUPPORTED_PROTOCOL_VERSIONS",
     "ElicitationHandler",
+    "MCPAuthorizationError",
     "MCPSession",
     "ProgressHandler",
     "SamplingHandler",
@@ -73,6 +74,34 @@ class SessionExpiredError(errors.ConnectionError):
     """The server no longer knows the session (HTTP 404 for ``MCP-Session-Id``)."""
 
     code = "ERR_SESSION_EXPIRED"
+
+
+class MCPAuthorizationError(errors.AuthenticationError):
+    """A Streamable HTTP server refused the credentials (401) or their scope (403).
+
+    Attributes:
+        status_code: 401 or 403.
+        error: The ``error`` of ``WWW-Authenticate`` (``invalid_token``,
+            ``insufficient_scope`` ...), if given.
+        resource_metadata: The Protected Resource Metadata URL the server
+            named (``resource_metadata``), if any.
+        scope: The scope the server asked for, if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        error: str | None = None,
+        resource_metadata: str | None = None,
+        scope: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.error = error
+        self.resource_metadata = resource_metadata
+        self.scope = scope
 
 
 class Transport(Protocol):

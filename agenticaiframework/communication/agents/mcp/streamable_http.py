@@ -31,16 +31,17 @@ from __future__ import annotations
 import asyncio
 import codecs
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 
 from ...core import errors
 from ...core.codecs import loads
-from ...core.security import redact_url
+from ...core.security import redact_text, redact_url
 from ...http.client import HTTPClient, HTTPResponse
 from ...sse.client import EventStreamDecoder
 from ...stdio import jsonrpc
 from .legacy_sse import FALLBACK_STATUSES, LegacySSE
-from .session import SessionExpiredError
+from .session import MCPAuthorizationError, SessionExpiredError
 
 if TYPE_CHECKING:
     from .session import MCPSession
@@ -53,6 +54,7 @@ _DEFAULT_RETRY_MS = 1000
 _MAX_RESUMES = 5
 _DELETE_TIMEOUT = 5.0
 _PREVIEW = 300
+_AUTH_PARAM = re.compile(r'([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 
 
 class StreamableHTTPTransport:
@@ -224,12 +226,38 @@ class StreamableHTTPTransport:
                 if self._get_task is not None:
                     self._get_task.cancel()
             return SessionExpiredError(f"{self._shown}: the server no longer knows the session")
+        if response.status_code in (401, 403):
+            return self._auth_error(response, what)
         preview = await self._preview(response)
         return errors.HTTPStatusError(
             f"{what}: {self._shown} answered {response.status_code} {response.reason_phrase}"
             + (f": {preview}" if preview else ""),
             status_code=response.status_code,
             body_preview=preview,
+        )
+
+    def _auth_error(self, response: HTTPResponse, what: str) -> MCPAuthorizationError:
+        params = parse_bearer_challenge(response.headers.get("www-authenticate", ""))
+        status = response.status_code
+        metadata = params.get("resource_metadata")
+        message = f"{what}: {self._shown} answered {status}"
+        if params.get("error"):
+            message += f" ({params['error'][:100]}"
+            if params.get("error_description"):
+                message += f": {params['error_description'][:200]}"
+            message += ")"
+        if status == 401:
+            message += "; the server requires authorization: pass auth= (e.g. a bearer token)"
+        if params.get("scope"):
+            message += f"; scope asked for: {params['scope'][:200]}"
+        if metadata:
+            message += f"; resource metadata at {redact_url(metadata)}"
+        return MCPAuthorizationError(
+            redact_text(message),
+            status_code=status,
+            error=params.get("error"),
+            resource_metadata=metadata,
+            scope=params.get("scope"),
         )
 
     async def _preview(self, response: HTTPResponse) -> str:
@@ -478,6 +506,31 @@ def _answers(message: Any, request_id: Any) -> bool:
         and ("result" in message or "error" in message)
         and "method" not in message
     )
+
+
+def parse_bearer_challenge(header: str) -> dict[str, str]:
+    """The parameters of the ``Bearer`` challenge of a ``WWW-Authenticate`` header.
+
+    Args:
+        header: The header value (may hold several challenges).
+
+    Returns:
+        Lower-case parameter names to values (``error``, ``scope``,
+        ``resource_metadata`` ...); empty when there is no Bearer challenge.
+    """
+    match = re.search(r"(?:^|,)\s*Bearer\b", header, re.IGNORECASE)
+    if match is None:
+        return {}
+    rest = header[match.end() :]
+    # Stop at the next challenge: a scheme name followed by a space, not a parameter.
+    following = re.search(r",\s*[A-Za-z][\w-]*\s+[A-Za-z_]+\s*=", rest)
+    if following is not None:
+        rest = rest[: following.start()]
+    params: dict[str, str] = {}
+    for name, quoted, token in _AUTH_PARAM.findall(rest):
+        value = re.sub(r"\\(.)", r"\1", quoted) if quoted else token
+        params.setdefault(name.lower(), value)
+    return params
 
 
 def _not_an_answer(items: list[Any], method: str) -> errors.CommunicationError:
