@@ -251,11 +251,14 @@ async def test_stdio_child_death_fails_pending_calls_at_once() -> None:
         await asyncio.sleep(0.3)
         transport = mcp._transport
         pid = transport.client.pid  # type: ignore[attr-defined]
+        assert (await mcp.health_check()).is_healthy
         os.killpg(pid, signal.SIGKILL)
         with pytest.raises(errors.ProcessExitedError):
             await asyncio.wait_for(task, 10)
         with pytest.raises(errors.ProcessExitedError):
             await mcp.ping()
+        status = await mcp.health_check()
+        assert not status.is_healthy and "exited" in status.detail
 
 
 @pytest.mark.parametrize("http_server", MODES[:2], ids=MODE_IDS[:2], indirect=True)

@@ -18,6 +18,7 @@ from typing import Any
 
 from ...core import errors
 from ...core.events import Handler
+from ...core.health import HealthStatus, run_probe
 from ...core.lifecycle import BaseClient, ClientState
 from ...core.security import check_url, redact_url
 from .session import (
@@ -434,6 +435,24 @@ class MCPClient(BaseClient):
         """
         self._session.roots = [dict(root) for root in roots]
         await self.notify("notifications/roots/list_changed")
+
+    async def health_check(self, *, timeout: float = 5.0) -> HealthStatus:
+        """Check that the server answers ``ping`` (the client must be open).
+
+        Args:
+            timeout: Seconds the probe may take.
+
+        Returns:
+            The verdict with its latency; never raises.
+        """
+
+        async def probe() -> str:
+            if self._state is not ClientState.OPEN:
+                raise errors.ConnectionError(f"client is {self._state.value}")
+            await self._session.request("ping", timeout=timeout)
+            return f"MCP {self._target}: ping answered"
+
+        return await run_probe(probe, timeout=timeout, what=f"MCP {self._target}")
 
     def __repr__(self) -> str:
         return (
