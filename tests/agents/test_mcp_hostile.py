@@ -391,19 +391,22 @@ async def test_get_stream_delivers_server_messages_and_resumes_from_last_event_i
         b'data: {"jsonrpc": "2.0", "method": "notifications/%s/list_changed"}\n\n' % kind
         for kind in (b"tools", b"resources", b"prompts")
     )
-    state.get_events = [log("one", "e1"), log("two", "e2") + changed]
+    ask = b'data: {"jsonrpc": "2.0", "id": "g1", "method": "roots/list"}\n\n'
+    state.get_events = [log("one", "e1"), log("two", "e2") + changed + ask]
     logs: list[Any] = []
     events: list[str] = []
-    async with MCPClient(url) as mcp:
+    async with MCPClient(url, roots=[{"uri": "file:///r"}]) as mcp:
         mcp.on("log", lambda params: logs.append(params["data"]))
         for name in ("tools_list_changed", "resources_list_changed", "prompts_list_changed"):
             mcp.on(name, lambda params, name=name: events.append(name))
         for _ in range(300):
-            if len(logs) == 2 and len(events) == 3:
+            if len(logs) == 2 and len(events) == 3 and "g1" in state.answers:
                 break
             await asyncio.sleep(0.02)
     assert logs == ["one", "two"]
     assert events == ["tools_list_changed", "resources_list_changed", "prompts_list_changed"]
+    # A request of the server on the GET stream is answered by a POST.
+    assert state.answers["g1"]["result"] == {"roots": [{"uri": "file:///r"}]}
     gets = [headers for verb, _, headers in state.seen if verb == "GET"]
     assert "last-event-id" not in gets[0]
     assert gets[0]["accept"] == "text/event-stream"
