@@ -92,7 +92,7 @@ async def _exercise(mcp: MCPClient, *, progress: bool = True) -> None:
     result = await mcp.call_tool("progress", {"steps": 3}, on_progress=seen.append)
     assert result["content"][0]["text"] == "done"
     if progress:  # a server answering with JSON bodies has nowhere to send progress
-        for _ in range(100):
+        for _ in range(500):
             if len(seen) == 3:
                 break
             await asyncio.sleep(0.02)
@@ -204,7 +204,7 @@ async def test_events_log_and_resource_updated() -> None:
             notifications.append(message["method"])
 
         await mcp.call_tool("touch", {"uri": "test://greeting"})
-        for _ in range(100):
+        for _ in range(500):
             if updated:
                 break
             await asyncio.sleep(0.02)
@@ -287,7 +287,7 @@ async def test_cut_sse_stream_resumes_with_last_event_id(
         assert result["content"][0]["text"] == "survived the cut"
         # The request went out once: the tool ran once.
         assert marker.read_text() == "run\n"
-        for _ in range(100):
+        for _ in range(500):
             if len(logs) == 2:
                 break
             await asyncio.sleep(0.02)
@@ -364,7 +364,7 @@ async def test_connection_broken_mid_response_resumes_and_completes_once(
         assert result["content"][0]["text"] == "dripped"
         assert proxy.accepted > accepted  # reconnected (GET with Last-Event-ID)
         assert marker.read_text() == "run\n"  # the request was not sent again
-        for _ in range(100):
+        for _ in range(500):
             if len(logs) == 8:
                 break
             await asyncio.sleep(0.02)
