@@ -63,6 +63,7 @@ import inspect
 import math
 import socket
 import ssl
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -71,6 +72,7 @@ from urllib.parse import unquote, urlsplit
 import aiomqtt
 import paho.mqtt.client as paho
 from aiomqtt.exceptions import MqttConnectError
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -154,7 +156,8 @@ class MQTTMessage:
 
     @property
     def properties(self) -> Properties | None:
-        """The raw MQTT 5 properties (paho ``Properties``), None over MQTT 3.1.1."""
+        """The raw MQTT 5 properties (paho ``Properties``); None over MQTT 3.1.1 and
+        for a message that carries none."""
         return self._props
 
     def _prop(self, name: str) -> Any:
@@ -336,6 +339,8 @@ class _Engine(aiomqtt.Client):
             # paho leaks the TLS socket when the handshake fails; wrap it ourselves.
             wrapper = _tls_wrapper(context, kwargs["hostname"])
             self._client._ssl_wrap_socket = wrapper  # type: ignore[method-assign,assignment]
+        if kwargs.get("protocol") == aiomqtt.ProtocolVersion.V5:
+            _install_fast_publish(self._client)
 
     # -- paho callbacks (run on the event loop thread) ---------------------
 
@@ -525,6 +530,53 @@ class _Engine(aiomqtt.Client):
             if misc is not None and not misc.done():
                 misc.cancel()
                 await asyncio.wait([misc])
+
+
+_PAHO_RECEIVE = ("_in_packet", "_handle_on_message", "_send_puback", "_manual_ack")
+
+
+def _install_fast_publish(client: paho.Client) -> None:
+    """Skip paho's MQTT 5 properties parsing for PUBLISH packets that carry none.
+
+    paho builds and fills a ``Properties`` object for every MQTT 5 PUBLISH,
+    which costs about as much as the rest of receiving it. Most messages have
+    an empty properties block (one zero byte): those are built here with
+    ``properties=None``, as paho would build them but for that field.
+    Everything else (properties present, QoS 2, anything malformed) goes to
+    paho's own handler, and so does everything when paho's internals are not
+    the ones this was written against.
+    """
+    if not all(hasattr(client, name) for name in _PAHO_RECEIVE):
+        return
+    original = client._handle_publish
+    message_type = paho.MQTTMessage
+    success = paho.MQTT_ERR_SUCCESS
+    now = time.monotonic
+
+    def handle_publish() -> MQTTErrorCode:
+        incoming = client._in_packet
+        header = incoming["command"]
+        packet = incoming["packet"]
+        qos = (header & 0x06) >> 1
+        size = int.from_bytes(packet[:2], "big")
+        at = 2 + size + (2 if qos else 0)
+        if qos == 2 or size == 0 or len(packet) <= at or packet[at] != 0:
+            return original()
+        message = message_type(
+            mid=int.from_bytes(packet[at - 2 : at], "big") if qos else 0,
+            topic=bytes(packet[2 : 2 + size]),
+        )
+        message.dup = bool(header & 0x08)
+        message.qos = qos
+        message.retain = bool(header & 0x01)
+        message.payload = bytes(packet[at + 1 :])
+        message.timestamp = now()
+        client._handle_on_message(message)
+        if qos == 1 and not client._manual_ack:
+            return client._send_puback(message.mid)
+        return success
+
+    client._handle_publish = handle_publish  # type: ignore[method-assign]
 
 
 def _tls_wrapper(context: ssl.SSLContext, host: str) -> Callable[[socket.socket], ssl.SSLSocket]:
