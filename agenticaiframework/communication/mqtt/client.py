@@ -156,8 +156,10 @@ class MQTTMessage:
 
     @property
     def properties(self) -> Properties | None:
-        """The raw MQTT 5 properties (paho ``Properties``); None over MQTT 3.1.1 and
-        for a message that carries none."""
+        """The raw MQTT 5 properties (paho ``Properties``), or None.
+
+        None over MQTT 3.1.1 and for a message that carries no properties.
+        """
         return self._props
 
     def _prop(self, name: str) -> Any:
