@@ -109,6 +109,7 @@ HELP_COMMANDS = [
     ["stdio"],
     ["health"],
     ["discover"],
+    ["mcp"],
     ["demo"],
 ]
 
@@ -689,3 +690,18 @@ async def test_health_file_errors_name_the_client_and_probes_check_what_they_say
     assert verdicts["api"][0] is False and "404" in verdicts["api"][1], found
     assert verdicts["checked"][0] is True, found
     assert found.returncode == 1
+
+
+async def test_mcp_lists_and_calls_tools_of_a_real_mcp_server() -> None:
+    listed, called, failed, no_server = await asyncio.gather(
+        run("mcp", "--", *MCP),
+        run("mcp", "call", "add", "a=1", "b=41", "--", *MCP),
+        run("mcp", "call", "fail", "reason=nope", "--", *MCP),
+        run("mcp", "call", "add"),
+    )
+    assert listed.returncode == 0, listed
+    assert {"add", "echo"} <= {tool["name"] for tool in listed.docs}
+    assert called.returncode == 0, called
+    assert called.docs[0]["structuredContent"] == {"result": 42}
+    assert failed.returncode == 1 and failed.docs[0]["isError"] is True, failed
+    assert_error(no_server, "ERR_CONFIG")

@@ -305,6 +305,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
 
     p = sub.add_parser(
+        "mcp",
+        help="list or call the tools of an MCP server",
+        description=(
+            "Talk to an MCP server over Streamable HTTP (URL) or stdio (-- CMD): list its "
+            "tools, or call one with KEY=VALUE arguments (VALUE is JSON when it parses, "
+            "else text). Examples: agentcomm mcp http://127.0.0.1:8000/mcp; agentcomm mcp "
+            "http://127.0.0.1:8000/mcp call add a=1 b=2; agentcomm mcp call add a=1 b=2 -- "
+            "python server.py"
+        ),
+    )
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
+    p.add_argument(
+        "words", nargs=argparse.REMAINDER, help="[URL] [call TOOL [KEY=VALUE...]] [-- CMD ARGS...]"
+    )
+
+    p = sub.add_parser(
         "health",
         help="health-check clients listed in a TOML file",
         description=(
@@ -577,6 +593,62 @@ def _is_notification(message: Any) -> bool:
     return isinstance(message, dict) and "method" in message and "id" not in message
 
 
+def _mcp_words(words: Sequence[str]) -> tuple[str | None, list[str], list[str]]:
+    """Split ``[URL] [call TOOL k=v...] [-- CMD...]`` into (url, action words, command)."""
+    words = list(words)
+    command: list[str] = []
+    if "--" in words:
+        cut = words.index("--")
+        words, command = words[:cut], words[cut + 1 :]
+    url = None
+    if not command:
+        if not words or words[0] == "call":
+            raise ConfigError("mcp: give the server's URL, or -- CMD to start it over stdio")
+        url, words = words[0], words[1:]
+    return url, words, command
+
+
+def _mcp_arguments(pairs: Sequence[str]) -> dict[str, Any]:
+    arguments: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"mcp call: expected KEY=VALUE, got {pair!r}")
+        try:
+            arguments[key] = json.loads(value)
+        except json.JSONDecodeError:
+            arguments[key] = value
+    return arguments
+
+
+async def _mcp(args: argparse.Namespace, out: Output) -> int:
+    from .agents.mcp import MCPClient
+
+    url, action, command = _mcp_words(args.words)
+    if action and (action[0] != "call" or len(action) < 2):
+        raise ConfigError(f"mcp: expected 'call TOOL [KEY=VALUE...]', got {' '.join(action)!r}")
+    client = (
+        MCPClient(
+            _with_scheme(url, plain="http", secure="https"),
+            timeout=args.timeout,
+            allow_insecure=args.insecure,
+        )
+        if url is not None
+        else MCPClient(command=command, timeout=args.timeout)
+    )
+    async with client as mcp:
+        if not action:
+            for tool in await mcp.list_tools():
+                if out.json_lines:
+                    out.emit(tool)
+                else:
+                    out.emit(str(tool.get("description") or "").strip(), label=tool["name"])
+            return 0
+        result = await mcp.call_tool(action[1], _mcp_arguments(action[2:]))
+    out.emit(result)
+    return 1 if result.get("isError") else 0  # the tool said it failed
+
+
 def load_clients(path: str, *, allow_insecure: bool = False) -> dict[str, Any]:
     """Build clients from a TOML file, one ``[clients.NAME]`` table each.
 
@@ -730,6 +802,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Output], Any]] = {
     "stdio": _stdio,
     "health": _health,
     "discover": _discover,
+    "mcp": _mcp,
     "demo": _demo,
 }
 
