@@ -1,64 +1,126 @@
-"""HTTP: HTTPClient vs httpx.AsyncClient, same server, same run."""
+"""HTTP: HTTPClient on each wire engine vs raw httpx, httpx + aiohttp transport and raw aiohttp.
+
+Same server, same run. Our client runs on its two engines: httpx's own
+transport (``transport="httpx"``) and aiohttp under httpx
+(``transport="aiohttp"``). The baselines: raw ``httpx.AsyncClient``, raw
+httpx with httpx-aiohttp's ``AiohttpTransport``, and raw
+``aiohttp.ClientSession`` (the ceiling: no httpx at all).
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+import aiohttp
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 from agenticaiframework.communication import HTTPClient
+from agenticaiframework.communication.http.aiohttp_engine import AiohttpEngine
+from agenticaiframework.communication.http.engine import _default_ssl_context
 
-from .harness import Result, Side, compare
+from .harness import Result, Side, compare_rows
 from .servers import uvicorn_server
+
+Get = Callable[[], Awaitable[Any]]
+
+
+def _sequential(get: Get) -> Side:
+    async def side(count: int) -> int:
+        for _ in range(count):
+            await get()
+        return count
+
+    return side
+
+
+def _concurrent(get: Get, inflight: int) -> Side:
+    async def side(count: int) -> int:
+        sem = asyncio.Semaphore(inflight)
+
+        async def one() -> None:
+            async with sem:
+                await get()
+
+        await asyncio.gather(*(one() for _ in range(count)))
+        return count
+
+    return side
 
 
 async def run(quick: bool) -> list[Result]:
-    """Sequential and concurrent GETs through both clients."""
+    """Sequential and concurrent GETs through every client."""
     n = 300 if quick else 5_000
     inflight = 100
     async with uvicorn_server() as url:
-        # Idle connections must outlive the other side's run (about 10 s at 100
-        # in flight): with httpx's default 5 s keep-alive expiry, every timed
-        # run after a switch of sides reopened 100 connections and took twice
-        # as long, so the ratio said who went second. Both sides get the same
-        # pool, through our client's transport seam.
+        # Idle connections must outlive the other sides' rounds (about 10 s at 100
+        # in flight): with a 5 s keep-alive expiry, every timed run after a switch
+        # of sides reopened 100 connections and took twice as long, so the ratio
+        # said who went second. Every side gets the same pool, ours through the
+        # transport seam.
+        expiry = 600.0
         limits = httpx.Limits(
-            max_connections=inflight, max_keepalive_connections=inflight, keepalive_expiry=600
+            max_connections=inflight, max_keepalive_connections=inflight, keepalive_expiry=expiry
         )
-        ours = HTTPClient(url, transport=httpx.AsyncHTTPTransport(limits=limits))
-        raw = httpx.AsyncClient(base_url=url, limits=limits)
-        async with ours, raw:
+        ours_httpx = HTTPClient(url, transport=httpx.AsyncHTTPTransport(limits=limits))
+        ours_aiohttp = HTTPClient(
+            url,
+            transport=AiohttpEngine(
+                _default_ssl_context(False), max_connections=inflight, keepalive_expiry=expiry
+            ),
+        )
+        raw_httpx = httpx.AsyncClient(base_url=url, limits=limits)
+        httpx_aiohttp = httpx.AsyncClient(
+            base_url=url, transport=AiohttpTransport(limits=limits, trust_env=False)
+        )
+        raw_aiohttp = aiohttp.ClientSession(
+            url, connector=aiohttp.TCPConnector(limit=inflight, keepalive_timeout=expiry)
+        )
+        async with ours_httpx, ours_aiohttp, raw_httpx, httpx_aiohttp, raw_aiohttp:
 
-            def seq(client: HTTPClient | httpx.AsyncClient) -> Side:
-                async def side(count: int) -> int:
-                    for _ in range(count):
-                        (await client.get("/")).json()
-                    return count
+            async def aiohttp_get() -> Any:
+                async with raw_aiohttp.get("/") as response:
+                    return await response.json()
 
-                return side
+            async def ours_httpx_get() -> Any:
+                return (await ours_httpx.get("/")).json()
 
-            def conc(client: HTTPClient | httpx.AsyncClient) -> Side:
-                async def side(count: int) -> int:
-                    sem = asyncio.Semaphore(inflight)
+            async def ours_aiohttp_get() -> Any:
+                return (await ours_aiohttp.get("/")).json()
 
-                    async def one() -> None:
-                        async with sem:
-                            (await client.get("/")).json()
+            async def raw_httpx_get() -> Any:
+                return (await raw_httpx.get("/")).json()
 
-                    await asyncio.gather(*(one() for _ in range(count)))
-                    return count
+            async def httpx_aiohttp_get() -> Any:
+                return (await httpx_aiohttp.get("/")).json()
 
-                return side
-
-            rounds = 2 if quick else 20
-            return [
-                await compare(f"{n} sequential GETs", seq(ours), seq(raw), total=n, rounds=rounds),
-                await compare(
-                    f"{n} GETs, {inflight} in flight",
-                    conc(ours),
-                    conc(raw),
-                    total=n,
-                    # Rounds of 1,000: each round fills the 100 slots and drains them.
-                    rounds=2 if quick else 5,
-                ),
+            gets = {
+                "ours (httpx engine)": ours_httpx_get,
+                "ours (aiohttp engine)": ours_aiohttp_get,
+                "raw httpx": raw_httpx_get,
+                "httpx + aiohttp transport": httpx_aiohttp_get,
+                "raw aiohttp": aiohttp_get,
+            }
+            pairs = [
+                ("ours (httpx engine)", "raw httpx"),
+                ("ours (aiohttp engine)", "raw httpx"),
+                ("ours (aiohttp engine)", "httpx + aiohttp transport"),
+                ("ours (aiohttp engine)", "raw aiohttp"),
             ]
+            results: list[Result] = []
+            for label, make in (
+                (f"{n} sequential GETs", _sequential),
+                (
+                    f"{n} GETs, {inflight} in flight",
+                    lambda get: _concurrent(get, inflight),
+                ),
+            ):
+                sides = {name: make(get) for name, get in gets.items()}
+                results += await compare_rows(
+                    [(f"{label}: {a} vs {b}", sides[a], sides[b]) for a, b in pairs],
+                    total=n,
+                    rounds=2 if quick else 10,
+                )
+            return results

@@ -271,8 +271,10 @@ class HTTPConfig(BaseConfig):
         follow_redirects: Follow 3xx responses (each hop re-checked).
         max_redirects: Hops followed before giving up.
         http2: Negotiate HTTP/2 (needs the ``h2`` package).
-        transport: An ``httpx.AsyncBaseTransport`` to send through instead of
-            httpx's default (for instance ``httpx_aiohttp.AiohttpTransport``).
+        transport: The wire engine under the httpx API: None (the default
+            engine, ``"aiohttp"``), ``"aiohttp"`` (aiohttp through
+            httpx-aiohttp), ``"httpx"`` (httpx's own transport; ``http2=True``
+            picks it by itself) or any ``httpx.AsyncBaseTransport``.
         max_response_size: Largest response body read, in bytes, counted after
             decompression (a gzip bomb is stopped at the limit, not at its
             wire size); a bigger body raises ``MessageTooLargeError``. None
@@ -326,6 +328,12 @@ class HTTPConfig(BaseConfig):
             check_header_name("credential_headers", name)
         if self.health_path is not None and not isinstance(self.health_path, str):
             raise _fail("health_path", f"must be a path, a URL or None, got {self.health_path!r}")
+        if isinstance(self.transport, str) and self.transport not in ("aiohttp", "httpx"):
+            raise _fail(
+                "transport",
+                f"unknown engine {self.transport[:40]!r}: use 'aiohttp', 'httpx' "
+                "or an httpx transport object",
+            )
         if self.pool_connections > self.pool_maxsize:
             raise _fail("pool_connections", "must not exceed pool_maxsize")
         self.retry_config()

@@ -1,0 +1,289 @@
+"""The aiohttp wire engine behind the httpx API (``HTTPConfig.transport="aiohttp"``).
+
+httpx keeps building requests and reading responses (redirect checks, cookies,
+auth, decompression and size limits stay ours and httpx's); aiohttp only moves
+bytes, through httpx-aiohttp's transport. This module adds what our clients
+need on top of it: one aiohttp session without a cookie jar of its own (httpx
+keeps the cookies, or every cookie would be sent twice), the pool limit and TLS
+context of the config, and every aiohttp exception turned into the httpx
+exception httpx's own transport raises for the same fault, so
+:func:`~agenticaiframework.communication.http.engine.translate_error` maps
+both engines onto the same errors of ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import aiohttp
+import httpx
+import yarl
+from httpx_aiohttp.transport import AiohttpResponseStream, AiohttpTransport
+
+from ..core.security import parse_ip
+
+__all__ = ["AiohttpEngine", "to_httpx_error"]
+
+
+def to_httpx_error(exc: BaseException) -> httpx.TransportError:
+    """The httpx exception httpx's own transport raises for the fault ``exc``.
+
+    Args:
+        exc: An aiohttp, asyncio or OS exception raised while sending or reading.
+
+    Returns:
+        The matching httpx exception (raise it ``from exc``).
+    """
+    text = str(exc) or type(exc).__name__
+    # Timeouts without text, as httpx's own: the errors then read the same.
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        if _waited_for_pool(exc):
+            return httpx.PoolTimeout("")
+        return httpx.ConnectTimeout("")
+    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return httpx.ReadTimeout("")
+    if isinstance(exc, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
+        return httpx.ProxyError(text)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        # Refused, unreachable, or TLS handshake/certificate failures ("SSL" in text).
+        return httpx.ConnectError(text)
+    if isinstance(exc, aiohttp.InvalidURL):
+        return httpx.UnsupportedProtocol(text)
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+        return httpx.RemoteProtocolError(text)
+    if isinstance(exc, aiohttp.ClientResponseError):
+        # The server's bytes were not HTTP (bad status line, oversized header...).
+        return httpx.RemoteProtocolError(text)
+    if isinstance(exc, aiohttp.ClientOSError | OSError):
+        return httpx.ReadError(text)
+    return httpx.TransportError(text)
+
+
+def _waited_for_pool(exc: BaseException) -> bool:
+    """Whether a connection timeout ran out waiting for a free pool slot.
+
+    aiohttp raises the same exception for both; the frames where the timeout
+    cancelled the wait tell them apart (if aiohttp renames its private
+    ``_wait_for_available_connection``, a pool timeout reads "connect timeout").
+    """
+    seen = 0
+    cause: BaseException | None = exc
+    while cause is not None and seen < 5:
+        frame = cause.__traceback__
+        while frame is not None:
+            if frame.tb_frame.f_code.co_name == "_wait_for_available_connection":
+                return True
+            frame = frame.tb_next
+        cause = cause.__cause__ or cause.__context__
+        seen += 1
+    return False
+
+
+_FAULTS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """The aiohttp exception under httpx-aiohttp's own (coarser) mapping, if any."""
+    cause = exc.__cause__
+    return cause if isinstance(exc, httpx.HTTPError) and isinstance(cause, _FAULTS) else exc
+
+
+# asyncio transports buffer up to 64 KiB before a write waits: smaller bodies
+# never stall in aiohttp's writer, so they skip the per-piece deadline.
+_BUFFERED = 64 * 1024
+
+
+def _pieces(body: bytes) -> AsyncIterator[bytes]:
+    async def pieces() -> AsyncIterator[bytes]:
+        view = memoryview(body)
+        for start in range(0, len(body), _BUFFERED):
+            yield bytes(view[start : start + _BUFFERED])
+
+    return pieces()
+
+
+async def _timed_body(
+    body: AsyncIterable[bytes], deadline: asyncio.Timeout, seconds: float
+) -> AsyncIterator[bytes]:
+    """``body``, with aiohttp's writing of each piece bounded by ``seconds``.
+
+    The deadline runs only while aiohttp holds a piece (writes and waits for the
+    peer to take it), not while the body's own source produces the next one, as
+    httpx's write timeout counts socket writes only.
+    """
+    loop = asyncio.get_running_loop()
+    async for piece in body:
+        deadline.reschedule(loop.time() + seconds)
+        yield piece
+        deadline.reschedule(None)
+
+
+class _MappedStream(httpx.AsyncByteStream):
+    """A response body whose read errors are httpx's, as with httpx's transport."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: httpx.AsyncByteStream) -> None:
+        self._stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._stream:
+                yield chunk
+        except (httpx.HTTPError, *_FAULTS) as exc:
+            cause = _unwrap(exc)
+            if cause is exc and isinstance(exc, httpx.HTTPError):
+                raise
+            raise to_httpx_error(cause) from cause
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+class _AsSent(aiohttp.ClientRequest):
+    """aiohttp's request with the headers httpx built, as httpx's transport sends them.
+
+    aiohttp would add ``Content-Length: 0`` to body-less DELETEs and refuse (or
+    move to the end) httpx's ``Transfer-Encoding: chunked`` of a streamed body.
+    """
+
+    def update_body_from_data(self, body: Any, *args: Any, **kwargs: Any) -> None:
+        declared = "Content-Length" in self.headers
+        super().update_body_from_data(body, *args, **kwargs)
+        if body is None and not declared:
+            self.headers.pop("Content-Length", None)
+
+    def update_transfer_encoding(self) -> None:
+        """Keep httpx's ``Transfer-Encoding: chunked`` where httpx put it."""
+        if self.chunked and "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return
+        super().update_transfer_encoding()
+
+
+class AiohttpEngine(AiohttpTransport):
+    """httpx-aiohttp's transport with our session, limits and error mapping.
+
+    Args:
+        ssl_context: The TLS context (CA bundle, verification, client certificate).
+        max_connections: Open connections at most (aiohttp keeps idle ones up to this).
+        keepalive_expiry: Seconds an idle connection is kept.
+    """
+
+    def __init__(
+        self,
+        ssl_context: ssl.SSLContext,
+        max_connections: int = 100,
+        keepalive_expiry: float = 5.0,
+    ) -> None:
+        limits = httpx.Limits(max_connections=max_connections, keepalive_expiry=keepalive_expiry)
+        super().__init__(verify=ssl_context, trust_env=False, limits=limits, client=self._session)
+        self._ssl_context = ssl_context
+
+    def _session(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            ssl=self._ssl_context,
+            limit=self.limits.max_connections or 0,
+            keepalive_timeout=self.limits.keepalive_expiry or 15.0,
+        )
+        # No cookie jar and no headers of its own: httpx built them all.
+        session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+            request_class=_AsSent,
+            trust_env=False,
+        )
+        # aiohttp silently re-sends an idempotent request once when the connection
+        # drops; httpx does not, and our retry policy counts every attempt (a
+        # refusing server would else see twice the connections max_retries allows).
+        if hasattr(session, "_retry_connection"):
+            session._retry_connection = False
+        return session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` through aiohttp; faults raise httpx's exceptions."""
+        if not isinstance(self.client, aiohttp.ClientSession):
+            self.client = self.get_client()
+        timeout = request.extensions.get("timeout", {})
+        data: bytes | AsyncIterator[bytes] | None
+        headers = request.headers.raw
+        write_timeout = timeout.get("write")
+        try:
+            data = request.content or None
+        except httpx.RequestNotRead:
+            if "transfer-encoding" in request.headers or "content-length" in request.headers:
+                # aiohttp writes the chunked framing that httpx's header announces.
+                data = request.stream  # type: ignore[assignment]
+            else:
+                data = None  # a stream with nothing in it (a redirect hop's GET)
+        # aiohttp has no write timeout: a body that may not fit the transport's
+        # buffer goes out piece by piece under our own deadline (httpx's "write").
+        deadline = asyncio.timeout(None)
+        if write_timeout is not None and data is not None:
+            if not isinstance(data, bytes):
+                data = _timed_body(data, deadline, write_timeout)
+            elif len(data) > _BUFFERED:
+                data = _timed_body(_pieces(data), deadline, write_timeout)
+        # httpx has turned URL credentials into the Authorization header (or the
+        # auth object set one): aiohttp would refuse both, and neither goes on the
+        # wire with httpx's transport.
+        url = (
+            request.url.copy_with(username=None, password=None)
+            if request.url.userinfo
+            else request.url
+        )
+        address = parse_ip(url.host)
+        if address is not None and str(address) != url.host.strip("[]"):
+            # aiohttp refuses spellings such as 127.1 or 2130706433 that httpx
+            # connects to as they are (the Host header keeps the spelling).
+            url = url.copy_with(host=str(address))
+        try:
+            async with deadline:
+                response = await self._send(request, url, headers, data, timeout)
+        except TimeoutError as exc:
+            if deadline.expired():
+                raise httpx.WriteTimeout("") from exc
+            raise to_httpx_error(exc) from exc
+        except _FAULTS as exc:
+            raise to_httpx_error(exc) from exc
+        extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
+        if response.reason:
+            extensions["reason_phrase"] = response.reason.encode()
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.raw_headers,
+            stream=_MappedStream(AiohttpResponseStream(response)),
+            request=request,
+            extensions=extensions,
+        )
+
+    async def _send(
+        self,
+        request: httpx.Request,
+        url: httpx.URL,
+        headers: Sequence[tuple[bytes, bytes]],
+        data: bytes | AsyncIterator[bytes] | None,
+        timeout: Mapping[str, float | None],
+    ) -> aiohttp.ClientResponse:
+        assert isinstance(self.client, aiohttp.ClientSession)
+        return await self.client.request(
+            method=request.method,
+            # As httpx encoded it: yarl would re-normalise dot segments and
+            # refuse spellings such as 127.1 that httpx sends as they are.
+            url=yarl.URL(str(url), encoded=True),
+            # As httpx writes them: names with their case, in order.
+            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers],
+            data=data,
+            allow_redirects=False,
+            auto_decompress=False,
+            compress=False,
+            timeout=aiohttp.ClientTimeout(
+                sock_connect=timeout.get("connect"),
+                sock_read=timeout.get("read"),
+                connect=timeout.get("pool"),
+            ),
+            server_hostname=request.extensions.get("sni_hostname"),
+        ).__aenter__()
