@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -260,6 +262,32 @@ async def test_publish_over_the_brokers_maximum_packet_size_is_refused_before_se
             await mqtt.publish("big/y", b"y" * 200, qos=1)
             assert (await take(mqtt, 1))[0].raw == b"y" * 200
             assert mqtt.is_connected and mqtt.stats.reconnects == 0
+
+
+@pytest.mark.parametrize("qos", [0, 1])
+async def test_publishes_the_socket_cannot_take_at_once_are_finished_later(
+    broker: Mosquitto, qos: int
+) -> None:
+    # The broker is stopped (SIGSTOP) so that it reads nothing: the publishes
+    # fill the socket buffers and are written in parts, the rest when the
+    # socket drains after the broker goes on.
+    payloads = [bytes([i]) * (2 * 1024 * 1024) for i in range(4)]
+    async with MQTTClient(broker.url) as sub, MQTTClient(broker.url, keepalive=30) as pub:
+        await sub.subscribe("big/#", qos=qos)
+        pid = broker.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            sending = asyncio.gather(
+                *(pub.publish(f"big/{i}", p, qos=qos) for i, p in enumerate(payloads))
+            )
+            await asyncio.sleep(0.5)
+            assert not sending.done()  # the socket is full
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        await asyncio.wait_for(sending, 20)
+        got = await take(sub, 4, timeout=20)
+    assert sorted(m.raw for m in got) == payloads
 
 
 # -- properties -----------------------------------------------------------------------

@@ -343,6 +343,7 @@ class _Engine(aiomqtt.Client):
             self._client._ssl_wrap_socket = wrapper  # type: ignore[method-assign,assignment]
         if kwargs.get("protocol") == aiomqtt.ProtocolVersion.V5:
             _install_fast_publish(self._client)
+        self._direct_write = all(hasattr(self._client, name) for name in _PAHO_SEND)
 
     # -- paho callbacks (run on the event loop thread) ---------------------
 
@@ -456,7 +457,25 @@ class _Engine(aiomqtt.Client):
         Raises:
             _Lost: The link is down and the message was not taken.
         """
-        info = self._client.publish(item.topic, item.data, item.qos, item.retain, item.props)
+        client = self._client
+        if self._direct_write:
+            # Write now, in this call: left to paho, every publish registers a
+            # writer on the loop, waits one loop pass, writes, and unregisters
+            # (two selector changes). Only when the socket cannot take it all
+            # does the writer get registered, as before.
+            register = client._on_socket_register_write
+            was_registered = client._registered_write
+            client._on_socket_register_write = None
+            try:
+                info = client.publish(item.topic, item.data, item.qos, item.retain, item.props)
+            finally:
+                client._on_socket_register_write = register
+            if client.want_write():
+                if not was_registered:
+                    client._registered_write = False  # flagged above with no callback to call
+                client._call_socket_register_write()
+        else:
+            info = client.publish(item.topic, item.data, item.qos, item.retain, item.props)
         if info.rc != paho.MQTT_ERR_SUCCESS and info.rc != paho.MQTT_ERR_QUEUE_SIZE:
             raise _Lost(paho.error_string(info.rc))
         if info.rc == paho.MQTT_ERR_QUEUE_SIZE:
@@ -534,6 +553,7 @@ class _Engine(aiomqtt.Client):
                 await asyncio.wait([misc])
 
 
+_PAHO_SEND = ("_on_socket_register_write", "_registered_write", "_call_socket_register_write")
 _PAHO_RECEIVE = ("_in_packet", "_handle_on_message", "_send_puback", "_manual_ack")
 
 
