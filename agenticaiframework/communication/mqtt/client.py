@@ -341,8 +341,7 @@ class _Engine(aiomqtt.Client):
             # paho leaks the TLS socket when the handshake fails; wrap it ourselves.
             wrapper = _tls_wrapper(context, kwargs["hostname"])
             self._client._ssl_wrap_socket = wrapper  # type: ignore[method-assign,assignment]
-        if kwargs.get("protocol") == aiomqtt.ProtocolVersion.V5:
-            _install_fast_publish(self._client)
+        _install_fast_publish(self._client, v5=kwargs.get("protocol") == aiomqtt.ProtocolVersion.V5)
         self._direct_write = all(hasattr(self._client, name) for name in _PAHO_SEND)
 
     # -- paho callbacks (run on the event loop thread) ---------------------
@@ -459,21 +458,10 @@ class _Engine(aiomqtt.Client):
         """
         client = self._client
         if self._direct_write:
-            # Write now, in this call: left to paho, every publish registers a
-            # writer on the loop, waits one loop pass, writes, and unregisters
-            # (two selector changes). Only when the socket cannot take it all
-            # does the writer get registered, as before.
-            register = client._on_socket_register_write
-            was_registered = client._registered_write
-            client._on_socket_register_write = None
-            try:
-                info = client.publish(item.topic, item.data, item.qos, item.retain, item.props)
-            finally:
-                client._on_socket_register_write = register
-            if client.want_write():
-                if not was_registered:
-                    client._registered_write = False  # flagged above with no callback to call
-                client._call_socket_register_write()
+            info = _write_now(
+                client,
+                lambda: client.publish(item.topic, item.data, item.qos, item.retain, item.props),
+            )
         else:
             info = client.publish(item.topic, item.data, item.qos, item.retain, item.props)
         if info.rc != paho.MQTT_ERR_SUCCESS and info.rc != paho.MQTT_ERR_QUEUE_SIZE:
@@ -553,27 +541,53 @@ class _Engine(aiomqtt.Client):
                 await asyncio.wait([misc])
 
 
+T = TypeVar("T")
+
+
+def _write_now(client: paho.Client, queue: Callable[[], T]) -> T:
+    """Run ``queue`` (a paho call that queues a packet) and write the packet at once.
+
+    Left to paho, every packet registers a writer on the loop, waits one loop
+    pass, is written, and unregisters the writer: two selector changes and a
+    loop pass per packet. Here paho writes in the call; only when the socket
+    cannot take it all is the writer registered, as before.
+    """
+    register = client._on_socket_register_write
+    was_registered = client._registered_write
+    client._on_socket_register_write = None
+    try:
+        return queue()
+    finally:
+        client._on_socket_register_write = register
+        if client.want_write():
+            if not was_registered:
+                client._registered_write = False  # flagged above with no callback to call
+            client._call_socket_register_write()
+
+
 _PAHO_SEND = ("_on_socket_register_write", "_registered_write", "_call_socket_register_write")
 _PAHO_RECEIVE = ("_in_packet", "_handle_on_message", "_send_puback", "_manual_ack")
 
 
-def _install_fast_publish(client: paho.Client) -> None:
-    """Skip paho's MQTT 5 properties parsing for PUBLISH packets that carry none.
+def _install_fast_publish(client: paho.Client, *, v5: bool) -> None:
+    """Receive QoS 0/1 PUBLISH packets without paho's per-message overhead.
 
     paho builds and fills a ``Properties`` object for every MQTT 5 PUBLISH,
-    which costs about as much as the rest of receiving it. Most messages have
-    an empty properties block (one zero byte): those are built here with
-    ``properties=None``, as paho would build them but for that field.
-    Everything else (properties present, QoS 2, anything malformed) goes to
-    paho's own handler, and so does everything when paho's internals are not
-    the ones this was written against.
+    which costs about as much as the rest of receiving it, and queues each
+    PUBACK through a writer registration on the loop. Here messages without
+    properties (an empty block, one zero byte; MQTT 3.1.1 has none) are built
+    as paho builds them, with ``properties=None``, and the PUBACK is written
+    at once (:func:`_write_now`). Everything else (properties present, QoS 2,
+    anything malformed) goes to paho's own handler, and so does everything
+    when paho's internals are not the ones this was written against.
     """
-    if not all(hasattr(client, name) for name in _PAHO_RECEIVE):
+    if not all(hasattr(client, name) for name in (*_PAHO_RECEIVE, *_PAHO_SEND)):
         return
     original = client._handle_publish
     message_type = paho.MQTTMessage
     success = paho.MQTT_ERR_SUCCESS
     now = time.monotonic
+    skip = 1 if v5 else 0  # the (empty) properties block before the payload
 
     def handle_publish() -> MQTTErrorCode:
         incoming = client._in_packet
@@ -582,7 +596,7 @@ def _install_fast_publish(client: paho.Client) -> None:
         qos = (header & 0x06) >> 1
         size = int.from_bytes(packet[:2], "big")
         at = 2 + size + (2 if qos else 0)
-        if qos == 2 or size == 0 or len(packet) <= at or packet[at] != 0:
+        if qos == 2 or size == 0 or len(packet) < at + skip or (skip and packet[at] != 0):
             return original()
         message = message_type(
             mid=int.from_bytes(packet[at - 2 : at], "big") if qos else 0,
@@ -591,11 +605,12 @@ def _install_fast_publish(client: paho.Client) -> None:
         message.dup = bool(header & 0x08)
         message.qos = qos
         message.retain = bool(header & 0x01)
-        message.payload = bytes(packet[at + 1 :])
+        message.payload = bytes(packet[at + skip :])
         message.timestamp = now()
         client._handle_on_message(message)
         if qos == 1 and not client._manual_ack:
-            return client._send_puback(message.mid)
+            mid = message.mid
+            return _write_now(client, lambda: client._send_puback(mid))
         return success
 
     client._handle_publish = handle_publish  # type: ignore[method-assign]
