@@ -32,9 +32,9 @@ __all__ = [
 DEFAULT_ENGINE = "aiohttp"
 """The wire engine of clients whose ``transport`` is None: ``"aiohttp"`` or ``"httpx"``.
 
-aiohttp under httpx's API, because it measured 1.3x (sequential) to 2.4x (100
-in flight) raw httpx on loopback GETs with every HTTP, SSE and tools test
-passing on it (benchmarks/bench_http.py, docs/protocols/http.md).
+aiohttp under httpx's API, because it measured 1.05-1.3x (sequential) and
+2.4-7x (100 in flight) raw httpx on loopback GETs, with every HTTP, SSE and
+tools test passing on it (benchmarks/bench_http.py, docs/protocols/http.md).
 """
 
 # Compressed bodies reach the decoder in pieces this small when a size limit is
