@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 import aiohttp
@@ -80,6 +81,20 @@ def _waited_for_pool(exc: BaseException) -> bool:
         cause = cause.__cause__ or cause.__context__
         seen += 1
     return False
+
+
+@lru_cache(maxsize=256)
+def _canonical_address(host: str) -> str | None:
+    """The address to connect to when ``host`` spells an IP the way aiohttp refuses.
+
+    aiohttp refuses spellings such as ``127.1`` or ``2130706433`` that httpx
+    connects to as they are; the Host header keeps the spelling either way.
+    Cached: parsing every spelling costs more than the rest of a request's setup.
+    """
+    address = parse_ip(host)
+    if address is None or str(address) == host.strip("[]"):
+        return None
+    return str(address)
 
 
 _FAULTS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
@@ -221,12 +236,14 @@ class AiohttpEngine(AiohttpTransport):
                 data = None  # a stream with nothing in it (a redirect hop's GET)
         # aiohttp has no write timeout: a body that may not fit the transport's
         # buffer goes out piece by piece under our own deadline (httpx's "write").
-        deadline = asyncio.timeout(None)
-        if write_timeout is not None and data is not None:
-            if not isinstance(data, bytes):
-                data = _timed_body(data, deadline, write_timeout)
-            elif len(data) > _BUFFERED:
-                data = _timed_body(_pieces(data), deadline, write_timeout)
+        timed = write_timeout is not None and (
+            data is not None and (not isinstance(data, bytes) or len(data) > _BUFFERED)
+        )
+        if timed:
+            assert data is not None and write_timeout is not None
+            deadline = asyncio.timeout(None)
+            pieces = _pieces(data) if isinstance(data, bytes) else data
+            data = _timed_body(pieces, deadline, write_timeout)
         # httpx has turned URL credentials into the Authorization header (or the
         # auth object set one): aiohttp would refuse both, and neither goes on the
         # wire with httpx's transport.
@@ -235,16 +252,17 @@ class AiohttpEngine(AiohttpTransport):
             if request.url.userinfo
             else request.url
         )
-        address = parse_ip(url.host)
-        if address is not None and str(address) != url.host.strip("[]"):
-            # aiohttp refuses spellings such as 127.1 or 2130706433 that httpx
-            # connects to as they are (the Host header keeps the spelling).
-            url = url.copy_with(host=str(address))
+        canonical = _canonical_address(url.host)
+        if canonical is not None:
+            url = url.copy_with(host=canonical)
         try:
-            async with deadline:
+            if timed:
+                async with deadline:
+                    response = await self._send(request, url, headers, data, timeout)
+            else:
                 response = await self._send(request, url, headers, data, timeout)
         except TimeoutError as exc:
-            if deadline.expired():
+            if timed and deadline.expired():
                 raise httpx.WriteTimeout("") from exc
             raise to_httpx_error(exc) from exc
         except _FAULTS as exc:
