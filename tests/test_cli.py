@@ -584,7 +584,12 @@ async def test_global_options_work_after_the_subcommand(http_url: str) -> None:
     assert published.returncode == 0, published
     assert published.stdout.strip() == '{\n  "published": "t/1",\n  "qos": 0\n}', published
     assert http_after.returncode == 0, http_after
-    assert http_after.docs == http_before.docs and http_after.docs[0]["status"] == 200
+    after, before = http_after.docs[0], http_before.docs[0]
+    assert (
+        (after["status"], after["body"])
+        == (before["status"], before["body"])
+        == (200, after["body"])
+    )
 
 
 async def test_a_usage_error_shows_the_usage_of_the_typed_subcommand() -> None:
