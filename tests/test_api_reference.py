@@ -56,6 +56,7 @@ def test_reference_is_one_page_per_module_group_and_covers_every_public_module()
     # Internal parts of a protocol folder: reached through the client, not imported by users.
     internal = {
         "http.engine",
+        "http.aiohttp_engine",
         "websocket.protocol",
         "websocket.connection",
         "grpc.convert",
