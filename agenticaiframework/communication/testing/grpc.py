@@ -211,4 +211,6 @@ async def serve_grpc_descriptors(
     try:
         yield GRPCServer(f"127.0.0.1:{port}", port, messages)
     finally:
-        await server.stop(grace=None)
+        # A short grace lets calls still running end cleanly; with none, grpcio cancels
+        # them and the clients' C core logs a GOAWAY line on stderr.
+        await server.stop(grace=0.5)
