@@ -121,6 +121,8 @@ class ServerThread:
         import asyncio
 
         async def drain() -> None:
+            # Connections closed a moment ago finish closing in callbacks of this loop.
+            await asyncio.sleep(0.1)
             await self._loop.shutdown_asyncgens()
             await self._loop.shutdown_default_executor()
 
