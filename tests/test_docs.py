@@ -159,7 +159,7 @@ async def _run_pytest(code: str) -> None:
     with tempfile.TemporaryDirectory(prefix="agentcomm-docs-") as folder:
         Path(folder, "test_doc_block.py").write_text(code)
         Path(folder, "pytest.ini").write_text(
-            "[pytest]\nasyncio_mode = auto\nfilterwarnings = error\n"
+            "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\nfilterwarnings = error\n"
         )
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         proc = await asyncio.create_subprocess_exec(

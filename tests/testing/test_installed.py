@@ -83,6 +83,8 @@ def test_a_fresh_venv_runs_a_ten_line_test_file_with_the_fixtures(tmp_path: Path
     )  # fmt: skip
     assert where.stdout.strip().startswith(str(venv)), where.stdout
     (user / "test_consumer.py").write_text(USER_TEST)
-    (user / "pytest.ini").write_text("[pytest]\nasyncio_mode = auto\nfilterwarnings = error\n")
+    (user / "pytest.ini").write_text(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\nfilterwarnings = error\n"
+    )
     result = _run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=user, env=env)
     assert "1 passed" in result.stdout
