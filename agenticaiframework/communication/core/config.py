@@ -216,6 +216,12 @@ class BaseConfig:
         ca_certs: Path of a CA bundle to trust instead of the system one.
         client_cert: Path of a client certificate (PEM) for mutual TLS.
         client_key: Path of the client certificate's private key (PEM).
+        telemetry: Report OpenTelemetry spans and metrics (when a provider
+            is configured); False turns this client's instrumentation off.
+        tracer_provider: An OpenTelemetry ``TracerProvider`` for this client
+            instead of the global one.
+        meter_provider: An OpenTelemetry ``MeterProvider`` for this client
+            instead of the global one.
     """
 
     allow_insecure: bool = False
@@ -223,9 +229,12 @@ class BaseConfig:
     ca_certs: str | None = None
     client_cert: str | None = None
     client_key: str | None = None
+    telemetry: bool = True
+    tracer_provider: Any = dataclasses.field(default=None, repr=False, compare=False)
+    meter_provider: Any = dataclasses.field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("allow_insecure", "verify_ssl"):
+        for name in ("allow_insecure", "verify_ssl", "telemetry"):
             if not isinstance(getattr(self, name), bool):
                 raise _fail(name, f"must be a bool, got {getattr(self, name)!r}")
         if self.client_key is not None and self.client_cert is None:
@@ -383,6 +392,8 @@ class WebSocketConfig(BaseConfig):
         request_timeout: Default seconds :meth:`request` waits (0 = no limit).
         credential_headers: More header names that carry credentials: dropped,
             like the auth headers, on a redirect to another origin.
+        engine: The wire library: None (the default, ``"websockets"``),
+            ``"websockets"`` or ``"picows"`` (the ``picows`` extra).
     """
 
     ping_interval: float = 20.0
@@ -409,8 +420,11 @@ class WebSocketConfig(BaseConfig):
     receive_queue_size: int = 1024
     request_timeout: float = 30.0
     credential_headers: Sequence[str] = ()
+    engine: str | None = None
 
     def _validate(self) -> None:
+        if self.engine is not None:
+            _check_choice("engine", self.engine, ("websockets", "picows"))
         _check_number("request_timeout", self.request_timeout)
         _check_int("receive_queue_size", self.receive_queue_size, minimum=1)
         for seq in ("subprotocols", "auth_success_types", "auth_error_types", "credential_headers"):

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from .errors import ClosedError
+from .telemetry import DISABLED, Instrumentation, instrumentation_for
 
 __all__ = ["BaseClient", "ClientState", "ClientStats", "Lifecycle", "TaskSet"]
 
@@ -156,6 +157,8 @@ class BaseClient(Lifecycle):
         self._tasks = TaskSet(type(self).__name__)
         self.stats = ClientStats()
         self.logger = logging.getLogger(f"agenticaiframework.communication.{self._protocol}")
+        # OpenTelemetry: resolved at connect (after the application set its SDK up).
+        self._otel: Instrumentation = DISABLED
 
     def _lock(self) -> asyncio.Lock:
         if self._state_lock is None:
@@ -175,6 +178,7 @@ class BaseClient(Lifecycle):
             if self.state is ClientState.OPEN:  # opened while we waited
                 return
             self._ensure_usable()
+            self._otel = instrumentation_for(getattr(self, "config", None), self._protocol)
             await self._open()
             self._state = ClientState.OPEN
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import codecs as _codecs
 import json as _json
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping
 from contextlib import aclosing, asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import httpx
@@ -40,6 +41,7 @@ from ..core.security import (
     redact_url,
     strip_credentials,
 )
+from ..core.telemetry import Instrumentation, error_type, measure, monotonic
 from .engine import build_client, iter_limited, limit_body, read_limited, translate_error
 
 __all__ = ["HTTPClient", "HTTPResponse"]
@@ -349,6 +351,21 @@ class HTTPClient(BaseClient):
             may_retry = request.method in IDEMPOTENT_METHODS or self._retry.retry_non_idempotent
         else:
             may_retry = retry
+        if self._otel.enabled:
+            return await self._otel_call(
+                request, self._dispatch(client, request, follow, limit, may_retry, retry)
+            )
+        return await self._dispatch(client, request, follow, limit, may_retry, retry)
+
+    async def _dispatch(
+        self,
+        client: httpx.AsyncClient,
+        request: httpx.Request,
+        follow: bool,
+        limit: int | None,
+        may_retry: bool,
+        retry: bool | None,
+    ) -> HTTPResponse:
         try:
             response = await self._send(client, request, follow, limit, stream=False)
         except (errors.ConnectionError, errors.TimeoutError) as exc:
@@ -448,7 +465,10 @@ class HTTPClient(BaseClient):
             try:
                 # Always streamed: a body is read only once we know it is the
                 # final one, and then through the size limit.
-                response = await client.send(current, auth=auth, stream=True)
+                if self._otel.tracing:
+                    response = await _traced_send(self._otel, client, current, auth)
+                else:
+                    response = await client.send(current, auth=auth, stream=True)
             except httpx.HTTPError as exc:
                 self.stats.errors += 1
                 raise translate_error(exc, current.url) from exc
@@ -491,6 +511,71 @@ class HTTPClient(BaseClient):
                 self.stats.errors += 1
             raise
         return result
+
+    async def _otel_call(
+        self, request: httpx.Request, call: Awaitable[HTTPResponse]
+    ) -> HTTPResponse:
+        """Run one logical request inside its CLIENT span, and time it."""
+        otel = self._otel
+        attributes = _http_attributes(request)
+        started = monotonic()
+        status: int | None = None
+        error: str | None = None
+        try:
+            if not otel.tracing:
+                response = await call
+            else:
+                with otel.span(request.method, "client", attributes) as span:
+                    token = _SENDS.set([0])
+                    try:
+                        response = await call
+                    finally:
+                        _SENDS.reset(token)
+                    _end_attempt(otel, span, response.status_code)
+            status = response.status_code
+        except BaseException as exc:
+            error = error_type(exc)
+            raise
+        finally:
+            _record_http(otel, attributes, started, status, error)
+        return response
+
+    @asynccontextmanager
+    async def _otel_stream(
+        self, client: httpx.AsyncClient, request: httpx.Request, limit: int | None
+    ) -> AsyncIterator[HTTPResponse]:
+        """A streamed request whose span lasts to the end of the caller's block."""
+        otel = self._otel
+        attributes = _http_attributes(request)
+        started = monotonic()
+        span = otel.start_span(request.method, "client", attributes) if otel.tracing else None
+        status: int | None = None
+        error: str | None = None
+        try:
+            token = _SENDS.set([0])
+            try:
+                with otel.current(span):
+                    response = await self._send(
+                        client, request, self.config.follow_redirects, limit, stream=True
+                    )
+            finally:
+                _SENDS.reset(token)
+            status = response.status_code
+            if span is not None:
+                _end_attempt(otel, span, status)
+            try:
+                yield response
+            finally:
+                await response.raw.aclose()
+        except BaseException as exc:
+            error = error_type(exc)
+            if span is not None:
+                otel.fail(span, exc)
+            raise
+        finally:
+            if span is not None:
+                span.end()
+            _record_http(otel, attributes, started, status, error)
 
     async def get(self, url: str, **kwargs: Any) -> HTTPResponse:
         """Send a GET request; keyword arguments as in :meth:`request`."""
@@ -559,6 +644,10 @@ class HTTPClient(BaseClient):
         limit = self._size_limit(max_response_size)
         client = await self._ready()
         request = self._build(client, method, url, params, json, data, content, headers, timeout)
+        if self._otel.enabled:
+            async with self._otel_stream(client, request, limit) as response:
+                yield response
+            return
         response = await self._send(
             client, request, self.config.follow_redirects, limit, stream=True
         )
@@ -625,6 +714,67 @@ def _parse_base_url(cfg: HTTPConfig) -> httpx.URL:
         raise errors.ConfigError(
             f"base_url: invalid URL {redact_url(raw)!r}: {redact_text(exc)}"
         ) from exc
+
+
+# Sends of the current logical request so far (its span is the current one).
+_SENDS: ContextVar[list[int] | None] = ContextVar("agentcomm_http_sends", default=None)
+
+
+def _http_attributes(request: httpx.Request) -> dict[str, Any]:
+    """HTTP client span and metric attributes of a request (the URL redacted)."""
+    url = request.url
+    return {
+        "http.request.method": request.method,
+        "server.address": url.host,
+        "server.port": url.port or (443 if url.scheme == "https" else 80),
+        "url.scheme": url.scheme,
+        "url.full": redact_url(url),
+    }
+
+
+def _record_http(
+    otel: Instrumentation,
+    attributes: dict[str, Any],
+    started: float,
+    status: int | None,
+    error: str | None,
+) -> None:
+    if not otel.metering:
+        return
+    if status is not None:
+        attributes["http.response.status_code"] = status
+        if status >= 400:
+            attributes["error.type"] = str(status)
+    elif error is not None:
+        attributes["error.type"] = error
+    attributes.pop("url.full", None)  # high cardinality: spans only
+    measure(otel, "http.client.request.duration", started, attributes)
+
+
+def _end_attempt(otel: Instrumentation, span: Any, status: int) -> None:
+    span.set_attribute("http.response.status_code", status)
+    if status >= 400:
+        otel.fail_status(span, str(status))
+
+
+async def _traced_send(
+    otel: Instrumentation, client: httpx.AsyncClient, request: httpx.Request, auth: Any
+) -> httpx.Response:
+    """One wire send: the first in the logical span, each resend in a child span."""
+    state = _SENDS.get()
+    sends = 0 if state is None else state[0]
+    if state is not None:
+        state[0] += 1
+    if sends == 0:
+        otel.inject(request.headers)
+        return await client.send(request, auth=auth, stream=True)
+    attributes = _http_attributes(request)
+    attributes["http.request.resend_count"] = sends
+    with otel.span(request.method, "client", attributes) as span:
+        otel.inject(request.headers)
+        response = await client.send(request, auth=auth, stream=True)
+        _end_attempt(otel, span, response.status_code)
+        return response
 
 
 def _not_sent(exc: BaseException) -> bool:

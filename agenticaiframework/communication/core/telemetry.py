@@ -1,0 +1,610 @@
+"""OpenTelemetry traces, metrics and W3C context propagation for every client.
+
+Built on the OpenTelemetry **API** only (``pip install
+agenticaiframework-communication[otel]``); the library never configures an SDK
+or an exporter. Each client resolves, once when it connects, an
+:class:`Instrumentation`: live when the client was given a
+``tracer_provider=`` / ``meter_provider=``, or when the application has set a
+global provider; otherwise the shared :data:`DISABLED` object, and every hot
+path does one attribute check (``if self._otel.tracing:``) and nothing else:
+no span object, no string formatting, no import of ``opentelemetry`` (it is
+imported only if the application imported it first, or named a provider).
+
+Context propagation (``traceparent`` / ``tracestate`` / ``baggage``) goes
+through the global propagator of the API, into and out of:
+
+- HTTP, SSE and WebSocket handshake headers: :meth:`Instrumentation.inject`,
+  :func:`extract`;
+- gRPC metadata: :meth:`Instrumentation.inject_pairs` (a list of pairs);
+- MQTT 5 user properties: the same pairs, :func:`extract_pairs`;
+- JSON-RPC and MCP ``params._meta``: :meth:`Instrumentation.inject_meta`,
+  :func:`extract_meta`;
+- JSON WebSocket messages, opt-in: :meth:`Instrumentation.inject_field`,
+  :func:`extract_field`.
+
+Attributes never hold a secret: URLs go through
+:func:`~agenticaiframework.communication.core.security.redact_url` and error
+messages through :func:`~agenticaiframework.communication.core.security.redact_text`.
+While a span is active, the records our loggers write carry ``trace_id`` and
+``span_id`` (:class:`TraceLogFilter`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Final
+
+from .security import redact_text
+
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
+    from opentelemetry.trace import Span
+
+__all__ = [
+    "DISABLED",
+    "TRACE_KEYS",
+    "Instrumentation",
+    "TraceLogFilter",
+    "error_type",
+    "extract",
+    "extract_field",
+    "extract_meta",
+    "extract_pairs",
+    "install_log_correlation",
+    "instrumentation_for",
+    "monotonic",
+]
+
+#: The carrier keys the W3C propagators write (Trace Context and Baggage).
+TRACE_KEYS: Final = ("traceparent", "tracestate", "baggage")
+
+#: The instrumentation scope name every tracer and meter of the package uses.
+SCOPE: Final = "agenticaiframework.communication"
+
+monotonic = time.perf_counter
+
+# Explicit bucket boundaries the HTTP and RPC duration conventions advise (seconds).
+_DURATION_BUCKETS: Final = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+)
+
+# name -> (kind, unit, description); created lazily, once per Instrumentation.
+_INSTRUMENTS: Final[dict[str, tuple[str, str, str]]] = {
+    "http.client.request.duration": ("histogram", "s", "Duration of HTTP client requests."),
+    "rpc.client.call.duration": ("histogram", "s", "Duration of RPC client calls."),
+    "messaging.client.sent.messages": ("counter", "{message}", "Messages a producer sent."),
+    "messaging.client.consumed.messages": (
+        "counter",
+        "{message}",
+        "Messages a consumer received.",
+    ),
+    "messaging.process.duration": ("histogram", "s", "Duration of processing one message."),
+    "agentcomm.client.reconnects": ("counter", "{reconnect}", "Reconnects of a client."),
+    "agentcomm.client.queued_messages": (
+        "counter",
+        "{message}",
+        "Sends and publishes queued while the client was disconnected.",
+    ),
+    "agentcomm.sse.events": ("counter", "{event}", "Server-sent events received."),
+    "agentcomm.manager.health_check.duration": (
+        "histogram",
+        "s",
+        "Duration of one health check of a managed client.",
+    ),
+}
+
+_OUR_LOGGERS: Final = (
+    SCOPE,
+    f"{SCOPE}.http",
+    f"{SCOPE}.sse",
+    f"{SCOPE}.websocket",
+    f"{SCOPE}.mqtt",
+    f"{SCOPE}.grpc",
+    f"{SCOPE}.stdio",
+    f"{SCOPE}.mcp",
+    f"{SCOPE}.a2a",
+    f"{SCOPE}.auth",
+    f"{SCOPE}.pool",
+    f"{SCOPE}.manager",
+)
+
+
+def _api_loaded() -> bool:
+    """Whether the application may have configured OpenTelemetry.
+
+    An SDK provider is set through ``opentelemetry.trace`` / ``.metrics``, so
+    if neither module was imported and no provider is named in the
+    environment, nothing is configured and we import nothing.
+    """
+    modules = sys.modules
+    return (
+        "opentelemetry.trace" in modules
+        or "opentelemetry.metrics" in modules
+        or "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
+        or "OTEL_PYTHON_METER_PROVIDER" in os.environ
+    )
+
+
+def error_type(exc: BaseException) -> str:
+    """The ``error.type`` attribute of an exception: its fully qualified type name.
+
+    Args:
+        exc: The exception.
+
+    Returns:
+        ``"TimeoutError"`` for a builtin, else ``"module.QualName"``.
+    """
+    cls = type(exc)
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class Instrumentation:
+    """What one client reports to OpenTelemetry, resolved once.
+
+    Use :func:`instrumentation_for` to get one. ``tracing`` and ``metering``
+    tell whether spans and metrics are live; ``enabled`` is either. On the
+    shared :data:`DISABLED` object every flag is False and no method may be
+    called but the no-op ones (``inject*`` and ``count`` check the flags).
+
+    Args:
+        protocol: The client's protocol (``"http"``, ``"mqtt"``...).
+        tracer: A tracer, or None when tracing is off.
+        meter: A meter, or None when metrics are off.
+    """
+
+    __slots__ = ("_instruments", "enabled", "meter", "metering", "protocol", "tracer", "tracing")
+
+    def __init__(self, protocol: str, tracer: Any = None, meter: Any = None) -> None:
+        self.protocol = protocol
+        self.tracer = tracer
+        self.meter = meter
+        self.tracing = tracer is not None
+        self.metering = meter is not None
+        self.enabled = self.tracing or self.metering
+        self._instruments: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"<Instrumentation {self.protocol} tracing={self.tracing} metering={self.metering}>"
+
+    # -- spans -------------------------------------------------------------------------
+
+    def start_span(
+        self,
+        name: str,
+        kind: str = "client",
+        attributes: Mapping[str, Any] | None = None,
+        *,
+        context: Context | None = None,
+    ) -> Span:
+        """Start a span that is not made current (for streams and connections).
+
+        Args:
+            name: The span name (per the semantic conventions).
+            kind: ``"client"``, ``"producer"``, ``"consumer"`` or ``"internal"``.
+            attributes: Attributes set at start.
+            context: The parent context; default the current one.
+
+        Returns:
+            The started span; end it with :meth:`end_span`.
+        """
+        from opentelemetry.trace import SpanKind
+
+        return self.tracer.start_span(  # type: ignore[no-any-return]
+            name, context=context, kind=_KINDS[kind](SpanKind), attributes=attributes
+        )
+
+    @contextmanager
+    def span(
+        self,
+        name: str,
+        kind: str = "client",
+        attributes: Mapping[str, Any] | None = None,
+        *,
+        context: Context | None = None,
+    ) -> Iterator[Span]:
+        """A span made current for the block; an exception marks it failed.
+
+        Args:
+            name: The span name.
+            kind: ``"client"``, ``"producer"``, ``"consumer"`` or ``"internal"``.
+            attributes: Attributes set at start.
+            context: The parent context; default the current one.
+
+        Yields:
+            The span (set more attributes on it).
+        """
+        from opentelemetry import context as context_api
+        from opentelemetry.trace import set_span_in_context
+
+        span = self.start_span(name, kind, attributes, context=context)
+        token = context_api.attach(set_span_in_context(span))
+        try:
+            yield span
+        except BaseException as exc:
+            self.fail(span, exc)
+            raise
+        finally:
+            context_api.detach(token)
+            span.end()
+
+    @contextmanager
+    def current(self, span: Span | None) -> Iterator[None]:
+        """Make ``span`` the current span for the block, without ending it (None: no-op)."""
+        if span is None:
+            yield
+            return
+        from opentelemetry import context as context_api
+        from opentelemetry.trace import set_span_in_context
+
+        token = context_api.attach(set_span_in_context(span))
+        try:
+            yield
+        finally:
+            context_api.detach(token)
+
+    def end_span(self, span: Span, exc: BaseException | None = None) -> None:
+        """End a span from :meth:`start_span`, failed if ``exc`` is given."""
+        if exc is not None:
+            self.fail(span, exc)
+        span.end()
+
+    @staticmethod
+    def fail(span: Span, exc: BaseException, error: str | None = None) -> None:
+        """Mark a span failed: ``error.type``, an ``exception`` event, ERROR status.
+
+        A cancellation is not a failure: the span gets ``error.type``
+        ``"cancelled"`` and keeps an unset status. The message is redacted.
+
+        Args:
+            span: The span.
+            exc: What went wrong.
+            error: The ``error.type`` value; default the exception's type name.
+        """
+        from opentelemetry.trace import Status, StatusCode
+
+        if not span.is_recording():
+            return
+        if isinstance(exc, _cancelled()):
+            span.set_attribute("error.type", "cancelled")
+            return
+        kind = error or error_type(exc)
+        message = redact_text(exc)
+        span.set_attribute("error.type", kind)
+        span.add_event("exception", {"exception.type": kind, "exception.message": message})
+        span.set_status(Status(StatusCode.ERROR, message[:500]))
+
+    @staticmethod
+    def fail_status(span: Span, error: str, description: str = "") -> None:
+        """Mark a span failed by a status (an HTTP 5xx, a gRPC code), no exception."""
+        from opentelemetry.trace import Status, StatusCode
+
+        span.set_attribute("error.type", error)
+        span.set_status(Status(StatusCode.ERROR, description or error))
+
+    @staticmethod
+    def event(span: Span, name: str, attributes: Mapping[str, Any] | None = None) -> None:
+        """Add an event to a span (a reconnect, a flush of queued sends)."""
+        span.add_event(name, attributes)
+
+    # -- propagation ---------------------------------------------------------------------
+
+    def inject(self, carrier: MutableMapping[str, str], span: Span | None = None) -> None:
+        """Write the W3C trace headers of ``span`` (default: the current context).
+
+        Args:
+            carrier: Headers (any mutable str mapping, ``httpx.Headers`` too).
+            span: The span the receiver's parent is; None for the current one.
+        """
+        if not self.tracing:
+            return
+        from opentelemetry import propagate
+        from opentelemetry.trace import set_span_in_context
+
+        propagate.inject(carrier, context=None if span is None else set_span_in_context(span))
+
+    def trace_headers(self, span: Span | None = None) -> dict[str, str]:
+        """The W3C trace headers of ``span`` (default: current), as a new dict."""
+        carrier: dict[str, str] = {}
+        self.inject(carrier, span)
+        return carrier
+
+    def inject_pairs(
+        self, pairs: Sequence[tuple[str, str]] | None, span: Span | None = None
+    ) -> list[tuple[str, str]]:
+        """``pairs`` (gRPC metadata, MQTT 5 user properties) plus the trace keys.
+
+        Trace keys already in ``pairs`` are replaced, so a re-sent message
+        names its new parent.
+
+        Args:
+            pairs: Existing key/value pairs, or None.
+            span: The parent span for the receiver; None for the current one.
+
+        Returns:
+            A new list.
+        """
+        headers = self.trace_headers(span)
+        kept = [(k, v) for k, v in pairs or () if k.lower() not in headers]
+        return kept + list(headers.items())
+
+    def inject_meta(self, params: Any, span: Span | None = None) -> Any:
+        """JSON-RPC ``params`` with ``_meta.traceparent`` (and friends) set.
+
+        MCP carries trace context there. Params that are not an object (a
+        list, nothing) are returned as they are: a positional array has no
+        place for it, and a missing params is created as ``{"_meta": ...}``.
+
+        Args:
+            params: The request's params.
+            span: The parent span for the receiver; None for the current one.
+
+        Returns:
+            A new params object (the caller's is not changed), or ``params``.
+        """
+        headers = self.trace_headers(span)
+        if not headers or not (params is None or isinstance(params, dict)):
+            return params
+        params = dict(params or {})
+        meta = params.get("_meta")
+        params["_meta"] = {**meta, **headers} if isinstance(meta, dict) else headers
+        return params
+
+    def inject_field(self, message: Any, field: str, span: Span | None = None) -> Any:
+        """A JSON object message with ``message[field] = {"traceparent": ...}``.
+
+        Args:
+            message: The message; anything but a dict is returned unchanged.
+            field: The field name (``WebSocketConfig.trace_field``).
+            span: The parent span for the receiver; None for the current one.
+
+        Returns:
+            A new dict, or ``message`` unchanged.
+        """
+        if not isinstance(message, dict):
+            return message
+        headers = self.trace_headers(span)
+        return {**message, field: headers} if headers else message
+
+    # -- metrics -------------------------------------------------------------------------
+
+    def instrument(self, name: str) -> Any:
+        """The instrument of that name (see ``_INSTRUMENTS``), created on first use."""
+        found = self._instruments.get(name)
+        if found is None:
+            kind, unit, description = _INSTRUMENTS[name]
+            meter = self.meter
+            if kind == "histogram":
+                found = meter.create_histogram(
+                    name,
+                    unit=unit,
+                    description=description,
+                    explicit_bucket_boundaries_advisory=list(_DURATION_BUCKETS),
+                )
+            else:
+                found = meter.create_counter(name, unit=unit, description=description)
+            self._instruments[name] = found
+        return found
+
+    def record(self, name: str, value: float, attributes: Mapping[str, Any]) -> None:
+        """Record a duration (seconds) on a histogram, if metrics are on."""
+        if self.metering:
+            self.instrument(name).record(value, attributes)
+
+    def count(self, name: str, value: int = 1, attributes: Mapping[str, Any] | None = None) -> None:
+        """Add to a counter, if metrics are on."""
+        if self.metering:
+            self.instrument(name).add(value, attributes)
+
+    def observe(self, name: str, unit: str, description: str, callback: Callable[[], Any]) -> Any:
+        """Register an observable gauge whose callback yields ``(value, attributes)`` pairs.
+
+        Args:
+            name: The gauge name.
+            unit: Its unit.
+            description: What it measures.
+            callback: Called at each collection; returns ``(value, attributes)`` pairs.
+
+        Returns:
+            The gauge, or None when metrics are off.
+        """
+        if not self.metering:
+            return None
+        from opentelemetry.metrics import Observation
+
+        def observe(_options: Any) -> list[Any]:
+            return [Observation(value, attrs) for value, attrs in callback()]
+
+        return self.meter.create_observable_gauge(
+            name, callbacks=[observe], unit=unit, description=description
+        )
+
+
+def _cancelled() -> type[BaseException]:
+    import asyncio
+
+    return asyncio.CancelledError
+
+
+_KINDS: Final[dict[str, Callable[[Any], Any]]] = {
+    "client": lambda k: k.CLIENT,
+    "producer": lambda k: k.PRODUCER,
+    "consumer": lambda k: k.CONSUMER,
+    "internal": lambda k: k.INTERNAL,
+    "server": lambda k: k.SERVER,
+}
+
+#: The instrumentation of a client with telemetry off, or with nothing configured.
+DISABLED: Final = Instrumentation("disabled")
+
+_log_filter_installed = False
+
+
+def instrumentation_for(config: Any, protocol: str) -> Instrumentation:
+    """Resolve a client's instrumentation from its config (once, at connect).
+
+    Live when ``config.telemetry`` is true and a provider was given
+    (``tracer_provider=`` / ``meter_provider=``) or the global one is not the
+    API's default proxy or a no-op. Otherwise :data:`DISABLED`, without
+    importing ``opentelemetry`` unless the application already did.
+
+    Args:
+        config: A client config (``telemetry``, ``tracer_provider``,
+            ``meter_provider`` read when present).
+        protocol: The client's protocol, for the scope's attributes.
+
+    Returns:
+        The instrumentation to keep on the client.
+    """
+    if not getattr(config, "telemetry", True):
+        return DISABLED
+    tracer_provider = getattr(config, "tracer_provider", None)
+    meter_provider = getattr(config, "meter_provider", None)
+    if tracer_provider is None and meter_provider is None and not _api_loaded():
+        return DISABLED
+    try:
+        from opentelemetry import metrics, trace
+    except ImportError:  # the otel extra is not installed
+        return DISABLED
+    from opentelemetry.metrics import NoOpMeterProvider
+    from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider
+
+    __version__ = getattr(sys.modules.get("agenticaiframework.communication"), "__version__", None)
+    if tracer_provider is None:
+        tracer_provider = trace.get_tracer_provider()
+    tracer = None
+    if not isinstance(tracer_provider, ProxyTracerProvider | NoOpTracerProvider):
+        tracer = tracer_provider.get_tracer(SCOPE, __version__)
+    if meter_provider is None:
+        meter_provider = metrics.get_meter_provider()
+    meter = None
+    if not isinstance(meter_provider, NoOpMeterProvider) and (
+        type(meter_provider).__name__ != "_ProxyMeterProvider"
+    ):
+        meter = meter_provider.get_meter(SCOPE, __version__)
+    if tracer is None and meter is None:
+        return DISABLED
+    if tracer is not None:
+        install_log_correlation()
+    return Instrumentation(protocol, tracer, meter)
+
+
+# -- extraction (the receiving side) ---------------------------------------------------
+
+
+def extract(carrier: Mapping[str, Any] | None) -> Context | None:
+    """The context named by W3C trace headers in ``carrier``, or None if there is none.
+
+    Args:
+        carrier: Headers, or any mapping of str (case as sent: ``traceparent``).
+
+    Returns:
+        A context to parent a span on, or None when ``carrier`` has no
+        ``traceparent`` (or OpenTelemetry is not installed).
+    """
+    if not carrier or "traceparent" not in carrier:
+        return None
+    try:
+        from opentelemetry import propagate
+    except ImportError:
+        return None
+    return propagate.extract({k: v for k, v in carrier.items() if isinstance(v, str)})
+
+
+def extract_pairs(pairs: Iterable[tuple[str, str]] | None) -> Context | None:
+    """The context in key/value pairs (gRPC metadata, MQTT 5 user properties)."""
+    if not pairs:
+        return None
+    found = {k.lower(): v for k, v in pairs if isinstance(k, str) and k.lower() in TRACE_KEYS}
+    return extract(found)
+
+
+def extract_meta(params: Any) -> Context | None:
+    """The context in a JSON-RPC message's ``params._meta`` (MCP), or None."""
+    if not isinstance(params, dict):
+        return None
+    meta = params.get("_meta")
+    return extract(meta) if isinstance(meta, dict) else None
+
+
+def extract_field(message: Any, field: str) -> Context | None:
+    """The context in a JSON message's opt-in trace field, or None."""
+    if not isinstance(message, dict):
+        return None
+    carried = message.get(field)
+    return extract(carried) if isinstance(carried, dict) else None
+
+
+# -- log correlation -------------------------------------------------------------------
+
+
+class TraceLogFilter(logging.Filter):
+    """Adds ``trace_id`` and ``span_id`` (hex) to records written while a span is active.
+
+    Records written with no active span get neither attribute. The filter
+    never drops a record.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Add the ids of the current span, if any; keep every record."""
+        trace = sys.modules.get("opentelemetry.trace")
+        if trace is None:
+            return True
+        ctx = trace.get_current_span().get_span_context()
+        if ctx.is_valid:
+            if not hasattr(record, "trace_id"):
+                record.trace_id = format(ctx.trace_id, "032x")
+            if not hasattr(record, "span_id"):
+                record.span_id = format(ctx.span_id, "016x")
+        return True
+
+
+_LOG_FILTER: Final = TraceLogFilter()
+
+
+def install_log_correlation(names: Iterable[str] = _OUR_LOGGERS) -> None:
+    """Install :class:`TraceLogFilter` on the package's loggers (idempotent).
+
+    Done by itself when a client's tracing is live; call it to cover loggers
+    of your own too.
+
+    Args:
+        names: Logger names.
+    """
+    global _log_filter_installed
+    default = names is _OUR_LOGGERS
+    if default and _log_filter_installed:
+        return
+    for name in names:
+        logger = logging.getLogger(name)
+        if _LOG_FILTER not in logger.filters:
+            logger.addFilter(_LOG_FILTER)
+    if default:
+        _log_filter_installed = True
+
+
+def measure(
+    otel: Instrumentation, name: str, started: float, attributes: Mapping[str, Any]
+) -> None:
+    """Record ``now - started`` seconds on the histogram ``name`` (if metrics are on)."""
+    if otel.metering:
+        otel.instrument(name).record(monotonic() - started, attributes)
