@@ -12,6 +12,9 @@ import importlib
 from importlib import metadata as _metadata
 from typing import TYPE_CHECKING, Any
 
+# Not lazy: importing the submodule ``connect`` would otherwise set the package's
+# ``connect`` attribute to the module, hiding the function (connect.py is cheap to import).
+from .connect import connect, connect_agent
 from .core.auth import APIKeyAuth, BasicAuth, BearerAuth, OAuth2Auth
 from .core.config import (
     GRPCConfig,
@@ -44,7 +47,7 @@ from .core.health import HealthStatus
 from .http.client import HTTPClient, HTTPResponse
 
 if TYPE_CHECKING:
-    from .agents.discovery import AgentRecord, DiscoveryError, connect_agent, discover, parse_record
+    from .agents.discovery import AgentRecord, DiscoveryError, discover, parse_record
     from .agents.mcp import MCPClient
     from .grpc.client import GRPCClient, generate_grpc_client
     from .manager import ConnectionManager
@@ -102,6 +105,7 @@ __all__ = [
     "TimeoutError",
     "WebSocketClient",
     "WebSocketConfig",
+    "connect",
     "connect_agent",
     "discover",
     "generate_grpc_client",
@@ -121,7 +125,6 @@ _LAZY = {
     "ConnectionManager": "manager",
     "AgentRecord": "discovery",
     "DiscoveryError": "discovery",
-    "connect_agent": "discovery",
     "discover": "discovery",
     "parse_record": "discovery",
     "MCPClient": "agents.mcp",
