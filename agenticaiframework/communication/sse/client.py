@@ -370,6 +370,8 @@ class SSEClient(BaseClient):
     """
 
     _protocol = "sse"
+    _otel_span: Any = None  # the stream's span, while it lasts
+    _otel_done = False
 
     def __init__(self, url: str, *, config: SSEConfig | None = None, **overrides: Any) -> None:
         super().__init__()
@@ -453,9 +455,17 @@ class SSEClient(BaseClient):
 
     async def _open(self) -> None:
         self._client = self._new_client()
+        if self._otel.tracing:
+            self._otel_span = self._otel.start_span(
+                self.config.method,
+                "client",
+                _otel_attributes(self.config.method, self._request_url),
+            )
         try:
             await self._establish(reconnect=False)
-        except BaseException:
+        except BaseException as exc:
+            if self._otel.enabled:
+                self._otel_end(exc)
             client, self._client = self._client, None
             try:
                 await self._drop_stream()
@@ -479,6 +489,8 @@ class SSEClient(BaseClient):
         self._batches.append(None)
         self._queued = self._in_hand = 0
         _wake(self._wanted)  # a pending iteration wakes up and ends
+        if self._otel.enabled:
+            self._otel_end(None)
         try:
             await self._drop_stream()
         finally:
@@ -585,6 +597,8 @@ class SSEClient(BaseClient):
             error.__cause__ = exc
         finally:
             await self._drop_stream()
+        if self._otel.enabled:
+            self._otel_end(error)
         self._error = error
         self._batches.append(None)
         _wake(self._wanted)
@@ -609,6 +623,8 @@ class SSEClient(BaseClient):
                 return
             else:
                 self.logger.debug("SSE stream %s ended by the server; resuming", self._safe_url)
+            if self._otel.enabled:
+                self._otel_reconnect()
             await self._establish(reconnect=True)
             self.stats.reconnects += 1
 
@@ -764,6 +780,8 @@ class SSEClient(BaseClient):
             ) from exc
 
     async def _send(self, client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+        if self._otel_span is not None:
+            self._otel.inject(request.headers, self._otel_span)
         try:
             response = await client.send(request, auth=self._auth, stream=True)
         except httpx.HTTPError as exc:
@@ -806,6 +824,8 @@ class SSEClient(BaseClient):
     async def _check_response(self, response: httpx.Response) -> bool:
         """Return whether ``response`` is an event stream (False for 204), else raise."""
         status = response.status_code
+        if self._otel_span is not None:
+            self._otel_span.set_attribute("http.response.status_code", status)
         if status == 204:
             return False
         method, url = response.request.method, redact_url(response.request.url)
@@ -831,6 +851,32 @@ class SSEClient(BaseClient):
                 body_preview=preview,
             )
         return True
+
+    def _otel_reconnect(self) -> None:
+        """Telemetry of a reconnect: a span event with the Last-Event-ID, a counter."""
+        self._otel.count("agentcomm.client.reconnects", 1, {"agentcomm.protocol": "sse"})
+        if self._otel_span is not None:
+            self._otel_span.add_event(
+                "sse.reconnect",
+                {
+                    "sse.last_event_id": self._decoder.resume_id,
+                    "agentcomm.reconnects": self.stats.reconnects + 1,
+                },
+            )
+
+    def _otel_end(self, exc: BaseException | None) -> None:
+        """End the stream's span (once) and count its events."""
+        if self._otel_done:
+            return
+        self._otel_done = True
+        received = self.stats.received
+        self._otel.count(
+            "agentcomm.sse.events", received, {"server.address": self._request_url.host}
+        )
+        span, self._otel_span = self._otel_span, None
+        if span is not None:
+            span.set_attribute("agentcomm.sse.events", received)
+            self._otel.end_span(span, exc)
 
     async def _drop_stream(self) -> None:
         response, chunks = self._response, self._chunks
@@ -893,6 +939,17 @@ class SSEClient(BaseClient):
             f"<SSEClient {self.config.method} {self._safe_url} state={self.state.value} "
             f"last_event_id={self._decoder.last_event_id!r}>"
         )
+
+
+def _otel_attributes(method: str, url: httpx.URL) -> dict[str, Any]:
+    """HTTP client span attributes of the stream request (the URL redacted)."""
+    return {
+        "http.request.method": method,
+        "server.address": url.host,
+        "server.port": url.port or (443 if url.scheme == "https" else 80),
+        "url.scheme": url.scheme,
+        "url.full": redact_url(url),
+    }
 
 
 def _cut_at_terminal(events: list[SSEEvent], name: str) -> bool:
