@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import os
 import weakref
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -48,6 +48,7 @@ from ..core.health import HealthStatus, run_probe
 from ..core.lifecycle import BaseClient
 from ..core.retry import retry_after_first, retrying
 from ..core.security import check_endpoint, grpc_target_hosts, redact_url
+from ..core.telemetry import Instrumentation, measure, monotonic
 from .convert import message_schema, message_to_dict, to_message
 from .descriptors import MethodInfo, Schema, schema_from_protos
 from .reflection import load_schema
@@ -395,6 +396,8 @@ class GRPCClient(BaseClient):
     # -- per-call helpers --------------------------------------------------------
 
     async def _metadata(self, extra: Metadata | None) -> tuple[tuple[str, str], ...] | None:
+        if self._otel.tracing:  # the call's span is the current one
+            extra = self._otel.inject_pairs(_metadata_items(extra))
         if self._auth is None and not extra:
             return self._static_md or None
         items = list(self._static_md)
@@ -470,6 +473,15 @@ class GRPCClient(BaseClient):
             ClosedError: The client is (or was, during the call) closed.
         """
         info = await self._method(service, method, "call")
+        if self._otel.enabled:
+            return await self._otel_call(
+                info, self._unary(info, request, timeout, metadata, as_message)
+            )
+        return await self._unary(info, request, timeout, metadata, as_message)
+
+    async def _unary(
+        self, info: MethodInfo, request: Any, timeout: Any, metadata: Any, as_message: bool
+    ) -> Any:
         message = to_message(info.request_type, request)
         channel = await self._ready()
         stub = self._callable(channel, info)
@@ -588,6 +600,15 @@ class GRPCClient(BaseClient):
             CommunicationError: The status errors listed on :meth:`call`.
         """
         info = await self._method(service, method, "stream_send")
+        if self._otel.enabled:
+            return await self._otel_call(
+                info, self._client_stream(info, requests, timeout, metadata, as_message)
+            )
+        return await self._client_stream(info, requests, timeout, metadata, as_message)
+
+    async def _client_stream(
+        self, info: MethodInfo, requests: Requests, timeout: Any, metadata: Any, as_message: bool
+    ) -> Any:
         channel = await self._ready()
         stub = self._callable(channel, info)
         call = stub(timeout=self._timeout(timeout), metadata=await self._metadata(metadata))
@@ -653,6 +674,39 @@ class GRPCClient(BaseClient):
             metadata,
             as_message,
         )
+
+    # -- telemetry -------------------------------------------------------------------
+
+    async def _otel_call(self, info: MethodInfo, call: Awaitable[Any]) -> Any:
+        """Run a unary or client-streaming call in its CLIENT span, and time it."""
+        otel = self._otel
+        started = monotonic()
+        span = (
+            otel.start_span(info.path[1:], "client", self._otel_attributes(info))
+            if otel.tracing
+            else None
+        )
+        try:
+            with otel.current(span):
+                result = await call
+        except BaseException as exc:
+            _otel_end(otel, span, info, self._otel_attributes(info), started, exc)
+            raise
+        _otel_end(otel, span, info, self._otel_attributes(info), started, None)
+        return result
+
+    def _otel_attributes(self, info: MethodInfo) -> dict[str, Any]:
+        service, _, method = info.path[1:].rpartition("/")
+        host, _, port = _dial_target(self.config.target)[0].rpartition(":")
+        attributes: dict[str, Any] = {
+            "rpc.system": "grpc",
+            "rpc.service": service,
+            "rpc.method": method,
+            "server.address": host.strip("[]") or self.config.target,
+        }
+        if port.isdigit():
+            attributes["server.port"] = int(port)
+        return attributes
 
     # -- introspection and health ----------------------------------------------------
 
@@ -805,6 +859,8 @@ class ResponseStream:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._received = 0
         self._finished = False
+        self._span: Any = None
+        self._started = 0.0
 
     @property
     def call(self) -> Any:
@@ -834,7 +890,13 @@ class ResponseStream:
             message = to_message(info.request_type, self._request)
         channel = await client._ready()
         stub = client._callable(channel, info)
-        md = await client._metadata(self._metadata)
+        otel = client._otel
+        if otel.enabled and not self._started:
+            self._started = monotonic()
+            if otel.tracing:
+                self._span = otel.start_span(info.path[1:], "client", client._otel_attributes(info))
+        with otel.current(self._span):
+            md = await client._metadata(self._metadata)
         deadline = client._timeout(self._timeout)
         client._streams.add(self)
         self._loop = asyncio.get_running_loop()
@@ -871,8 +933,8 @@ class ResponseStream:
             except asyncio.CancelledError:
                 # Cancelled before the call was made: the next __anext__ starts it.
                 raise
-            except BaseException:
-                await self._finish()
+            except BaseException as exc:
+                await self._finish(exc)
                 raise
         reply = await self._read()
         if isinstance(reply, grpc.aio.AioRpcError):
@@ -917,7 +979,7 @@ class ResponseStream:
         assert info is not None
         client.stats.errors += 1
         if self._write_error is not None:
-            await self._finish()
+            await self._finish(self._write_error)
             raise self._write_error
         if client.is_closed:
             await self._finish()
@@ -930,7 +992,7 @@ class ResponseStream:
             and client._retry.max_retries > 0
         )
         if not retryable:
-            await self._finish()
+            await self._finish(err)
             raise err from exc
 
         async def again() -> Any:
@@ -942,15 +1004,31 @@ class ResponseStream:
                 raise translate_rpc_error(reply, info.path) from reply
             return reply
 
-        return await retry_after_first(
-            client._retry,
-            err,
-            again,
-            retry_if=_is_unavailable,
-            before_sleep=client._log_retry(info.path),
-        )
+        try:
+            return await retry_after_first(
+                client._retry,
+                err,
+                again,
+                retry_if=_is_unavailable,
+                before_sleep=client._log_retry(info.path),
+            )
+        except BaseException as failure:
+            if self._started:
+                self._otel_end(failure)
+            raise
 
-    async def _finish(self) -> None:
+    def _otel_end(self, exc: BaseException | None) -> None:
+        """End the stream's span (once) and record its duration."""
+        started, self._started = self._started, 0.0
+        if started and self._info is not None:
+            client = self._client
+            attributes = client._otel_attributes(self._info)
+            span, self._span = self._span, None
+            _otel_end(client._otel, span, self._info, attributes, started, exc)
+
+    async def _finish(self, error: BaseException | None = None) -> None:
+        if self._started:
+            self._otel_end(error)
         self._finished = True
         self._client._streams.discard(self)
         call, writer, reading = self._call, self._writer, self._reading
@@ -970,6 +1048,8 @@ class ResponseStream:
 
     def _client_closed(self) -> None:
         """The client is closing: end iteration quietly (the channel cancels the call)."""
+        if self._started:
+            self._otel_end(None)
         self._finished = True
 
     async def aclose(self) -> None:
@@ -978,6 +1058,8 @@ class ResponseStream:
 
     def cancel(self) -> None:
         """Cancel the call without waiting (the writer task is cancelled on close)."""
+        if self._started:
+            self._otel_end(None)
         self._finished = True
         if self._call is not None and not self._call.done():
             self._call.cancel()
@@ -991,6 +1073,44 @@ class ResponseStream:
         if self._finished or loop is None or loop.is_closed():
             return
         self.cancel()
+
+
+def _otel_end(
+    otel: Instrumentation,
+    span: Any,
+    info: MethodInfo,
+    attributes: dict[str, Any],
+    started: float,
+    exc: BaseException | None,
+) -> None:
+    """End a call's span with its gRPC status, and record ``rpc.client.call.duration``."""
+    code = "OK" if exc is None else _status_name(exc)
+    number = getattr(grpc.StatusCode, code, grpc.StatusCode.UNKNOWN).value[0]
+    attributes["rpc.grpc.status_code"] = number
+    if code != "OK":
+        attributes["error.type"] = code
+    if span is not None:
+        span.set_attribute("rpc.grpc.status_code", number)
+        if exc is not None:
+            otel.fail(span, exc, code)
+        span.end()
+    measure(otel, "rpc.client.call.duration", started, attributes)
+
+
+def _status_name(exc: BaseException) -> str:
+    """The gRPC status name a failure stands for (``CANCELLED`` for a cancellation)."""
+    if isinstance(exc, asyncio.CancelledError):
+        return "CANCELLED"
+    cause = exc if isinstance(exc, grpc.aio.AioRpcError) else exc.__cause__
+    if isinstance(cause, grpc.aio.AioRpcError) and cause.code() is not None:
+        return str(cause.code().name)
+    if isinstance(exc, errors.RemoteError) and exc.remote_code:
+        return str(exc.remote_code)
+    if isinstance(exc, errors.TimeoutError):
+        return "DEADLINE_EXCEEDED"
+    if isinstance(exc, errors.ConnectionError):
+        return "UNAVAILABLE"
+    return "UNKNOWN"
 
 
 # -- generate_grpc_client ------------------------------------------------------------
