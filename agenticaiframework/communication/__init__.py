@@ -47,6 +47,7 @@ from .core.health import HealthStatus
 from .http.client import HTTPClient, HTTPResponse
 
 if TYPE_CHECKING:
+    from .agents.a2a import A2AClient
     from .agents.discovery import AgentRecord, DiscoveryError, discover, parse_record
     from .agents.mcp import MCPClient
     from .grpc.client import GRPCClient, generate_grpc_client
@@ -63,6 +64,7 @@ except _metadata.PackageNotFoundError:  # running from a checkout that was never
     __version__ = "0+unknown"
 
 __all__ = [
+    "A2AClient",
     "APIKeyAuth",
     "AgentRecord",
     "AuthenticationError",
@@ -128,6 +130,7 @@ _LAZY = {
     "discover": "discovery",
     "parse_record": "discovery",
     "MCPClient": "agents.mcp",
+    "A2AClient": "agents.a2a",
 }
 
 

@@ -1,4 +1,4 @@
-"""Agent-level protocols: AID discovery (``discovery.py``), the MCP client (``mcp/``)."""
+"""Agent-level protocols: AID discovery, MCPClient (``mcp/``), A2AClient (``a2a/``)."""
 
 from typing import Any
 
@@ -27,6 +27,7 @@ __all__ = [
     "LOCAL_URI_SCHEMES",
     "PROTOCOL_TOKENS",
     "SUPPORTED_VERSIONS",
+    "A2AClient",
     "AgentClient",
     "AgentRecord",
     "DiscoveryError",
@@ -46,4 +47,8 @@ def __getattr__(name: str) -> Any:
         from .mcp import MCPClient
 
         return MCPClient
+    if name == "A2AClient":
+        from .a2a import A2AClient
+
+        return A2AClient
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

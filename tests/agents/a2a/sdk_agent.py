@@ -1,0 +1,290 @@
+"""A test A2A agent served by the official Python ``a2a-sdk`` (1.3): its JSON-RPC and REST apps.
+
+The agent's behaviour is chosen by the first word of the user's text:
+
+* ``hello ...`` - a direct Message reply (``Hello! You said: ...``), no task;
+* ``task ...`` - a task: submitted -> working -> an artifact -> completed;
+* ``chunks N [DELAY]`` - a task that appends N text chunks to one artifact,
+  DELAY seconds apart (default 0), then completes;
+* ``events N`` - a task that sends N status updates (working, with a
+  message each) and completes (the benchmark's stream);
+* ``wait`` - a task that works until canceled (or released by the test
+  through ``AgentState.release``), then completes with an artifact;
+* ``ask`` - a task that needs input (``input-required``); the next message on
+  the same task completes it, echoing the answer;
+* ``fail`` - a task that fails.
+
+``serve_agent()`` runs it under uvicorn on 127.0.0.1 and a free port, with
+the card at ``/.well-known/agent-card.json``, JSON-RPC at ``/a2a/jsonrpc``
+and REST at ``/a2a/rest``; ``token=`` protects the two endpoints (not the
+card) with a bearer token the card declares.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from a2a.server.agent_execution.agent_executor import AgentExecutor
+from a2a.server.agent_execution.context import RequestContext
+from a2a.server.events.event_queue import EventQueue
+from a2a.server.request_handlers import DefaultRequestHandlerV2
+from a2a.server.routes import (
+    create_agent_card_routes,
+    create_jsonrpc_routes,
+    create_rest_routes,
+)
+from a2a.server.tasks.inmemory_task_store import InMemoryTaskStore
+from a2a.server.tasks.task_updater import TaskUpdater
+from a2a.types import (
+    AgentCapabilities,
+    AgentCard,
+    AgentInterface,
+    AgentSkill,
+    HTTPAuthSecurityScheme,
+    Message,
+    Part,
+    Role,
+    SecurityRequirement,
+    SecurityScheme,
+    StringList,
+    Task,
+    TaskState,
+    TaskStatus,
+)
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+
+from agenticaiframework.communication.testing.http import serve_asgi
+
+__all__ = ["AgentState", "RunningAgent", "SDKAgentExecutor", "build_app", "serve_agent"]
+
+
+@dataclass
+class AgentState:
+    """What the test can see and steer.
+
+    Attributes:
+        release: Set to let every ``wait`` task complete.
+        started: Task ids whose work began (``wait`` and ``chunks``).
+        headers: The headers of each A2A request (not the card's).
+    """
+
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    started: list[str] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    canceled: set[str] = field(default_factory=set)
+
+
+def _text(value: str) -> Part:
+    return Part(text=value)
+
+
+class SDKAgentExecutor(AgentExecutor):
+    """The test agent's logic (see the module docstring)."""
+
+    def __init__(self, state: AgentState) -> None:
+        self.state = state
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        """Cancel a task."""
+        task_id = context.task_id or ""
+        self.state.canceled.add(task_id)
+        updater = TaskUpdater(event_queue, task_id, context.context_id or "")
+        await updater.cancel()
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        """Run one request."""
+        text = context.get_user_input()
+        words = text.split()
+        verb = words[0].lower() if words else ""
+        task_id = context.task_id or ""
+        context_id = context.context_id or ""
+        current = context.current_task
+        if verb == "hello":
+            await event_queue.enqueue_event(
+                Message(
+                    message_id=f"reply-{context.message.message_id if context.message else ''}",
+                    role=Role.ROLE_AGENT,
+                    parts=[_text(f"Hello! You said: {text}")],
+                    context_id=context_id,
+                )
+            )
+            return
+        updater = TaskUpdater(event_queue, task_id, context_id)
+        if current is not None and current.status.state == TaskState.TASK_STATE_INPUT_REQUIRED:
+            await updater.start_work()
+            await updater.add_artifact([_text(f"answer: {text}")], name="answer")
+            await updater.complete()
+            return
+        if current is None:
+            await event_queue.enqueue_event(
+                Task(
+                    id=task_id,
+                    context_id=context_id,
+                    status=TaskStatus(state=TaskState.TASK_STATE_SUBMITTED),
+                    history=[context.message] if context.message else [],
+                )
+            )
+        if verb == "task":
+            await updater.start_work(updater.new_agent_message([_text("working on it")]))
+            await updater.add_artifact([_text("the result")], name="result", last_chunk=True)
+            await updater.complete()
+        elif verb == "chunks":
+            count = int(words[1])
+            delay = float(words[2]) if len(words) > 2 else 0.0
+            await updater.start_work()
+            self.state.started.append(task_id)
+            for index in range(count):
+                if task_id in self.state.canceled:
+                    return
+                await updater.add_artifact(
+                    [_text(f"chunk {index};")],
+                    artifact_id="stream",
+                    name="stream",
+                    append=index > 0,
+                    last_chunk=index == count - 1,
+                )
+                if delay:
+                    await asyncio.sleep(delay)
+            await updater.complete()
+        elif verb == "events":
+            count = int(words[1])
+            for index in range(count):
+                await updater.update_status(
+                    TaskState.TASK_STATE_WORKING,
+                    updater.new_agent_message([_text(f"step {index}")]),
+                )
+            await updater.complete()
+        elif verb == "wait":
+            await updater.start_work()
+            self.state.started.append(task_id)
+            waiter = asyncio.ensure_future(self.state.release.wait())
+            while not waiter.done() and task_id not in self.state.canceled:
+                await asyncio.wait({waiter}, timeout=0.02)
+            waiter.cancel()
+            if task_id in self.state.canceled:
+                return
+            await updater.add_artifact([_text("released")], name="result")
+            await updater.complete()
+        elif verb == "ask":
+            await updater.requires_input(updater.new_agent_message([_text("what is your name?")]))
+        elif verb == "fail":
+            await updater.failed(updater.new_agent_message([_text("it went wrong")]))
+        else:
+            await updater.complete(updater.new_agent_message([_text(f"done: {text}")]))
+
+
+def build_card(base: str, *, token: str | None = None, streaming: bool = True) -> AgentCard:
+    """The agent card, JSON-RPC first, then REST."""
+    card = AgentCard(
+        name="SDK test agent",
+        description="An a2a-sdk agent for the A2AClient tests.",
+        version="1.0.0",
+        capabilities=AgentCapabilities(streaming=streaming, push_notifications=False),
+        default_input_modes=["text/plain"],
+        default_output_modes=["text/plain"],
+        skills=[
+            AgentSkill(id="echo", name="Echo", description="Echoes.", tags=["test"]),
+        ],
+        supported_interfaces=[
+            AgentInterface(
+                protocol_binding="JSONRPC", protocol_version="1.0", url=f"{base}/a2a/jsonrpc"
+            ),
+            AgentInterface(
+                protocol_binding="HTTP+JSON", protocol_version="1.0", url=f"{base}/a2a/rest"
+            ),
+        ],
+    )
+    if token is not None:
+        card.security_schemes["bearer"].CopyFrom(
+            SecurityScheme(
+                http_auth_security_scheme=HTTPAuthSecurityScheme(scheme="Bearer")
+            )
+        )
+        requirement = SecurityRequirement()
+        requirement.schemes["bearer"].CopyFrom(StringList())
+        card.security_requirements.append(requirement)
+    return card
+
+
+class _Guard:
+    """Records the headers of A2A requests and checks the bearer token, when there is one."""
+
+    def __init__(self, app: Any, state: AgentState, token: str | None) -> None:
+        self.app = app
+        self.state = state
+        self.token = token
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/a2a/"):
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            self.state.headers.append(headers)
+            if self.token is not None and headers.get("authorization") != f"Bearer {self.token}":
+                response = JSONResponse(
+                    {"error": "unauthorized"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": 'Bearer realm="a2a"'},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def build_app(base: str, state: AgentState, *, token: str | None = None) -> Any:
+    """The ASGI app: card, JSON-RPC and REST routes over one request handler."""
+    card = build_card(base, token=token)
+    handler = DefaultRequestHandlerV2(
+        agent_executor=SDKAgentExecutor(state),
+        task_store=InMemoryTaskStore(),
+        agent_card=card,
+    )
+    routes = [
+        *create_agent_card_routes(card),
+        *create_jsonrpc_routes(handler, rpc_url="/a2a/jsonrpc"),
+        *create_rest_routes(handler, path_prefix="/a2a/rest"),
+    ]
+    return _Guard(Starlette(routes=routes), state, token)
+
+
+@dataclass
+class RunningAgent:
+    """A served agent: its base URL and state."""
+
+    url: str
+    state: AgentState
+
+
+class _Late:
+    """An ASGI app set once the port is known (the card names the server's own URL)."""
+
+    def __init__(self) -> None:
+        self.app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+@contextlib.asynccontextmanager
+async def serve_agent(
+    *, token: str | None = None, public_url: Any = None
+) -> AsyncIterator[RunningAgent]:
+    """Serve the test agent on 127.0.0.1 and a free port.
+
+    Args:
+        token: Protect the A2A endpoints with this bearer token.
+        public_url: ``url -> url`` giving the base URL the card advertises
+            (e.g. a FaultProxy's), default the server's own.
+
+    Yields:
+        The running agent.
+    """
+    state = AgentState()
+    late = _Late()
+    async with serve_asgi(late) as url:
+        base = public_url(url) if public_url is not None else url
+        late.app = build_app(base, state, token=token)
+        yield RunningAgent(url, state)
