@@ -59,6 +59,8 @@ def test_reference_is_one_page_per_module_group_and_covers_every_public_module()
         "http.aiohttp_engine",
         "websocket.protocol",
         "websocket.connection",
+        "websocket.engine",
+        "websocket.picows_engine",
         "grpc.convert",
         "grpc.descriptors",
         "grpc.reflection",

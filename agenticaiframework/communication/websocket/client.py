@@ -1,4 +1,4 @@
-"""WebSocketClient: full-duplex messaging on the ``websockets`` asyncio API.
+"""WebSocketClient: full-duplex messaging on ``websockets`` or ``picows``.
 
 One background reader task per client reads every frame, decodes it (JSON
 objects and arrays to dict/list, other text as str, binary as bytes, unless
@@ -46,7 +46,12 @@ another origin drops every credential header (the auth object's, any that
 looks like one, and ``credential_headers``). ``auth_message`` is never sent to
 an origin reached through a redirect from another one.
 
-Errors from ``websockets`` are translated in one place, :func:`translate_error`.
+The wire library is an engine behind one seam
+(:mod:`~agenticaiframework.communication.websocket.engine`): ``websockets``
+by default, ``picows`` with ``engine="picows"``. Everything above stays ours
+on every engine: the URL policy, redirects, auth, the close policy, reconnects,
+decoding. Engine errors come in ``websockets``' vocabulary and are translated
+in one place, :func:`translate_error`.
 """
 
 from __future__ import annotations
@@ -55,11 +60,10 @@ import asyncio
 import collections
 import ssl
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, Self, TypeVar, overload
+from typing import Any, Self, TypeVar, overload
 from urllib.parse import urlsplit
 
 from tenacity import RetryCallState
-from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import (
     ConnectionClosed,
     InvalidHandshake,
@@ -69,8 +73,6 @@ from websockets.exceptions import (
     PayloadTooBig,
 )
 from websockets.exceptions import SecurityError as WSSecurityError
-from websockets.frames import Frame, Opcode
-from websockets.protocol import State
 from websockets.uri import parse_uri
 
 from ..core import errors
@@ -85,12 +87,12 @@ from ..core.security import (
     _safe,
     check_url,
     install_log_redaction,
-    is_loopback_host,
     origin_of,
     redact_text,
 )
 from ..core.tls import client_ssl_context
-from .connection import NoRedirectConnect, SinkConnection
+from . import engine as _engine
+from .engine import DialOptions, Link, check_engine
 from .protocol import (
     AuthReply,
     CloseAction,
@@ -138,7 +140,6 @@ class _End:
         self.reason = reason
 
 
-_OPEN = State.OPEN
 _WAKE: Any = object()  # wakes consumers blocked on the inbox once the stream is final
 
 
@@ -256,6 +257,7 @@ class WebSocketClient(BaseClient):
                 f"url: not a valid WebSocket URL: {_safe(url)} ({redact_text(exc)})"
             ) from None
         check_headers("headers", cfg.headers)
+        self._engine = check_engine(cfg.engine or _engine.DEFAULT_ENGINE)
         self._config = cfg
         self._url = url
         self._safe_url = _safe(url)
@@ -283,7 +285,7 @@ class WebSocketClient(BaseClient):
         self._abandoned: collections.OrderedDict[Any, None] = collections.OrderedDict()
         self._late_replies = 0
         self._ids = RequestIds()
-        self._conn: ClientConnection | None = None
+        self._conn: Link | None = None
         self._live = False
         self._closing = False
         self._final: _End | BaseException | None = None
@@ -296,6 +298,11 @@ class WebSocketClient(BaseClient):
         self._close_args: tuple[int, str] = (1000, "")
 
     # -- public surface --------------------------------------------------------
+
+    @property
+    def engine(self) -> str:
+        """The wire engine in use: ``"websockets"`` or ``"picows"``."""
+        return self._engine
 
     @property
     def url(self) -> str:
@@ -340,7 +347,7 @@ class WebSocketClient(BaseClient):
     def extensions(self) -> list[str]:
         """Names of the negotiated extensions (``permessage-deflate``...)."""
         conn = self._conn
-        return [] if conn is None else [ext.name for ext in conn.protocol.extensions]
+        return [] if conn is None else conn.extension_names
 
     @overload
     def on(self, event: str) -> Callable[[H], H]: ...
@@ -417,7 +424,7 @@ class WebSocketClient(BaseClient):
         """
         data = encode(message)
         conn = self._conn
-        if self._live and conn is not None and conn.protocol.state is _OPEN:
+        if self._live and conn is not None and conn.is_open:
             try:
                 await conn.send(data)
             except ConnectionClosed as exc:
@@ -593,7 +600,7 @@ class WebSocketClient(BaseClient):
             await self._events.emit("open")
         except BaseException:
             reader.cancel()
-            conn.transport.abort()
+            conn.abort()
             self._live = False
             raise
 
@@ -601,7 +608,7 @@ class WebSocketClient(BaseClient):
         self._closing = True
         code, reason = self._close_args
         conn = self._conn
-        was_open = conn is not None and conn.state is State.OPEN
+        was_open = conn is not None and conn.is_open
         self._live = False
         if conn is not None:
             await conn.close(code, reason)
@@ -611,7 +618,7 @@ class WebSocketClient(BaseClient):
 
     # -- connecting ------------------------------------------------------------
 
-    async def _dial(self) -> ClientConnection:
+    async def _dial(self) -> Link:
         """Open one connection: the handshake (each redirect hop checked), then the auth message."""
         cfg = self._config
         headers = dict(cfg.headers)
@@ -663,33 +670,26 @@ class WebSocketClient(BaseClient):
                     )
                 await self._authenticate(conn)
             except BaseException:
-                conn.transport.abort()
+                conn.abort()
                 await conn.wait_closed()
                 raise
         return conn
 
-    async def _handshake(self, url: str, headers: Mapping[str, str]) -> ClientConnection:
+    async def _handshake(self, url: str, headers: Mapping[str, str]) -> Link:
         """One opening handshake with ``url``; a redirect raises ``InvalidStatus``."""
         cfg = self._config
-        kwargs: dict[str, Any] = {}
-        if self._ssl is not None and url[:4].lower() == "wss:":
-            kwargs["ssl"] = self._ssl
-        # A system proxy is honoured, except for loopback targets.
-        proxy: Literal[True] | None = None if is_loopback_host(parse_uri(url).host) else True
-        return await NoRedirectConnect(
-            url,
-            additional_headers=dict(headers) or None,
-            subprotocols=list(cfg.subprotocols) or None,  # type: ignore[arg-type]
-            compression="deflate" if cfg.compression else None,
-            open_timeout=None,  # the caller's deadline covers every hop
-            ping_interval=cfg.ping_interval or None,
-            ping_timeout=cfg.ping_timeout or None,
-            close_timeout=cfg.close_timeout or None,
+        options = DialOptions(
+            headers=headers,
+            subprotocols=cfg.subprotocols,
+            compression=cfg.compression,
+            ping_interval=cfg.ping_interval,
+            ping_timeout=cfg.ping_timeout,
+            close_timeout=cfg.close_timeout,
             max_size=cfg.max_message_size,
-            proxy=proxy,
-            create_connection=SinkConnection,
-            **kwargs,
+            ssl=self._ssl,
+            proxy=True,
         )
+        return await _engine.dial(self._engine, url, options)
 
     async def _check_redirect(self, url: str) -> None:
         """A further check of each redirect hop, for subclasses (the tool client's); none here."""
@@ -716,7 +716,7 @@ class WebSocketClient(BaseClient):
         self.logger.info("%s", where)
         return hop_headers(headers, url, target, self._credential_names)
 
-    async def _authenticate(self, conn: ClientConnection) -> None:
+    async def _authenticate(self, conn: Link) -> None:
         """Send the first-message auth and wait for the verdict.
 
         Messages that arrive before the verdict are held (at most
@@ -762,11 +762,11 @@ class WebSocketClient(BaseClient):
             ) from exc
         self._held = held
 
-    async def _reconnect(self) -> tuple[ClientConnection, int]:
+    async def _reconnect(self) -> tuple[Link, int]:
         """Reconnect with backoff; raises the last error when attempts run out."""
         policy = self._config.retry_config()
         attempts = 0
-        conn: ClientConnection | None = None
+        conn: Link | None = None
 
         def next_wait(state: RetryCallState) -> float:
             # The first attempt already waited backoff 1; shift by one.
@@ -792,7 +792,7 @@ class WebSocketClient(BaseClient):
 
     # -- reading ---------------------------------------------------------------
 
-    async def _reader(self, conn: ClientConnection) -> None:
+    async def _reader(self, conn: Link) -> None:
         """The reader task; a failure of its own ends the stream with that error."""
         try:
             await self._read_forever(conn)
@@ -804,9 +804,9 @@ class WebSocketClient(BaseClient):
             self.logger.exception("reader of %s failed", self._safe_url)
             await self._fail(error)
             conn = self._conn or conn
-            conn.transport.abort()
+            conn.abort()
 
-    async def _read_forever(self, conn: ClientConnection) -> None:
+    async def _read_forever(self, conn: Link) -> None:
         """The reader task: read, and on a drop reconnect, until the stream is final."""
         while True:
             closed = await self._pump(conn)
@@ -868,20 +868,19 @@ class WebSocketClient(BaseClient):
             self.stats.reconnects += 1
             self._resume = self._tasks.spawn(self._after_reconnect(conn, attempts), "resume")
 
-    async def _pump(self, conn: ClientConnection) -> ConnectionClosed | None:
+    async def _pump(self, conn: Link) -> ConnectionClosed | None:
         """Read one connection until it closes; returns how it closed.
 
-        Single-frame messages mostly never get here: the connection hands
-        them to :meth:`_take_frame` as they are parsed. This loop gets the
-        rest (fragmented messages, and whatever ``_take_frame`` declines).
+        Whole messages mostly never get here: the engine hands them to
+        :meth:`_take` as they are parsed. This loop gets the rest (whatever
+        the engine keeps for ``recv()``, and whatever ``_take`` declines).
         """
         held, self._held = self._held, []
         for raw in held:
             await self._dispatch(raw, conn)
         dispatch = self._dispatch
         recv = conn.recv
-        if isinstance(conn, SinkConnection):
-            conn.sink = self._take_frame
+        conn.sink = self._take
         try:
             while True:
                 raw = await recv()
@@ -894,11 +893,10 @@ class WebSocketClient(BaseClient):
             return exc
         finally:
             self._dispatching = False
-            if isinstance(conn, SinkConnection):
-                conn.sink = None
+            conn.sink = None
 
-    def _take_frame(self, frame: Frame) -> bool:
-        """Take a whole single-frame message straight from the parser (the hot path).
+    def _take(self, raw: str | bytes) -> bool:
+        """Take a whole message straight from the engine's parser (the hot path).
 
         Returns False, leaving the frame to the reader task, whenever anything
         would have to wait or report: a message handler is registered, the
@@ -911,16 +909,8 @@ class WebSocketClient(BaseClient):
         if inbox.full():
             return False
         cfg = self._config
-        raw: str | bytes
-        if frame.opcode is Opcode.TEXT:
-            try:
-                raw = bytes(frame.data).decode()
-            except UnicodeDecodeError:
-                return False
-            if cfg.answer_text_ping and raw == "ping":
-                return False
-        else:
-            raw = bytes(frame.data)
+        if cfg.answer_text_ping and raw == "ping":
+            return False
         try:
             message = decode(raw, cfg.message_format)
         except errors.ProtocolError:
@@ -956,7 +946,7 @@ class WebSocketClient(BaseClient):
             future.set_result(message)
         return True
 
-    async def _dispatch(self, raw: str | bytes, conn: ClientConnection) -> None:
+    async def _dispatch(self, raw: str | bytes, conn: Link) -> None:
         """Handle one received frame (the hot path)."""
         stats = self.stats
         stats.received += 1
@@ -1090,11 +1080,11 @@ class WebSocketClient(BaseClient):
             )
         self._outbox.append(data)
 
-    async def _after_reconnect(self, conn: ClientConnection, attempts: int) -> None:
+    async def _after_reconnect(self, conn: Link, attempts: int) -> None:
         """Flush the outage queue in order, go live, then fire reconnect and open."""
         outbox = self._outbox
         while outbox:
-            if conn.state is not State.OPEN:
+            if not conn.is_open:
                 return  # dropped again: the reader reconnects; the rest stays queued
             data = outbox.popleft()
             try:
@@ -1108,7 +1098,7 @@ class WebSocketClient(BaseClient):
                 return
             self.stats.sent += 1
             self.stats.bytes_sent += len(data)
-        if conn is not self._conn or conn.state is not State.OPEN:
+        if conn is not self._conn or not conn.is_open:
             return
         self._live = True
         self.logger.info("reconnected to %s after %d attempt(s)", self._safe_url, attempts)
