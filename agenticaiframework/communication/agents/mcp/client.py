@@ -21,6 +21,7 @@ from ...core.events import Handler
 from ...core.health import HealthStatus, run_probe
 from ...core.lifecycle import BaseClient, ClientState
 from ...core.security import check_url, redact_url
+from .auth import MCPOAuth
 from .session import (
     LATEST_PROTOCOL_VERSION,
     SUPPORTED_PROTOCOL_VERSIONS,
@@ -124,6 +125,12 @@ class MCPClient(BaseClient):
                 url, allow_insecure=bool(options.get("allow_insecure")), schemes=_HTTP_SCHEMES
             )
             self._target = redact_url(url)
+            if isinstance(options.get("auth"), MCPOAuth):  # MCP authorization: tie it to this server
+                options["auth"].bind(
+                    url,
+                    allow_insecure=bool(options.get("allow_insecure")),
+                    verify=options.get("ca_certs") or options.get("verify_ssl", True),
+                )
             transport = StreamableHTTPTransport(url, logger=self.logger, **options)
         else:
             assert command is not None

@@ -1,0 +1,20 @@
+"""MCP authorization (the 2025-11-25 specification's authorization section).
+
+``flow.py``: :class:`MCPOAuth`, the auth flow for ``MCPClient(url, auth=...)``;
+``core.py``: the documents, URLs and values of the flow, without I/O;
+``store.py``: :class:`TokenStore` and the in-memory default.
+"""
+
+from .core import ClientInfo, OAuthError, OAuthTokens
+from .flow import AuthorizeHook, MCPOAuth
+from .store import MemoryTokenStore, TokenStore
+
+__all__ = [
+    "AuthorizeHook",
+    "ClientInfo",
+    "MCPOAuth",
+    "MemoryTokenStore",
+    "OAuthError",
+    "OAuthTokens",
+    "TokenStore",
+]

@@ -1,0 +1,301 @@
+"""The official ``mcp`` package's OAuth authorization server and resource server, for the tests.
+
+Run as a child process (the SDK warns in-process, which the tests turn into errors)::
+
+    python -m tests.servers.mcp_auth_server PORT [--scopes mcp,extra] [--first-grant mcp]
+        [--expires-in N] [--preregister ID:SECRET:METHOD] [--cimd] [--no-dcr]
+
+It prints ``READY <port>`` once listening on 127.0.0.1. The MCP endpoint is
+``/mcp`` (Streamable HTTP), protected by the SDK's bearer middleware; the
+SDK's own routes serve the metadata (RFC 9728 and RFC 8414), ``/authorize``,
+``/token`` and ``/register``. Only the provider (the storage and the consent
+decision the SDK leaves to its user) is written here: consent is automatic,
+granting every scope asked for, except that ``--first-grant`` limits the
+first authorization of each client (a user who consents to less).
+
+Test-only routes: ``GET /test/stats`` (what the provider saw),
+``POST /test/revoke-access`` (every access token stops working) and
+``POST /test/revoke-all`` (refresh tokens too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+import sys
+import time
+import warnings
+
+warnings.simplefilter("ignore")
+
+from mcp.server.auth.provider import (  # noqa: E402
+    AccessToken,
+    AuthorizationCode,
+    AuthorizationParams,
+    RefreshToken,
+    TokenError,
+    construct_redirect_uri,
+)
+from mcp.server.auth.routes import build_metadata  # noqa: E402
+from mcp.server.auth.settings import (  # noqa: E402
+    AuthSettings,
+    ClientRegistrationOptions,
+    RevocationOptions,
+)
+from mcp.server.mcpserver import MCPServer  # noqa: E402
+from mcp.shared.auth import OAuthClientInformationFull, OAuthToken  # noqa: E402
+from starlette.requests import Request  # noqa: E402
+from starlette.responses import JSONResponse, Response  # noqa: E402
+from starlette.routing import Route  # noqa: E402
+
+REDIRECT = "http://127.0.0.1/callback"
+
+
+class Provider:
+    """The storage and consent of an authorization server, in memory."""
+
+    def __init__(self, *, expires_in: int, first_grant: list[str] | None, cimd: bool) -> None:
+        self.clients: dict[str, OAuthClientInformationFull] = {}
+        self.codes: dict[str, AuthorizationCode] = {}
+        self.access: dict[str, AccessToken] = {}
+        self.refresh: dict[str, RefreshToken] = {}
+        self.expires_in = expires_in
+        self.first_grant = first_grant
+        self.cimd = cimd
+        self.authorized: set[str] = set()
+        self.scope = "mcp"
+        self.stats: dict[str, list[dict[str, object]]] = {
+            "registered": [],
+            "authorize": [],
+            "token": [],
+        }
+
+    async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
+        if client_id in self.clients:
+            return self.clients[client_id]
+        if self.cimd and client_id.startswith("https://"):
+            # Stands for fetching the Client ID Metadata Document at that URL.
+            return OAuthClientInformationFull(
+                client_id=client_id,
+                redirect_uris=[REDIRECT],  # type: ignore[list-item]
+                token_endpoint_auth_method="none",
+                grant_types=["authorization_code", "refresh_token"],
+                scope=self.scope,
+            )
+        return None
+
+    async def register_client(self, client_info: OAuthClientInformationFull) -> None:
+        assert client_info.client_id is not None
+        self.clients[client_info.client_id] = client_info
+        self.stats["registered"].append(
+            {
+                "client_id": client_info.client_id,
+                "method": client_info.token_endpoint_auth_method,
+                "client_name": client_info.client_name,
+            }
+        )
+
+    async def authorize(
+        self, client: OAuthClientInformationFull, params: AuthorizationParams
+    ) -> str:
+        assert client.client_id is not None
+        scopes = params.scopes or []
+        if self.first_grant is not None and client.client_id not in self.authorized:
+            scopes = [s for s in scopes if s in self.first_grant]
+        self.authorized.add(client.client_id)
+        self.stats["authorize"].append(
+            {
+                "client_id": client.client_id,
+                "scopes": params.scopes,
+                "resource": params.resource,
+                "granted": scopes,
+            }
+        )
+        code = secrets.token_urlsafe(24)
+        self.codes[code] = AuthorizationCode(
+            code=code,
+            scopes=scopes,
+            expires_at=time.time() + 300,
+            client_id=client.client_id,
+            code_challenge=params.code_challenge,
+            redirect_uri=params.redirect_uri,
+            redirect_uri_provided_explicitly=params.redirect_uri_provided_explicitly,
+            resource=params.resource,
+        )
+        return construct_redirect_uri(str(params.redirect_uri), code=code, state=params.state)
+
+    async def load_authorization_code(
+        self, client: OAuthClientInformationFull, authorization_code: str
+    ) -> AuthorizationCode | None:
+        code = self.codes.get(authorization_code)
+        return code if code is not None and code.client_id == client.client_id else None
+
+    def _issue(
+        self, client: OAuthClientInformationFull, scopes: list[str], resource: str | None
+    ) -> OAuthToken:
+        assert client.client_id is not None
+        access = "at-" + secrets.token_urlsafe(24)
+        refresh = "rt-" + secrets.token_urlsafe(24)
+        self.access[access] = AccessToken(
+            token=access,
+            client_id=client.client_id,
+            scopes=scopes,
+            expires_at=int(time.time()) + self.expires_in,
+            resource=resource,
+        )
+        self.refresh[refresh] = RefreshToken(
+            token=refresh, client_id=client.client_id, scopes=scopes, resource=resource
+        )
+        return OAuthToken(
+            access_token=access,
+            token_type="Bearer",
+            expires_in=self.expires_in,
+            refresh_token=refresh,
+            scope=" ".join(scopes),
+        )
+
+    async def exchange_authorization_code(
+        self, client: OAuthClientInformationFull, authorization_code: AuthorizationCode
+    ) -> OAuthToken:
+        self.codes.pop(authorization_code.code, None)
+        self.stats["token"].append(
+            {
+                "grant": "authorization_code",
+                "client_id": client.client_id,
+                "method": client.token_endpoint_auth_method,
+                "resource": authorization_code.resource,
+            }
+        )
+        return self._issue(client, authorization_code.scopes, authorization_code.resource)
+
+    async def load_refresh_token(
+        self, client: OAuthClientInformationFull, refresh_token: str
+    ) -> RefreshToken | None:
+        token = self.refresh.get(refresh_token)
+        return token if token is not None and token.client_id == client.client_id else None
+
+    async def exchange_refresh_token(
+        self, client: OAuthClientInformationFull, refresh_token: RefreshToken, scopes: list[str]
+    ) -> OAuthToken:
+        if self.refresh.pop(refresh_token.token, None) is None:
+            raise TokenError(error="invalid_grant", error_description="refresh token revoked")
+        self.stats["token"].append(
+            {
+                "grant": "refresh_token",
+                "client_id": client.client_id,
+                "method": client.token_endpoint_auth_method,
+                "resource": refresh_token.resource,
+            }
+        )
+        return self._issue(client, scopes or refresh_token.scopes, refresh_token.resource)
+
+    async def load_access_token(self, token: str) -> AccessToken | None:
+        return self.access.get(token)
+
+    async def revoke_token(self, token: AccessToken | RefreshToken) -> None:
+        self.access.pop(token.token, None)
+        self.refresh.pop(token.token, None)
+
+    async def exchange_identity_assertion(
+        self, client: OAuthClientInformationFull, params: object
+    ) -> OAuthToken:
+        raise TokenError(error="unsupported_grant_type")
+
+
+def _flag(argv: list[str], name: str) -> str | None:
+    return argv[argv.index(name) + 1] if name in argv else None
+
+
+async def main(argv: list[str]) -> None:
+    """Serve on 127.0.0.1 (``argv[0]`` is the port, 0 for a free one)."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", int(argv[0])))  # bound first: the metadata names the port
+    port = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    scopes = (_flag(argv, "--scopes") or "mcp").split(",")
+    first = _flag(argv, "--first-grant")
+    provider = Provider(
+        expires_in=int(_flag(argv, "--expires-in") or 3600),
+        first_grant=first.split(",") if first is not None else None,
+        cimd="--cimd" in argv,
+    )
+    for i, arg in enumerate(argv):
+        if arg == "--preregister":
+            client_id, secret, method = argv[i + 1].split(":")
+            provider.clients[client_id] = OAuthClientInformationFull(
+                client_id=client_id,
+                client_secret=secret or None,
+                token_endpoint_auth_method=method,  # type: ignore[arg-type]
+                redirect_uris=[REDIRECT],  # type: ignore[list-item]
+                grant_types=["authorization_code", "refresh_token"],
+                scope=" ".join(scopes),
+            )
+    provider.scope = " ".join(scopes)
+    registration = ClientRegistrationOptions(enabled="--no-dcr" not in argv, valid_scopes=scopes)
+    settings = AuthSettings(
+        issuer_url=base,  # type: ignore[arg-type]
+        resource_server_url=f"{base}/mcp",  # type: ignore[arg-type]
+        required_scopes=scopes,
+        client_registration_options=registration,
+        revocation_options=RevocationOptions(enabled=False),
+        validate_token_resource=True,
+    )
+    server = MCPServer("mcp-auth-test", auth_server_provider=provider, auth=settings)
+
+    @server.tool()
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    app = server.streamable_http_app()
+
+    async def stats(request: Request) -> Response:
+        return JSONResponse(provider.stats)
+
+    async def revoke_access(request: Request) -> Response:
+        provider.access.clear()
+        return JSONResponse({})
+
+    async def revoke_all(request: Request) -> Response:
+        provider.access.clear()
+        provider.refresh.clear()
+        return JSONResponse({})
+
+    extra = [
+        Route("/test/stats", stats, methods=["GET"]),
+        Route("/test/revoke-access", revoke_access, methods=["POST"]),
+        Route("/test/revoke-all", revoke_all, methods=["POST"]),
+    ]
+    if provider.cimd:
+        metadata = build_metadata(
+            settings.issuer_url, None, registration, RevocationOptions(enabled=False)
+        )
+        document = metadata.model_dump(mode="json", exclude_none=True)
+        document["client_id_metadata_document_supported"] = True
+
+        async def as_metadata(request: Request) -> Response:
+            return JSONResponse(document)
+
+        extra.append(Route("/.well-known/oauth-authorization-server", as_metadata))
+    app.router.routes[0:0] = extra  # before the SDK's own routes: matched first
+
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="none"
+    )
+    uv = uvicorn.Server(config)
+    task = asyncio.create_task(uv.serve(sockets=[sock]))
+    while not uv.started:
+        if task.done():
+            await task
+            return
+        await asyncio.sleep(0.01)
+    print(f"READY {port}", flush=True)
+    await task
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))
