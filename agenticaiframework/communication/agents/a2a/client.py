@@ -496,7 +496,7 @@ class A2AClient(BaseClient):
             reference_task_ids=reference_task_ids,
         )
         self.stats.sent += 1
-        tracker = StreamTracker(task_id)
+        tracker = StreamTracker(task_id, continuing=task_id is not None)
         async with aclosing(
             self._follow(
                 binding, lambda: binding.send_streaming_message(request), tracker, "stream"

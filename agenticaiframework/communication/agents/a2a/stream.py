@@ -66,6 +66,7 @@ class StreamTracker:
 
     __slots__ = (
         "_artifacts",
+        "_continuing",
         "_overlap",
         "_status",
         "context_id",
@@ -75,8 +76,11 @@ class StreamTracker:
         "task_id",
     )
 
-    def __init__(self, task_id: str | None = None) -> None:
+    def __init__(self, task_id: str | None = None, *, continuing: bool = False) -> None:
         self.task_id = task_id
+        # A message sent on an interrupted task: the stream opens with the task as it was
+        # (still input-required, as the JS SDK sends it), which must not end the stream.
+        self._continuing = continuing
         self.context_id: str | None = None
         self.done = False
         self.delivered = 0
@@ -116,7 +120,9 @@ class StreamTracker:
             for artifact in event.get("artifacts") or ():
                 if isinstance(artifact, dict) and isinstance(artifact.get("artifactId"), str):
                     self._artifacts[artifact["artifactId"]] = list(artifact.get("parts") or ())
-            if _is_final(self._status):
+            if _is_final(self._status) and not (
+                self._continuing and short_state(self._status.get("state")) in INTERRUPTED_STATES
+            ):
                 self.done = True
             return self._out(event)
         # A message: a direct reply ends a message stream.
