@@ -71,11 +71,14 @@ class AgentState:
         release: Set to let every ``wait`` task complete.
         started: Task ids whose work began (``wait`` and ``chunks``).
         headers: The headers of each A2A request (not the card's).
+        card_requests: The headers of each agent card request.
+        canceled: Task ids canceled.
     """
 
     release: asyncio.Event = field(default_factory=asyncio.Event)
     started: list[str] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    card_requests: list[dict[str, str]] = field(default_factory=list)
     canceled: set[str] = field(default_factory=set)
 
 
@@ -201,9 +204,7 @@ def build_card(base: str, *, token: str | None = None, streaming: bool = True) -
     )
     if token is not None:
         card.security_schemes["bearer"].CopyFrom(
-            SecurityScheme(
-                http_auth_security_scheme=HTTPAuthSecurityScheme(scheme="Bearer")
-            )
+            SecurityScheme(http_auth_security_scheme=HTTPAuthSecurityScheme(scheme="Bearer"))
         )
         requirement = SecurityRequirement()
         requirement.schemes["bearer"].CopyFrom(StringList())
@@ -220,6 +221,9 @@ class _Guard:
         self.token = token
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/.well-known/"):
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            self.state.card_requests.append(headers)
         if scope["type"] == "http" and scope["path"].startswith("/a2a/"):
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
             self.state.headers.append(headers)
@@ -250,14 +254,6 @@ def build_app(base: str, state: AgentState, *, token: str | None = None) -> Any:
     return _Guard(Starlette(routes=routes), state, token)
 
 
-@dataclass
-class RunningAgent:
-    """A served agent: its base URL and state."""
-
-    url: str
-    state: AgentState
-
-
 class _Late:
     """An ASGI app set once the port is known (the card names the server's own URL)."""
 
@@ -268,16 +264,34 @@ class _Late:
         await self.app(scope, receive, send)
 
 
+@dataclass
+class RunningAgent:
+    """A served agent: its base URL and state.
+
+    Attributes:
+        url: The server's base URL.
+        state: What the agent saw.
+    """
+
+    url: str
+    state: AgentState
+    _late: _Late
+    _token: str | None
+
+    def advertise(self, base: str) -> None:
+        """Serve a card whose interfaces are under ``base`` (a FaultProxy's URL, say).
+
+        The agent starts afresh (no tasks); the state is kept.
+        """
+        self._late.app = build_app(base, self.state, token=self._token)
+
+
 @contextlib.asynccontextmanager
-async def serve_agent(
-    *, token: str | None = None, public_url: Any = None
-) -> AsyncIterator[RunningAgent]:
+async def serve_agent(*, token: str | None = None) -> AsyncIterator[RunningAgent]:
     """Serve the test agent on 127.0.0.1 and a free port.
 
     Args:
         token: Protect the A2A endpoints with this bearer token.
-        public_url: ``url -> url`` giving the base URL the card advertises
-            (e.g. a FaultProxy's), default the server's own.
 
     Yields:
         The running agent.
@@ -285,6 +299,6 @@ async def serve_agent(
     state = AgentState()
     late = _Late()
     async with serve_asgi(late) as url:
-        base = public_url(url) if public_url is not None else url
-        late.app = build_app(base, state, token=token)
-        yield RunningAgent(url, state)
+        agent = RunningAgent(url, state, late, token)
+        agent.advertise(url)
+        yield agent

@@ -578,7 +578,7 @@ class A2AClient(BaseClient):
                         f"it cannot be resumed: {problem.message}"
                     ) from problem
                 raise problem
-            failures = 0 if tracker.delivered > progress else failures + 1
+            failures = 1 if tracker.delivered > progress else failures + 1
             if failures > self._max_resumes:
                 raise errors.ConnectionError(
                     f"{what}: gave up resuming task {task_id!r} after {self._max_resumes} "
@@ -591,7 +591,7 @@ class A2AClient(BaseClient):
                 task_id,
                 problem.message,
             )
-            await asyncio.sleep(backoff_delay(self._resume_policy, max(failures, 1)))
+            await asyncio.sleep(backoff_delay(self._resume_policy, failures))
             request = self._request({"id": task_id})
             resumed = True
             opener = functools.partial(binding.subscribe_to_task, request)

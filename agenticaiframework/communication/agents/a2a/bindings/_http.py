@@ -53,7 +53,14 @@ class HTTPBinding:
     def __init__(self, context: BindingContext) -> None:
         self.context = context
         options = dict(context.options)
-        headers = {**dict(options.pop("headers", None) or {}), **dict(context.service_params)}
+        service = dict(context.service_params)
+        taken = {name.lower() for name in service}
+        headers = {
+            name: value
+            for name, value in dict(options.pop("headers", None) or {}).items()
+            if name.lower() not in taken
+        }
+        headers.update(service)
         self.http = HTTPClient(headers=headers, **options)
         self.url = context.url
         self.shown = redact_url(context.url)
