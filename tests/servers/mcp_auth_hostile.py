@@ -5,7 +5,7 @@ behind a bearer check: ``Authorization: Bearer <state.good_token>`` passes,
 anything else gets ``state.status`` (401) with ``state.challenge`` as
 ``WWW-Authenticate`` and ``state.challenge_body``. Every other path answers
 from ``state.responses[(method, path)]`` = (status, content type, body), else
-404. ``state.seen`` records (method, path, headers, body) of every request
+404 (a 3xx redirects to the body). ``state.seen`` records (method, path, headers, body) of every request
 outside ``/mcp``; ``state.mcp_auth`` the Authorization header of each /mcp one.
 """
 
@@ -52,7 +52,7 @@ class AuthHostileState:
 
 
 def metadata_documents(state: AuthHostileState, base: str, **as_fields: Any) -> dict[str, Any]:
-    """Serve sound metadata (PRM at /prm, RFC 8414 at the root) and a token endpoint.
+    """Serve sound metadata (PRM at /prm, RFC 8414 at the root), registration and token endpoints.
 
     Returns:
         The authorization server metadata served (``as_fields`` merged in).
@@ -67,12 +67,16 @@ def metadata_documents(state: AuthHostileState, base: str, **as_fields: Any) -> 
         "issuer": base,
         "authorization_endpoint": f"{base}/authorize",
         "token_endpoint": f"{base}/token",
+        "registration_endpoint": f"{base}/register",
         "response_types_supported": ["code"],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         **as_fields,
     }
     state.json("GET", "/.well-known/oauth-authorization-server", document)
+    state.json(
+        "POST", "/register", {"client_id": "dynamic", "token_endpoint_auth_method": "none"}, 201
+    )
     state.json(
         "POST",
         "/token",
@@ -107,6 +111,8 @@ def make_app(state: AuthHostileState) -> Any:
         if answer is None:
             return Response(b"not here", status_code=404)
         status, ctype, content = answer
+        if 300 <= status < 400:  # a redirect: the body is where to
+            return Response(status_code=status, headers={"Location": content.decode()})
         return Response(content, status_code=status, media_type=ctype)
 
     class Router:

@@ -1,0 +1,344 @@
+"""MCP authorization against hostile and broken peers of our own (tests/servers/mcp_auth_hostile.py).
+
+Metadata that points somewhere forbidden, a server without PKCE S256,
+garbage and oversized documents, token endpoints that refuse or answer
+nonsense, forged callbacks: each gives a clear error with a stable code, and
+nothing is sent where the policy forbids (a listener that counts connections
+stands for the remote host; the policy must refuse before any socket opens).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from agenticaiframework.communication.agents.mcp import MCPAuthorizationError, MCPClient
+from agenticaiframework.communication.agents.mcp.auth import MCPOAuth, OAuthError
+from agenticaiframework.communication.agents.mcp.auth.core import (
+    as_metadata_urls,
+    check_discovered_url,
+    resource_metadata_urls,
+)
+from agenticaiframework.communication.core import errors
+from tests.servers.mcp_auth_hostile import AuthHostileState, make_app, metadata_documents
+from tests.servers.uvicorn_server import serve_asgi
+
+
+class Peer:
+    """The hostile app's state and origin."""
+
+    def __init__(self, state: AuthHostileState, base: str) -> None:
+        self.state = state
+        self.base = base
+        self.url = f"{base}/mcp"
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[Peer]:
+    state = AuthHostileState()
+    async with serve_asgi(make_app(state)) as base:
+        metadata_documents(state, base)
+        yield Peer(state, base)
+
+
+@pytest.fixture
+async def counter() -> AsyncIterator[tuple[int, list[int]]]:
+    """A listener standing for the remote host: (its port, [connections accepted])."""
+    accepted = [0]
+
+    async def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted[0] += 1
+        writer.close()
+
+    server = await asyncio.start_server(count, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1], accepted
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+class Callback:
+    """The user step without a server: answer with a code and the state sent."""
+
+    def __init__(self, **extra: str) -> None:
+        self.urls: list[str] = []
+        self.extra = extra
+
+    async def __call__(self, url: str) -> str:
+        self.urls.append(url)
+        state = parse_qs(urlsplit(url).query)["state"][0]
+        params = {"code": "the-code", "state": state, **self.extra}
+        return "http://127.0.0.1/callback?" + "&".join(f"{k}={v}" for k, v in params.items())
+
+
+async def connect_fails(url: str, oauth: MCPOAuth) -> errors.CommunicationError:
+    mcp = MCPClient(url, auth=oauth, timeout=10)
+    try:
+        await mcp.connect()
+    except errors.CommunicationError as exc:
+        return exc
+    finally:
+        await mcp.close()
+    raise AssertionError("connect() succeeded")
+
+
+async def test_sound_peer_works_and_sends_pkce_and_resource(peer: Peer) -> None:
+    callback = Callback()
+    oauth = MCPOAuth(authorize=callback, client_id="pre", client_secret="s3cret")
+    async with MCPClient(peer.url, auth=oauth) as mcp:
+        await mcp.ping()
+    (_, _, headers, body) = next(s for s in peer.state.seen if s[1] == "/token")
+    form = parse_qs(body.decode())
+    assert form["grant_type"] == ["authorization_code"] and form["code"] == ["the-code"]
+    assert form["resource"] == [peer.url] and len(form["code_verifier"][0]) >= 43
+    assert headers["authorization"].startswith("Basic ")  # the default for a secret
+    assert "client_secret" not in form
+    assert set(peer.state.mcp_auth[1:]) == {"Bearer good-token"}  # every later request
+
+
+@pytest.mark.parametrize(
+    "field", ["token_endpoint", "authorization_endpoint", "registration_endpoint", "jwks_uri"]
+)
+async def test_metadata_url_at_a_forbidden_host_is_refused_before_connecting(
+    peer: Peer, counter: tuple[int, list[int]], field: str
+) -> None:
+    port, accepted = counter
+    metadata_documents(peer.state, peer.base, **{field: f"http://remote.invalid:{port}/x"})
+    callback = Callback()
+    exc = await connect_fails(peer.url, MCPOAuth(authorize=callback))
+    assert isinstance(exc, errors.SecurityError) and exc.code == "ERR_SECURITY"
+    assert field in str(exc)
+    assert accepted[0] == 0 and callback.urls == []
+    assert "/token" not in peer.state.paths("POST")
+
+
+async def test_resource_metadata_at_a_forbidden_host_is_refused(
+    peer: Peer, counter: tuple[int, list[int]]
+) -> None:
+    port, accepted = counter
+    peer.state.challenge = f'Bearer resource_metadata="http://remote.invalid:{port}/prm"'
+    exc = await connect_fails(peer.url, MCPOAuth(authorize=Callback()))
+    assert isinstance(exc, errors.SecurityError)
+    assert accepted[0] == 0
+
+
+async def test_a_token_endpoint_redirect_is_not_followed(
+    peer: Peer, counter: tuple[int, list[int]]
+) -> None:
+    port, accepted = counter
+    where = f"http://127.0.0.1:{port}/token".encode()
+    peer.state.responses[("POST", "/token")] = (307, "text/plain", where)
+    exc = await connect_fails(peer.url, MCPOAuth(authorize=Callback()))
+    assert isinstance(exc, OAuthError) and exc.status_code == 307
+    assert accepted[0] == 0
+
+
+@pytest.mark.parametrize("methods", [None, ["plain"]], ids=["absent", "plain-only"])
+async def test_a_server_without_s256_is_refused(peer: Peer, methods: list[str] | None) -> None:
+    metadata_documents(peer.state, peer.base, code_challenge_methods_supported=methods)
+    callback = Callback()
+    exc = await connect_fails(peer.url, MCPOAuth(authorize=callback))
+    assert isinstance(exc, errors.SecurityError) and "S256" in str(exc)
+    assert callback.urls == [] and peer.state.paths("POST") == []
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"<html>not json</html>", errors.ProtocolError),
+        (b'["a list"]', errors.ProtocolError),
+        (b'{"resource": "x"}', errors.ProtocolError),  # no authorization_servers
+        (json.dumps({"pad": "x" * 300_000}).encode(), errors.MessageTooLargeError),
+    ],
+    ids=["html", "list", "no-servers", "oversized"],
+)
+async def test_bad_resource_metadata_is_a_protocol_error(
+    peer: Peer, body: bytes, error: type[Exception]
+) -> None:
+    for path in ("/prm", "/.well-known/oauth-protected-resource/mcp"):
+        peer.state.responses[("GET", path)] = (200, "application/json", body)
+    exc = await connect_fails(peer.url, MCPOAuth(authorize=Callback()))
+    assert type(exc) is error
+
+
+async def test_resource_metadata_for_another_server_is_refused(peer: Peer) -> None:
+    peer.state.json(
+        "GET",
+        "/prm",
+        {"resource": "https://other.example/mcp", "authorization_servers": [peer.base]},
+    )
+    exc = await connect_fails(peer.url, MCPOAuth(authorize=Callback()))
+    assert isinstance(exc, errors.SecurityError) and "RFC 9728" in str(exc)
+
+
+@pytest.mark.parametrize(
+    ("document", "error"),
+    [
+        (b"garbage", errors.ProtocolError),
+        (
+            b'{"issuer": "https://evil.example", "token_endpoint": "https://evil.example/t"}',
+            errors.SecurityError,
+        ),
+        (b'{"issuer": 5}', errors.ProtocolError),
+    ],
+    ids=["garbage", "issuer-mismatch", "issuer-not-a-string"],
+)
+async def test_bad_authorization_server_metadata(
+    peer: Peer, document: bytes, error: type[Exception]
+) -> None:
+    peer.state.responses[("GET", "/.well-known/oauth-authorization-server")] = (
+        200,
+        "application/json",
+        document,
+    )
+    exc = await connect_fails(peer.url, MCPOAuth(authorize=Callback()))
+    assert type(exc) is error
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error", "oauth_error"),
+    [
+        (
+            400,
+            {"error": "invalid_grant", "error_description": "code used"},
+            OAuthError,
+            "invalid_grant",
+        ),
+        (401, {"error": "invalid_client"}, OAuthError, "invalid_client"),
+        (500, "boom", OAuthError, None),
+        (200, "not json", errors.ProtocolError, None),
+        (200, {"token_type": "Bearer"}, errors.ProtocolError, None),
+        (200, {"access_token": "t", "token_type": "mac"}, errors.ProtocolError, None),
+        (
+            200,
+            {"access_token": "t", "token_type": "Bearer", "expires_in": "soon"},
+            errors.ProtocolError,
+            None,
+        ),
+    ],
+    ids=["invalid-grant", "invalid-client", "500", "not-json", "no-token", "mac", "bad-expiry"],
+)
+async def test_token_endpoint_errors_are_clear(
+    peer: Peer, status: int, body: Any, error: type[Exception], oauth_error: str | None
+) -> None:
+    content = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    peer.state.responses[("POST", "/token")] = (status, "application/json", content)
+    exc = await connect_fails(peer.url, MCPOAuth(authorize=Callback()))
+    assert type(exc) is error
+    if isinstance(exc, OAuthError):
+        assert exc.code == "ERR_AUTH" and exc.status_code == status and exc.error == oauth_error
+    assert "the-code" not in str(exc)
+
+
+async def test_well_known_fallbacks_in_the_specified_order(peer: Peer) -> None:
+    base = peer.base
+    peer.state.challenge = 'Bearer error="invalid_token"'  # no resource_metadata
+    issuer = f"{base}/tenant1"
+    peer.state.json(
+        "GET",
+        "/.well-known/oauth-protected-resource",
+        {"resource": f"{base}/mcp", "authorization_servers": [issuer]},
+    )
+    document = {
+        "issuer": issuer,
+        "authorization_endpoint": f"{base}/authorize",
+        "token_endpoint": f"{base}/token",
+        "registration_endpoint": f"{base}/register",
+        "code_challenge_methods_supported": ["S256"],
+    }
+    peer.state.json("GET", "/tenant1/.well-known/openid-configuration", document)
+    async with MCPClient(peer.url, auth=MCPOAuth(authorize=Callback())) as mcp:
+        await mcp.ping()
+    assert peer.state.paths("GET") == [
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-authorization-server/tenant1",
+        "/.well-known/openid-configuration/tenant1",
+        "/tenant1/.well-known/openid-configuration",
+    ]
+
+
+async def test_the_challenged_scope_comes_before_scopes_supported(peer: Peer) -> None:
+    peer.state.challenge = f'Bearer resource_metadata="{peer.base}/prm", scope="files:read"'
+    callback = Callback()
+    async with MCPClient(peer.url, auth=MCPOAuth(authorize=callback)) as mcp:
+        await mcp.ping()
+    assert parse_qs(urlsplit(callback.urls[0]).query)["scope"] == ["files:read"]
+
+
+async def test_an_oversized_401_body_is_refused(peer: Peer) -> None:
+    peer.state.challenge_body = b"x" * (1024 * 1024)
+    exc = await connect_fails(peer.url, MCPOAuth(authorize=Callback()))
+    assert isinstance(exc, errors.MessageTooLargeError)
+
+
+async def test_a_token_the_server_still_refuses_ends_in_an_authorization_error(
+    peer: Peer,
+) -> None:
+    peer.state.good_token = "never-issued"
+    callback = Callback()
+    exc = await connect_fails(peer.url, MCPOAuth(authorize=callback))
+    assert isinstance(exc, MCPAuthorizationError) and exc.status_code == 401
+    assert len(callback.urls) == 1  # no endless loop of user steps
+
+
+async def test_a_callback_from_another_issuer_is_refused(peer: Peer) -> None:
+    exc = await connect_fails(peer.url, MCPOAuth(authorize=Callback(iss="https://evil.example")))
+    assert isinstance(exc, errors.SecurityError) and "iss" in str(exc)
+    assert "/token" not in peer.state.paths("POST")
+
+
+async def test_a_hook_that_never_answers_times_out(peer: Peer) -> None:
+    async def never(url: str) -> str:
+        await asyncio.Event().wait()
+        return ""
+
+    exc = await connect_fails(peer.url, MCPOAuth(authorize=never, authorize_timeout=0.2))
+    assert isinstance(exc, errors.TimeoutError) and exc.code == "ERR_TIMEOUT"
+
+
+async def test_no_way_to_register_is_a_config_error(peer: Peer) -> None:
+    metadata_documents(peer.state, peer.base, registration_endpoint=None)
+    exc = await connect_fails(peer.url, MCPOAuth(authorize=Callback()))
+    assert isinstance(exc, errors.ConfigError) and "client_id=" in str(exc)
+
+
+# -- the I/O-free parts ---------------------------------------------------------------
+
+
+def test_discovery_urls_follow_the_specification() -> None:
+    assert resource_metadata_urls("https://ex.com/public/mcp", None) == [
+        "https://ex.com/.well-known/oauth-protected-resource/public/mcp",
+        "https://ex.com/.well-known/oauth-protected-resource",
+    ]
+    assert resource_metadata_urls("https://ex.com", "https://ex.com/prm") == [
+        "https://ex.com/prm",
+        "https://ex.com/.well-known/oauth-protected-resource",
+    ]
+    assert as_metadata_urls("https://auth.ex.com") == [
+        "https://auth.ex.com/.well-known/oauth-authorization-server",
+        "https://auth.ex.com/.well-known/openid-configuration",
+    ]
+
+
+async def test_a_remote_servers_documents_may_not_point_at_this_machine() -> None:
+    # A remote MCP server's metadata naming a loopback or private token endpoint
+    # (SSRF): refused, though the same URL is fine for a server on this machine.
+    for url in ("https://127.0.0.1/token", "https://10.0.0.5/token", "https://[::1]/t"):
+        with pytest.raises(errors.SecurityError):
+            await check_discovered_url(
+                url, what="token_endpoint", allow_insecure=False, server_is_local=False
+            )
+        await check_discovered_url(
+            url, what="token_endpoint", allow_insecure=False, server_is_local=True
+        )
+    with pytest.raises(errors.ProtocolError):
+        await check_discovered_url(
+            "https://x:99999/", what="token_endpoint", allow_insecure=False, server_is_local=True
+        )
