@@ -82,6 +82,8 @@ FLAGS = {
         "post-client:s3cret-post:client_secret_post",
         "--preregister",
         "public-client::none",
+        "--client-credentials",
+        "machine:m4chine-secret",
     ),
     "step-up": ("--scopes", "mcp,extra", "--first-grant", "mcp", "--cimd"),
 }
@@ -326,3 +328,30 @@ def test_configuration_errors_are_named() -> None:
     MCPClient("http://127.0.0.1:9/mcp", auth=oauth)
     with pytest.raises(errors.ConfigError, match="one per MCP server"):
         MCPClient("http://127.0.0.1:9/other", auth=oauth)
+
+
+@pytest.mark.parametrize("method", [None, "client_secret_post"])
+async def test_client_credentials_for_a_machine_client(servers: Any, method: str | None) -> None:
+    server = servers()
+    oauth = MCPOAuth(
+        client_id="machine", client_secret="m4chine-secret", token_endpoint_auth_method=method
+    )
+    async with MCPClient(server.url, auth=oauth) as mcp:
+        await mcp.ping()
+        await server.post("/test/revoke-access")  # refused now: a new token, no user
+        result = await mcp.call_tool("add", {"a": 2, "b": 2})
+        assert result["structuredContent"] == {"result": 4}
+        assert "m4chine-secret" not in repr(oauth) + repr(mcp)
+    grants = mine(await server.stats(), "token", "machine")[-2:]
+    assert [g["grant"] for g in grants] == ["client_credentials"] * 2
+    assert {g["method"] for g in grants} == {method or "client_secret_basic"}
+    assert {g["resource"] for g in grants} == {server.url}
+
+
+async def test_client_credentials_with_a_wrong_secret(servers: Any) -> None:
+    server = servers()
+    mcp = MCPClient(server.url, auth=MCPOAuth(client_id="machine", client_secret="wrong"))
+    with pytest.raises(errors.AuthenticationError) as info:
+        await mcp.connect()
+    await mcp.close()
+    assert info.value.code == "ERR_AUTH" and "wrong" not in str(info.value)

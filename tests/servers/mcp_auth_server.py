@@ -4,6 +4,7 @@ Run as a child process (the SDK warns in-process, which the tests turn into erro
 
     python -m tests.servers.mcp_auth_server PORT [--scopes mcp,extra] [--first-grant mcp]
         [--expires-in N] [--preregister ID:SECRET:METHOD] [--cimd] [--no-dcr]
+        [--client-credentials ID:SECRET]
 
 It prints ``READY <port>`` once listening on 127.0.0.1. The MCP endpoint is
 ``/mcp`` (Streamable HTTP), protected by the SDK's bearer middleware; the
@@ -13,6 +14,11 @@ decision the SDK leaves to its user) is written here: consent is automatic,
 granting every scope asked for, except that ``--first-grant`` limits the
 first authorization of each client (a user who consents to less).
 
+The SDK's token endpoint has no client-credentials grant: with
+``--client-credentials`` a small handler of ours answers that grant at
+``/token`` (client authenticated by Basic or by form fields; every other
+grant still goes to the SDK's handler) and the metadata offers it.
+
 Test-only routes: ``GET /test/stats`` (what the provider saw),
 ``POST /test/revoke-access`` (every access token stops working) and
 ``POST /test/revoke-all`` (refresh tokens too).
@@ -21,11 +27,14 @@ Test-only routes: ``GET /test/stats`` (what the provider saw),
 from __future__ import annotations
 
 import asyncio
+import base64
 import secrets
 import socket
 import sys
 import time
 import warnings
+from typing import Any
+from urllib.parse import parse_qs, unquote
 
 warnings.simplefilter("ignore")
 
@@ -203,6 +212,57 @@ class Provider:
         raise TokenError(error="unsupported_grant_type")
 
 
+class TokenWithClientCredentials:
+    """``/token``: the client-credentials grant here, every other grant to the SDK's handler."""
+
+    def __init__(self, provider: Provider, credentials: str, sdk: Any) -> None:
+        self.provider = provider
+        self.client_id, self.secret = credentials.split(":")
+        self.sdk = sdk
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+        if form.get("grant_type") != "client_credentials":
+
+            async def replay() -> dict[str, Any]:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            await self.sdk(scope, replay, send)
+            return
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        method = "client_secret_post"
+        client_id, secret = form.get("client_id"), form.get("client_secret")
+        if headers.get("authorization", "").startswith("Basic "):
+            method = "client_secret_basic"
+            pair = base64.b64decode(headers["authorization"][6:]).decode()
+            client_id, secret = (unquote(part) for part in pair.split(":", 1))
+        if (client_id, secret) != (self.client_id, self.secret):
+            response: Response = JSONResponse({"error": "invalid_client"}, status_code=401)
+        else:
+            client = OAuthClientInformationFull(
+                client_id=self.client_id,
+                redirect_uris=[REDIRECT],  # type: ignore[list-item]
+            )
+            self.provider.stats["token"].append(
+                {
+                    "grant": "client_credentials",
+                    "client_id": client_id,
+                    "method": method,
+                    "resource": form.get("resource"),
+                }
+            )
+            scopes = form.get("scope", self.provider.scope).split()
+            token = self.provider._issue(client, scopes, form.get("resource"))
+            response = JSONResponse(token.model_dump(mode="json", exclude_none=True))
+        await response(scope, receive, send)
+
+
 def _flag(argv: list[str], name: str) -> str | None:
     return argv[argv.index(name) + 1] if name in argv else None
 
@@ -270,12 +330,21 @@ async def main(argv: list[str]) -> None:
         Route("/test/revoke-access", revoke_access, methods=["POST"]),
         Route("/test/revoke-all", revoke_all, methods=["POST"]),
     ]
-    if provider.cimd:
+    machine = _flag(argv, "--client-credentials")
+    if machine is not None:
+        sdk_token = next(r for r in app.router.routes if getattr(r, "path", "") == "/token")
+        extra.append(
+            Route("/token", TokenWithClientCredentials(provider, machine, sdk_token.app))  # type: ignore[attr-defined]
+        )
+    if provider.cimd or machine is not None:
         metadata = build_metadata(
             settings.issuer_url, None, registration, RevocationOptions(enabled=False)
         )
         document = metadata.model_dump(mode="json", exclude_none=True)
-        document["client_id_metadata_document_supported"] = True
+        if provider.cimd:
+            document["client_id_metadata_document_supported"] = True
+        if machine is not None:
+            document["grant_types_supported"].append("client_credentials")
 
         async def as_metadata(request: Request) -> Response:
             return JSONResponse(document)
