@@ -1,6 +1,7 @@
 """HTTP: HTTPClient on each wire engine vs raw httpx, httpx + aiohttp transport and raw aiohttp.
 
-Same server, same run. Our client runs on its two engines: httpx's own
+Same server, same run, over plain HTTP and over TLS (a trustme certificate,
+the same CA trusted by every client). Our client runs on its two engines: httpx's own
 transport (``transport="httpx"``) and aiohttp under httpx
 (``transport="aiohttp"``). The baselines: raw ``httpx.AsyncClient``, raw
 httpx with httpx-aiohttp's ``AiohttpTransport``, and raw
@@ -10,11 +11,14 @@ httpx with httpx-aiohttp's ``AiohttpTransport``, and raw
 from __future__ import annotations
 
 import asyncio
+import ssl
+import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import httpx
+import trustme
 from httpx_aiohttp import AiohttpTransport
 
 from agenticaiframework.communication import HTTPClient
@@ -51,76 +55,96 @@ def _concurrent(get: Get, inflight: int) -> Side:
 
 
 async def run(quick: bool) -> list[Result]:
-    """Sequential and concurrent GETs through every client."""
+    """Sequential and concurrent GETs through every client, over plain HTTP and over TLS."""
     n = 300 if quick else 5_000
+    with tempfile.TemporaryDirectory() as folder:
+        ca = trustme.CA()
+        cert = ca.issue_cert("127.0.0.1")
+        key_file, cert_file = f"{folder}/key.pem", f"{folder}/cert.pem"
+        cert.private_key_pem.write_to_path(key_file)
+        cert.cert_chain_pems[0].write_to_path(cert_file)
+        tls = ssl.create_default_context()
+        ca.configure_trust(tls)
+        results: list[Result] = []
+        async with uvicorn_server() as url:
+            results += await _rows(url, _default_ssl_context(False), "", n, quick)
+        async with uvicorn_server(tls=(key_file, cert_file)) as url:
+            results += await _rows(url, tls, "TLS, ", n, quick)
+        return results
+
+
+async def _rows(
+    url: str, ssl_context: ssl.SSLContext, prefix: str, n: int, quick: bool
+) -> list[Result]:
     inflight = 100
-    async with uvicorn_server() as url:
-        # Idle connections must outlive the other sides' rounds (about 10 s at 100
-        # in flight): with a 5 s keep-alive expiry, every timed run after a switch
-        # of sides reopened 100 connections and took twice as long, so the ratio
-        # said who went second. Every side gets the same pool, ours through the
-        # transport seam.
-        expiry = 600.0
-        limits = httpx.Limits(
-            max_connections=inflight, max_keepalive_connections=inflight, keepalive_expiry=expiry
-        )
-        ours_httpx = HTTPClient(url, transport=httpx.AsyncHTTPTransport(limits=limits))
-        ours_aiohttp = HTTPClient(
-            url,
-            transport=AiohttpEngine(
-                _default_ssl_context(False), max_connections=inflight, keepalive_expiry=expiry
+    # Idle connections must outlive the other sides' rounds (about 10 s at 100
+    # in flight): with a 5 s keep-alive expiry, every timed run after a switch
+    # of sides reopened 100 connections and took twice as long, so the ratio
+    # said who went second. Every side gets the same pool, ours through the
+    # transport seam.
+    expiry = 600.0
+    limits = httpx.Limits(
+        max_connections=inflight, max_keepalive_connections=inflight, keepalive_expiry=expiry
+    )
+    ours_httpx = HTTPClient(
+        url, transport=httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits)
+    )
+    ours_aiohttp = HTTPClient(
+        url,
+        transport=AiohttpEngine(ssl_context, max_connections=inflight, keepalive_expiry=expiry),
+    )
+    raw_httpx = httpx.AsyncClient(base_url=url, limits=limits, verify=ssl_context)
+    httpx_aiohttp = httpx.AsyncClient(
+        base_url=url,
+        transport=AiohttpTransport(verify=ssl_context, limits=limits, trust_env=False),
+    )
+    raw_aiohttp = aiohttp.ClientSession(
+        url,
+        connector=aiohttp.TCPConnector(limit=inflight, keepalive_timeout=expiry, ssl=ssl_context),
+    )
+    async with ours_httpx, ours_aiohttp, raw_httpx, httpx_aiohttp, raw_aiohttp:
+
+        async def aiohttp_get() -> Any:
+            async with raw_aiohttp.get("/") as response:
+                return await response.json()
+
+        async def ours_httpx_get() -> Any:
+            return (await ours_httpx.get("/")).json()
+
+        async def ours_aiohttp_get() -> Any:
+            return (await ours_aiohttp.get("/")).json()
+
+        async def raw_httpx_get() -> Any:
+            return (await raw_httpx.get("/")).json()
+
+        async def httpx_aiohttp_get() -> Any:
+            return (await httpx_aiohttp.get("/")).json()
+
+        gets = {
+            "ours (httpx engine)": ours_httpx_get,
+            "ours (aiohttp engine)": ours_aiohttp_get,
+            "raw httpx": raw_httpx_get,
+            "httpx + aiohttp transport": httpx_aiohttp_get,
+            "raw aiohttp": aiohttp_get,
+        }
+        pairs = [
+            ("ours (httpx engine)", "raw httpx"),
+            ("ours (aiohttp engine)", "raw httpx"),
+            ("ours (aiohttp engine)", "httpx + aiohttp transport"),
+            ("ours (aiohttp engine)", "raw aiohttp"),
+        ]
+        results: list[Result] = []
+        for label, make in (
+            (f"{prefix}{n} sequential GETs", _sequential),
+            (
+                f"{prefix}{n} GETs, {inflight} in flight",
+                lambda get: _concurrent(get, inflight),
             ),
-        )
-        raw_httpx = httpx.AsyncClient(base_url=url, limits=limits)
-        httpx_aiohttp = httpx.AsyncClient(
-            base_url=url, transport=AiohttpTransport(limits=limits, trust_env=False)
-        )
-        raw_aiohttp = aiohttp.ClientSession(
-            url, connector=aiohttp.TCPConnector(limit=inflight, keepalive_timeout=expiry)
-        )
-        async with ours_httpx, ours_aiohttp, raw_httpx, httpx_aiohttp, raw_aiohttp:
-
-            async def aiohttp_get() -> Any:
-                async with raw_aiohttp.get("/") as response:
-                    return await response.json()
-
-            async def ours_httpx_get() -> Any:
-                return (await ours_httpx.get("/")).json()
-
-            async def ours_aiohttp_get() -> Any:
-                return (await ours_aiohttp.get("/")).json()
-
-            async def raw_httpx_get() -> Any:
-                return (await raw_httpx.get("/")).json()
-
-            async def httpx_aiohttp_get() -> Any:
-                return (await httpx_aiohttp.get("/")).json()
-
-            gets = {
-                "ours (httpx engine)": ours_httpx_get,
-                "ours (aiohttp engine)": ours_aiohttp_get,
-                "raw httpx": raw_httpx_get,
-                "httpx + aiohttp transport": httpx_aiohttp_get,
-                "raw aiohttp": aiohttp_get,
-            }
-            pairs = [
-                ("ours (httpx engine)", "raw httpx"),
-                ("ours (aiohttp engine)", "raw httpx"),
-                ("ours (aiohttp engine)", "httpx + aiohttp transport"),
-                ("ours (aiohttp engine)", "raw aiohttp"),
-            ]
-            results: list[Result] = []
-            for label, make in (
-                (f"{n} sequential GETs", _sequential),
-                (
-                    f"{n} GETs, {inflight} in flight",
-                    lambda get: _concurrent(get, inflight),
-                ),
-            ):
-                sides = {name: make(get) for name, get in gets.items()}
-                results += await compare_rows(
-                    [(f"{label}: {a} vs {b}", sides[a], sides[b]) for a, b in pairs],
-                    total=n,
-                    rounds=2 if quick else 10,
-                )
-            return results
+        ):
+            sides = {name: make(get) for name, get in gets.items()}
+            results += await compare_rows(
+                [(f"{label}: {a} vs {b}", sides[a], sides[b]) for a, b in pairs],
+                total=n,
+                rounds=2 if quick else 10,
+            )
+        return results

@@ -87,8 +87,12 @@ async def child_server(args: Sequence[str], port: int) -> AsyncIterator[int]:
 
 
 @contextlib.asynccontextmanager
-async def uvicorn_server() -> AsyncIterator[str]:
-    """The benchmark ASGI app under uvicorn in a child process; yields its URL."""
+async def uvicorn_server(tls: tuple[str, str] | None = None) -> AsyncIterator[str]:
+    """The benchmark ASGI app under uvicorn in a child process; yields its URL.
+
+    Args:
+        tls: ``(key file, certificate file)`` to serve HTTPS instead of HTTP.
+    """
     port = free_port()
     args = [
         "-m",
@@ -109,5 +113,7 @@ async def uvicorn_server() -> AsyncIterator[str]:
         "--ws",
         "none",
     ]
+    if tls is not None:
+        args += ["--ssl-keyfile", tls[0], "--ssl-certfile", tls[1]]
     async with child_server(args, port):
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
