@@ -35,9 +35,17 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from .security import redact_text
 
@@ -59,6 +67,8 @@ __all__ = [
     "instrumentation_for",
     "monotonic",
 ]
+
+T = TypeVar("T")
 
 #: The carrier keys the W3C propagators write (Trace Context and Baggage).
 TRACE_KEYS: Final = ("traceparent", "tracestate", "baggage")
@@ -97,6 +107,7 @@ _INSTRUMENTS: Final[dict[str, tuple[str, str, str]]] = {
         "Messages a consumer received.",
     ),
     "messaging.process.duration": ("histogram", "s", "Duration of processing one message."),
+    "mcp.client.operation.duration": ("histogram", "s", "Duration of MCP requests."),
     "agentcomm.client.reconnects": ("counter", "{reconnect}", "Reconnects of a client."),
     "agentcomm.client.queued_messages": (
         "counter",
@@ -144,14 +155,22 @@ def _api_loaded() -> bool:
 
 
 def error_type(exc: BaseException) -> str:
-    """The ``error.type`` attribute of an exception: its fully qualified type name.
+    """The ``error.type`` attribute of an exception.
+
+    A remote error names the peer's code (a JSON-RPC error code, a gRPC
+    status name, an HTTP status), as the semantic conventions ask; anything
+    else its fully qualified type name.
 
     Args:
         exc: The exception.
 
     Returns:
-        ``"TimeoutError"`` for a builtin, else ``"module.QualName"``.
+        ``"-32601"``, ``"NOT_FOUND"``, ``"TimeoutError"`` (a builtin) or
+        ``"module.QualName"``.
     """
+    code = getattr(exc, "remote_code", None)
+    if code is not None and isinstance(code, int | str) and not isinstance(code, bool):
+        return str(code)
     cls = type(exc)
     if cls.__module__ == "builtins":
         return cls.__qualname__
@@ -300,6 +319,13 @@ class Instrumentation:
 
         span.set_attribute("error.type", error)
         span.set_status(Status(StatusCode.ERROR, description or error))
+
+    @staticmethod
+    def annotate(key: str, value: Any) -> None:
+        """Set an attribute on the current span (one this client started)."""
+        from opentelemetry.trace import get_current_span
+
+        get_current_span().set_attribute(key, value)
 
     @staticmethod
     def event(span: Span, name: str, attributes: Mapping[str, Any] | None = None) -> None:
@@ -600,6 +626,45 @@ def install_log_correlation(names: Iterable[str] = _OUR_LOGGERS) -> None:
             logger.addFilter(_LOG_FILTER)
     if default:
         _log_filter_installed = True
+
+
+async def traced_call(
+    otel: Instrumentation,
+    name: str,
+    attributes: dict[str, Any],
+    metric: str,
+    call: Callable[[], Awaitable[T]],
+    *,
+    kind: str = "client",
+) -> T:
+    """Run ``call()`` in a span made current (when tracing) and time it (when metering).
+
+    The span is current while ``call()`` runs, so context injected by it
+    (``inject_meta``, ``inject_pairs``) names this span.
+
+    Args:
+        otel: The client's instrumentation (enabled).
+        name: The span name.
+        attributes: Span and metric attributes (``error.type`` is added on failure).
+        metric: The duration histogram to record.
+        call: What to run.
+        kind: The span kind.
+
+    Returns:
+        What ``call()`` returned.
+    """
+    started = monotonic()
+    try:
+        if otel.tracing:
+            with otel.span(name, kind, attributes):
+                return await call()
+        return await call()
+    except BaseException as exc:
+        if otel.metering:
+            attributes = {**attributes, "error.type": error_type(exc)}
+        raise
+    finally:
+        measure(otel, metric, started, attributes)
 
 
 def measure(

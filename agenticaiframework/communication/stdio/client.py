@@ -71,7 +71,7 @@ import inspect
 import logging
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Self, cast
 
 from ..core import errors
@@ -80,6 +80,7 @@ from ..core.config import STDIOConfig, merge_config
 from ..core.events import EventEmitter, Handler
 from ..core.health import HealthStatus, run_probe
 from ..core.lifecycle import BaseClient, ClientState
+from ..core.telemetry import traced_call
 from . import jsonrpc
 from .framing import (
     ContentLengthDecoder,
@@ -1204,11 +1205,34 @@ class STDIOClient(BaseClient):
             ClosedError: The client was closed.
         """
         self._require_jsonrpc("request")
+        if self._otel.enabled:
+            return await self._otel_request(method, params, timeout)
+        return await self._request(method, params, timeout)
+
+    async def _otel_request(self, method: str, params: Any, timeout: Timeout) -> Any:
+        """A request in its CLIENT span; a dict ``params`` carries ``_meta.traceparent``."""
+        otel = self._otel
+        attributes = {
+            "rpc.system": "jsonrpc",
+            "rpc.method": method,
+            "rpc.jsonrpc.version": "2.0",
+            "network.transport": "pipe",
+        }
+
+        def call() -> Awaitable[Any]:
+            sent = otel.inject_meta(params) if isinstance(params, dict) else params
+            return self._request(method, sent, timeout)
+
+        return await traced_call(otel, method, attributes, "rpc.client.call.duration", call)
+
+    async def _request(self, method: str, params: Any, timeout: Timeout) -> Any:
         stdin = self._writable_stdin() or await self._ready_to_write()
         if self._stdout_gone:
             raise self._stdout_error()
         pending = self._pending
         request_id = pending.next_id()
+        if self._otel.tracing:  # the request's span is current (see _otel_request)
+            self._otel.annotate("rpc.jsonrpc.request_id", request_id)
         data = self._frame_payload(
             dumps(jsonrpc.request(method, params, id=request_id)).encode(self._encoding)
         )

@@ -21,6 +21,14 @@ from typing import Any, Protocol
 
 from ...core import errors
 from ...core.events import EventEmitter
+from ...core.security import redact_url
+from ...core.telemetry import (
+    DISABLED,
+    Instrumentation,
+    extract_meta,
+    instrumentation_for,
+    traced_call,
+)
 from ...stdio import jsonrpc
 
 __all__ = [
@@ -229,6 +237,7 @@ class MCPSession:
         self.server_info: dict[str, Any] = {}
         self.server_capabilities: dict[str, Any] = {}
         self.instructions: str | None = None
+        self._otel: Instrumentation = DISABLED
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -253,6 +262,9 @@ class MCPSession:
         self._dispatcher = asyncio.get_running_loop().create_task(
             self._dispatch_loop(), name="MCPClient:dispatch"
         )
+        # Telemetry follows the config of the transport's client (tracer_provider= ...).
+        inner = getattr(self._transport, "client", None) or getattr(self._transport, "http", None)
+        self._otel = instrumentation_for(getattr(inner, "config", None), "mcp")
         await self._transport.start(self)
         await self._handshake()
 
@@ -328,6 +340,53 @@ class MCPSession:
                 for a stdio server that exited).
         """
         seconds = self.timeout if timeout is True else timeout
+        if self._otel.enabled:
+            return await self._otel_request(method, params, seconds, on_progress)
+        return await self._send_request(method, params, seconds, on_progress)
+
+    async def _otel_request(
+        self,
+        method: str,
+        params: dict[str, Any] | None,
+        seconds: float | None,
+        on_progress: ProgressHandler | None,
+    ) -> Any:
+        """A request in its MCP CLIENT span (``tools/call <tool>``), timed."""
+        attributes: dict[str, Any] = {
+            "mcp.method.name": method,
+            "network.transport": "tcp" if hasattr(self._transport, "http") else "pipe",
+        }
+        if self.protocol_version:
+            attributes["mcp.protocol.version"] = self.protocol_version
+        session_id = getattr(self._transport, "session_id", None)
+        if session_id:
+            attributes["mcp.session.id"] = session_id
+        name = method
+        target = (params or {}).get("name")
+        if method == "tools/call" and isinstance(target, str):
+            attributes["gen_ai.tool.name"] = target
+            attributes["gen_ai.operation.name"] = "execute_tool"
+            name = f"{method} {target}"
+        elif method == "prompts/get" and isinstance(target, str):
+            attributes["gen_ai.prompt.name"] = target
+            name = f"{method} {target}"
+        elif method.startswith("resources/") and isinstance((params or {}).get("uri"), str):
+            attributes["mcp.resource.uri"] = redact_url((params or {})["uri"])
+        return await traced_call(
+            self._otel,
+            name,
+            attributes,
+            "mcp.client.operation.duration",
+            lambda: self._send_request(method, params, seconds, on_progress),
+        )
+
+    async def _send_request(
+        self,
+        method: str,
+        params: dict[str, Any] | None,
+        seconds: float | None,
+        on_progress: ProgressHandler | None,
+    ) -> Any:
         generation = self._generation
         try:
             return await self._request(method, params, timeout=seconds, on_progress=on_progress)
@@ -359,6 +418,9 @@ class MCPSession:
             meta = dict(params.get("_meta") or {})
             meta["progressToken"] = request_id
             params["_meta"] = meta
+        if self._otel.tracing:  # the request's span is the current one
+            params = self._otel.inject_meta(params)
+            self._otel.annotate("jsonrpc.request.id", str(request_id))
         message = jsonrpc.request(method, params, id=request_id)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._calls[request_id] = _Call(future, method, on_progress)
@@ -558,7 +620,13 @@ class MCPSession:
         params = params if isinstance(params, dict) else {}
         reply: dict[str, Any]
         try:
-            result = await self._serve(method, params)
+            if self._otel.tracing:  # the server's trace continues here (params._meta)
+                with self._otel.span(
+                    method, "server", {"mcp.method.name": method}, context=extract_meta(params)
+                ):
+                    result = await self._serve(method, params)
+            else:
+                result = await self._serve(method, params)
             reply = jsonrpc.response(request_id, result)
         except errors.RemoteError as exc:
             code = exc.remote_code if isinstance(exc.remote_code, int) else jsonrpc.INTERNAL_ERROR

@@ -1,0 +1,65 @@
+"""MCP client spans per the MCP conventions, and context both ways in ``params._meta``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from opentelemetry.trace import SpanKind
+
+from agenticaiframework.communication.agents.mcp import MCPClient
+from tests.servers import trace_child
+from tests.telemetry_support import OTel, otel, traceparent_of
+
+__all__ = ["otel"]
+
+CHILD = [sys.executable, trace_child.__file__]
+
+
+async def test_a_tool_call_is_an_mcp_span_and_the_server_sees_its_traceparent(otel: OTel) -> None:
+    tracer = otel.tracer_provider.get_tracer("test")
+    async with MCPClient(command=CHILD, **otel.kwargs) as mcp:
+        with tracer.start_as_current_span("parent") as parent:
+            result = await mcp.call_tool("add", {"a": 1, "b": 2})
+    (span,) = otel.named("tools/call add")
+    assert span.kind is SpanKind.CLIENT
+    assert span.parent is not None and span.parent.span_id == parent.get_span_context().span_id
+    attrs = dict(span.attributes or {})
+    assert attrs["mcp.method.name"] == "tools/call"
+    assert attrs["gen_ai.tool.name"] == "add"
+    assert attrs["gen_ai.operation.name"] == "execute_tool"
+    assert attrs["mcp.protocol.version"] == mcp.protocol_version
+    assert attrs["network.transport"] == "pipe"
+    assert attrs["jsonrpc.request.id"] == "2"  # initialize was 1
+    meta = json.loads(result["content"][0]["text"])
+    assert meta["traceparent"] == traceparent_of(span)
+    (point,) = otel.metrics()["mcp.client.operation.duration"]
+    assert point.attributes["mcp.method.name"] == "tools/call"
+
+
+async def test_a_server_request_continues_the_servers_trace(otel: OTel) -> None:
+    sampled: list[dict[str, Any]] = []
+
+    def sampling(params: dict[str, Any]) -> dict[str, Any]:
+        sampled.append(params)
+        return {"role": "assistant", "content": {"type": "text", "text": "ok"}, "model": "m"}
+
+    async with MCPClient(command=CHILD, sampling_handler=sampling, **otel.kwargs) as mcp:
+        await mcp.call_tool("sample", {})
+    assert sampled
+    (served,) = otel.named("sampling/createMessage")
+    assert served.kind is SpanKind.SERVER
+    _, trace_id, span_id, _ = trace_child.SERVER_TRACEPARENT.split("-")
+    assert f"{served.context.trace_id:032x}" == trace_id
+    assert served.parent is not None and f"{served.parent.span_id:016x}" == span_id
+    assert served.attributes["mcp.method.name"] == "sampling/createMessage"  # type: ignore[index]
+
+
+async def test_telemetry_false_sends_no_meta(otel: OTel) -> None:
+    tracer = otel.tracer_provider.get_tracer("test")
+    async with MCPClient(command=CHILD, telemetry=False, **otel.kwargs) as mcp:
+        with tracer.start_as_current_span("parent"):
+            result = await mcp.call_tool("add", {"a": 1, "b": 2})
+    assert json.loads(result["content"][0]["text"]) is None
+    assert [s.name for s in otel.spans()] == ["parent"]
