@@ -44,8 +44,12 @@ from a2a.types import (
     AgentCard,
     AgentInterface,
     AgentSkill,
+    APIKeySecurityScheme,
+    ClientCredentialsOAuthFlow,
     HTTPAuthSecurityScheme,
     Message,
+    OAuth2SecurityScheme,
+    OAuthFlows,
     Part,
     Role,
     SecurityRequirement,
@@ -72,6 +76,7 @@ class AgentState:
         started: Task ids whose work began (``wait`` and ``chunks``).
         headers: The headers of each A2A request (not the card's).
         card_requests: The headers of each agent card request.
+        token_requests: Headers and form body of each OAuth2 token request.
         canceled: Task ids canceled.
     """
 
@@ -79,6 +84,7 @@ class AgentState:
     started: list[str] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     card_requests: list[dict[str, str]] = field(default_factory=list)
+    token_requests: list[tuple[dict[str, str], str]] = field(default_factory=list)
     canceled: set[str] = field(default_factory=set)
 
 
@@ -181,8 +187,10 @@ class SDKAgentExecutor(AgentExecutor):
             await updater.complete(updater.new_agent_message([_text(f"done: {text}")]))
 
 
-def build_card(base: str, *, token: str | None = None, streaming: bool = True) -> AgentCard:
-    """The agent card, JSON-RPC first, then REST."""
+def build_card(
+    base: str, *, token: str | None = None, auth_kind: str = "bearer", streaming: bool = True
+) -> AgentCard:
+    """The agent card, JSON-RPC first, then REST; ``auth_kind``: bearer, apikey or oauth2."""
     card = AgentCard(
         name="SDK test agent",
         description="An a2a-sdk agent for the A2AClient tests.",
@@ -203,11 +211,28 @@ def build_card(base: str, *, token: str | None = None, streaming: bool = True) -
         ],
     )
     if token is not None:
-        card.security_schemes["bearer"].CopyFrom(
-            SecurityScheme(http_auth_security_scheme=HTTPAuthSecurityScheme(scheme="Bearer"))
-        )
+        if auth_kind == "bearer":
+            scheme = SecurityScheme(
+                http_auth_security_scheme=HTTPAuthSecurityScheme(scheme="Bearer")
+            )
+        elif auth_kind == "apikey":
+            scheme = SecurityScheme(
+                api_key_security_scheme=APIKeySecurityScheme(location="header", name="X-Agent-Key")
+            )
+        else:
+            flow = ClientCredentialsOAuthFlow(
+                token_url=f"{base}/oauth/token", scopes={"agent.use": "use the agent"}
+            )
+            scheme = SecurityScheme(
+                oauth2_security_scheme=OAuth2SecurityScheme(
+                    flows=OAuthFlows(client_credentials=flow)
+                )
+            )
+        card.security_schemes[auth_kind].CopyFrom(scheme)
         requirement = SecurityRequirement()
-        requirement.schemes["bearer"].CopyFrom(StringList())
+        requirement.schemes[auth_kind].CopyFrom(
+            StringList(list=["agent.use"] if auth_kind == "oauth2" else [])
+        )
         card.security_requirements.append(requirement)
     return card
 
@@ -215,19 +240,41 @@ def build_card(base: str, *, token: str | None = None, streaming: bool = True) -
 class _Guard:
     """Records the headers of A2A requests and checks the bearer token, when there is one."""
 
-    def __init__(self, app: Any, state: AgentState, token: str | None) -> None:
+    def __init__(self, app: Any, state: AgentState, token: str | None, auth_kind: str) -> None:
         self.app = app
         self.state = state
         self.token = token
+        self.auth_kind = auth_kind
+
+    def _allowed(self, headers: dict[str, str]) -> bool:
+        if self.token is None:
+            return True
+        if self.auth_kind == "apikey":
+            return headers.get("x-agent-key") == self.token
+        return headers.get("authorization") == f"Bearer {self.token}"
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/oauth/token":
+            body = b""
+            while True:
+                message = await receive()
+                body += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            self.state.token_requests.append((headers, body.decode()))
+            response = JSONResponse(
+                {"access_token": self.token, "token_type": "Bearer", "expires_in": 3600}
+            )
+            await response(scope, receive, send)
+            return
         if scope["type"] == "http" and scope["path"].startswith("/.well-known/"):
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
             self.state.card_requests.append(headers)
         if scope["type"] == "http" and scope["path"].startswith("/a2a/"):
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
             self.state.headers.append(headers)
-            if self.token is not None and headers.get("authorization") != f"Bearer {self.token}":
+            if not self._allowed(headers):
                 response = JSONResponse(
                     {"error": "unauthorized"},
                     status_code=401,
@@ -238,9 +285,11 @@ class _Guard:
         await self.app(scope, receive, send)
 
 
-def build_app(base: str, state: AgentState, *, token: str | None = None) -> Any:
+def build_app(
+    base: str, state: AgentState, *, token: str | None = None, auth_kind: str = "bearer"
+) -> Any:
     """The ASGI app: card, JSON-RPC and REST routes over one request handler."""
-    card = build_card(base, token=token)
+    card = build_card(base, token=token, auth_kind=auth_kind)
     handler = DefaultRequestHandlerV2(
         agent_executor=SDKAgentExecutor(state),
         task_store=InMemoryTaskStore(),
@@ -251,7 +300,7 @@ def build_app(base: str, state: AgentState, *, token: str | None = None) -> Any:
         *create_jsonrpc_routes(handler, rpc_url="/a2a/jsonrpc"),
         *create_rest_routes(handler, path_prefix="/a2a/rest"),
     ]
-    return _Guard(Starlette(routes=routes), state, token)
+    return _Guard(Starlette(routes=routes), state, token, auth_kind)
 
 
 class _Late:
@@ -277,21 +326,27 @@ class RunningAgent:
     state: AgentState
     _late: _Late
     _token: str | None
+    _auth_kind: str = "bearer"
 
     def advertise(self, base: str) -> None:
         """Serve a card whose interfaces are under ``base`` (a FaultProxy's URL, say).
 
         The agent starts afresh (no tasks); the state is kept.
         """
-        self._late.app = build_app(base, self.state, token=self._token)
+        self._late.app = build_app(base, self.state, token=self._token, auth_kind=self._auth_kind)
 
 
 @contextlib.asynccontextmanager
-async def serve_agent(*, token: str | None = None) -> AsyncIterator[RunningAgent]:
+async def serve_agent(
+    *, token: str | None = None, auth_kind: str = "bearer"
+) -> AsyncIterator[RunningAgent]:
     """Serve the test agent on 127.0.0.1 and a free port.
 
     Args:
-        token: Protect the A2A endpoints with this bearer token.
+        token: Protect the A2A endpoints with this credential.
+        auth_kind: How the card asks for it: ``bearer``, ``apikey`` (header
+            ``X-Agent-Key``) or ``oauth2`` (client credentials at
+            ``/oauth/token``, which hands out ``token``).
 
     Yields:
         The running agent.
@@ -299,6 +354,6 @@ async def serve_agent(*, token: str | None = None) -> AsyncIterator[RunningAgent
     state = AgentState()
     late = _Late()
     async with serve_asgi(late) as url:
-        agent = RunningAgent(url, state, late, token)
+        agent = RunningAgent(url, state, late, token, auth_kind)
         agent.advertise(url)
         yield agent

@@ -310,3 +310,31 @@ async def test_close_mid_stream_leaves_nothing_running(agent: RunningAgent) -> N
     with pytest.raises(errors.ClosedError):
         await client.send("hello")
     await asyncio.sleep(0)
+
+
+async def test_api_key_goes_where_the_card_says() -> None:
+    async with serve_agent(token="key-123", auth_kind="apikey") as keyed:
+        async with A2AClient(keyed.url, auth="key-123") as client:
+            reply = await client.send("hello")
+        async with A2AClient(keyed.url) as client:
+            with pytest.raises(A2AAuthError) as info:
+                await client.send("hello")
+    assert isinstance(reply, Message)
+    assert keyed.state.headers[-2]["x-agent-key"] == "key-123"
+    assert "authorization" not in keyed.state.headers[-2]
+    assert "X-Agent-Key" in str(info.value)
+
+
+async def test_oauth2_client_credentials_at_the_card_token_url() -> None:
+    async with serve_agent(token="issued-token", auth_kind="oauth2") as guarded:
+        credentials = {"client_id": "agent-client", "client_secret": "shh-secret"}
+        async with A2AClient(guarded.url, binding="rest", auth=credentials) as client:
+            reply = await client.send("hello")
+            await client.send("hello again")
+    assert isinstance(reply, Message)
+    assert guarded.state.headers[-1]["authorization"] == "Bearer issued-token"
+    assert len(guarded.state.token_requests) == 1  # cached for the second call
+    headers, form = guarded.state.token_requests[0]
+    assert "grant_type=client_credentials" in form
+    assert "scope=agent.use" in form
+    assert headers["authorization"].startswith("Basic ")
