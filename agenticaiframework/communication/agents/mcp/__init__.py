@@ -1,9 +1,10 @@
 """MCP: the Model Context Protocol client.
 
 ``client.py`` (MCPClient), its transport-free session (``session.py``) and its
-transports (``stdio.py``, ``streamable_http.py``).
+transports (``stdio.py``, ``streamable_http.py``); MCP authorization in ``auth/``.
 """
 
+from .auth import MCPOAuth
 from .client import LOG_LEVELS, MCPClient
 from .session import (
     LATEST_PROTOCOL_VERSION,
@@ -21,6 +22,7 @@ __all__ = [
     "SUPPORTED_PROTOCOL_VERSIONS",
     "MCPAuthorizationError",
     "MCPClient",
+    "MCPOAuth",
     "MCPSession",
     "SessionExpiredError",
     "StdioTransport",

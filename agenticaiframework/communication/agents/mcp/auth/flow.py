@@ -319,8 +319,16 @@ class MCPOAuth(Auth):
         ):
             async with self._get_lock():
                 if self._tokens is tokens:  # nobody refreshed it meanwhile
-                    async with self._http() as http:
-                        await self._refresh(http)
+                    try:
+                        async with self._http() as http:
+                            await self._refresh(http)
+                    except (errors.ConnectionError, errors.TimeoutError) as exc:
+                        # The token may still be good until it really expires: send it.
+                        logger.warning(
+                            "%s: could not refresh the token: %s",
+                            redact_url(self._server_url),
+                            exc.message,
+                        )
             tokens = self._tokens
         return tokens.access_token if tokens is not None else None
 
