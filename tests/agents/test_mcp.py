@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,53 +14,27 @@ import pytest
 from agenticaiframework.communication.agents.mcp import MCPAuthorizationError, MCPClient
 from agenticaiframework.communication.core import errors
 from agenticaiframework.communication.testing.proxy import FaultProxy
+from tests.agents.mcp_checks import answers, exercise, server_requests
+from tests.servers.mcp_process import (
+    PYTHON_ENV,
+    PYTHON_SERVER,
+    ROOT,
+    ServerProcess,
+    python_server,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-SERVER = [sys.executable, "-m", "tests.servers.mcp_full_server"]
-ENV = {"PYTHONPATH": str(ROOT)}
-
-
-class HTTPServerProcess:
-    """The SDK's Streamable HTTP server in a child process (restartable on its port)."""
-
-    def __init__(self, *flags: str) -> None:
-        self.flags = flags
-        self.port = 0
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> str:
-        env = {**os.environ, **ENV, "PYTHONUNBUFFERED": "1"}
-        legacy = self.flags[:1] == ("--legacy-sse",)
-        self.proc = await asyncio.create_subprocess_exec(
-            *SERVER,
-            "sse" if legacy else "http",
-            str(self.port),
-            *self.flags[1:] if legacy else self.flags,
-            stdout=asyncio.subprocess.PIPE,
-            env=env,
-            cwd=ROOT,
-            start_new_session=True,
-        )
-        assert self.proc.stdout is not None
-        line = await asyncio.wait_for(self.proc.stdout.readline(), 30)
-        assert line.startswith(b"READY "), line
-        self.port = int(line.split()[1])
-        return f"http://127.0.0.1:{self.port}/{'sse' if legacy else 'mcp'}"
-
-    async def stop(self) -> None:
-        proc = self.proc
-        if proc is None or proc.returncode is not None:
-            return
-        os.killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()
+SERVER = PYTHON_SERVER
+ENV = PYTHON_ENV
+NAME = "mcp-full-test"
+INSTRUCTIONS = "test server"
 
 
 @pytest.fixture
 async def http_server(
     request: pytest.FixtureRequest,
-) -> AsyncIterator[tuple[str, HTTPServerProcess]]:
+) -> AsyncIterator[tuple[str, ServerProcess]]:
     flags: tuple[str, ...] = getattr(request, "param", ())
-    server = HTTPServerProcess(*flags)
+    server = python_server(*flags)
     url = await server.start()
     try:
         yield url, server
@@ -78,109 +50,41 @@ def stdio_client(**kwargs: Any) -> MCPClient:
     return MCPClient(command=[*SERVER, "stdio"], env=ENV, working_dir=str(ROOT), **kwargs)
 
 
-async def _exercise(mcp: MCPClient, *, progress: bool = True) -> None:
-    """What every transport must do the same against the SDK server."""
-    assert mcp.protocol_version == "2025-11-25"
-    assert mcp.server_info["name"] == "mcp-full-test"
-    assert "tools" in mcp.server_capabilities
-    assert mcp.instructions == "test server"
-    names = {tool["name"] for tool in await mcp.list_tools()}
-    assert {"add", "echo", "slow", "progress", "ask", "sample", "roots"} <= names
-    result = await mcp.call_tool("add", {"a": 1, "b": 2})
-    assert result["structuredContent"] == {"result": 3} and result["isError"] is False
-    seen: list[dict[str, Any]] = []
-    result = await mcp.call_tool("progress", {"steps": 3}, on_progress=seen.append)
-    assert result["content"][0]["text"] == "done"
-    if progress:  # a server answering with JSON bodies has nowhere to send progress
-        for _ in range(500):
-            if len(seen) == 3:
-                break
-            await asyncio.sleep(0.02)
-        assert [p["progress"] for p in seen] == [1, 2, 3] and seen[0]["total"] == 3
-    resources = await mcp.list_resources()
-    assert [r["uri"] for r in resources] == ["test://greeting"]
-    templates = await mcp.list_resource_templates()
-    assert templates[0]["uriTemplate"] == "test://items/{item}"
-    read = await mcp.read_resource("test://items/x")
-    assert read["contents"][0]["text"] == "item x"
-    prompts = await mcp.list_prompts()
-    assert prompts[0]["name"] == "review"
-    prompt = await mcp.get_prompt("review", {"code": "x = 1"})
-    assert "Review this python code: x = 1" in json.dumps(prompt["messages"])
-    completion = await mcp.complete(
-        {"type": "ref/prompt", "name": "review"}, {"name": "language", "value": "p"}
-    )
-    assert set(completion["values"]) == {"python", "perl", "php"}
-    await mcp.ping()
-    with pytest.raises(errors.RemoteError) as info:
-        await mcp.read_resource("test://nothing-here")
-    assert isinstance(info.value.remote_code, int)
-
-
 async def test_stdio_everything() -> None:
     async with stdio_client() as mcp:
         assert mcp.session_id is None
-        await _exercise(mcp)
+        await exercise(mcp, server_name=NAME, instructions=INSTRUCTIONS)
 
 
 @pytest.mark.parametrize("http_server", MODES, ids=MODE_IDS, indirect=True)
-async def test_streamable_http_everything(http_server: tuple[str, HTTPServerProcess]) -> None:
+async def test_streamable_http_everything(http_server: tuple[str, ServerProcess]) -> None:
     url, server = http_server
     async with MCPClient(url) as mcp:
         if "--stateless" in server.flags:
             assert mcp.session_id is None
         else:
             assert mcp.session_id
-        await _exercise(mcp, progress="--json" not in server.flags)
+        await exercise(
+            mcp,
+            server_name=NAME,
+            instructions=INSTRUCTIONS,
+            progress="--json" not in server.flags,
+        )
         assert repr(mcp).startswith(f"<MCPClient '{url}'")
 
 
-def _answers(mcp_kwargs: dict[str, Any]) -> dict[str, Any]:
-    async def sampling(params: dict[str, Any]) -> dict[str, Any]:
-        text = params["messages"][0]["content"]["text"]
-        return {
-            "role": "assistant",
-            "content": {"type": "text", "text": f"model says {text}"},
-            "model": "test-model",
-        }
-
-    def elicitation(params: dict[str, Any]) -> dict[str, Any]:
-        assert params["requestedSchema"]["properties"]["age"]["default"] == 42
-        return {"action": "accept", "content": {"name": "ada"}}
-
-    return {
-        "sampling_handler": sampling,
-        "elicitation_handler": elicitation,
-        "roots": [{"uri": "file:///work", "name": "work"}],
-        **mcp_kwargs,
-    }
-
-
-async def _server_requests(mcp: MCPClient) -> None:
-    result = await mcp.call_tool("sample", {"prompt": "hi"})
-    assert result["content"][0]["text"] == "model says hi"
-    result = await mcp.call_tool("ask", {})
-    # SEP-1034: the omitted field got its schema default before the answer went out.
-    assert json.loads(result["content"][0]["text"]) == {
-        "action": "accept",
-        "content": {"name": "ada", "age": 42},
-    }
-    result = await mcp.call_tool("roots", {})
-    assert result["structuredContent"] == {"result": ["file:///work"]}
-
-
 async def test_stdio_server_requests() -> None:
-    async with stdio_client(**_answers({})) as mcp:
-        await _server_requests(mcp)
+    async with stdio_client(**answers()) as mcp:
+        await server_requests(mcp)
 
 
 # The SDK's server in JSON-response mode refuses to send requests of its own
 # ("no back-channel"), so only its SSE mode can be tested here.
 async def test_streamable_http_server_requests(
-    http_server: tuple[str, HTTPServerProcess],
+    http_server: tuple[str, ServerProcess],
 ) -> None:
-    async with MCPClient(http_server[0], **_answers({})) as mcp:
-        await _server_requests(mcp)
+    async with MCPClient(http_server[0], **answers()) as mcp:
+        await server_requests(mcp)
 
 
 async def test_server_request_without_handler_gets_method_not_found() -> None:
@@ -231,7 +135,7 @@ async def test_stalled_call_times_out_and_the_server_sees_the_cancellation(
 
 @pytest.mark.parametrize("http_server", MODES[:2], ids=MODE_IDS[:2], indirect=True)
 async def test_http_stalled_call_times_out_and_is_cancelled(
-    http_server: tuple[str, HTTPServerProcess], tmp_path: Path
+    http_server: tuple[str, ServerProcess], tmp_path: Path
 ) -> None:
     marker = tmp_path / "cancelled"
     async with MCPClient(http_server[0]) as mcp:
@@ -263,7 +167,7 @@ async def test_stdio_child_death_fails_pending_calls_at_once() -> None:
 
 @pytest.mark.parametrize("http_server", MODES[:2], ids=MODE_IDS[:2], indirect=True)
 async def test_server_restart_loses_the_session_and_the_next_call_reinitializes(
-    http_server: tuple[str, HTTPServerProcess],
+    http_server: tuple[str, ServerProcess],
 ) -> None:
     url, server = http_server
     async with MCPClient(url) as mcp:
@@ -277,7 +181,7 @@ async def test_server_restart_loses_the_session_and_the_next_call_reinitializes(
 
 
 async def test_cut_sse_stream_resumes_with_last_event_id(
-    http_server: tuple[str, HTTPServerProcess], tmp_path: Path
+    http_server: tuple[str, ServerProcess], tmp_path: Path
 ) -> None:
     marker = tmp_path / "runs"
     async with MCPClient(http_server[0]) as mcp:
@@ -325,18 +229,18 @@ async def test_url_credentials_are_redacted_in_repr_and_errors() -> None:
 
 @pytest.mark.parametrize("http_server", [("--legacy-sse",)], ids=["http+sse"], indirect=True)
 async def test_falls_back_to_the_2024_11_05_http_sse_transport(
-    http_server: tuple[str, HTTPServerProcess],
+    http_server: tuple[str, ServerProcess],
 ) -> None:
     url, _ = http_server
-    async with MCPClient(url, **_answers({})) as mcp:
+    async with MCPClient(url, **answers()) as mcp:
         assert mcp._transport.legacy  # type: ignore[attr-defined]
         assert mcp.session_id is None
-        await _exercise(mcp)
-        await _server_requests(mcp)
+        await exercise(mcp, server_name=NAME, instructions=INSTRUCTIONS)
+        await server_requests(mcp)
 
 
 @pytest.mark.parametrize("http_server", [("--legacy-sse",)], ids=["http+sse"], indirect=True)
-async def test_no_fallback_when_turned_off(http_server: tuple[str, HTTPServerProcess]) -> None:
+async def test_no_fallback_when_turned_off(http_server: tuple[str, ServerProcess]) -> None:
     mcp = MCPClient(http_server[0], legacy_fallback=False)
     with pytest.raises(errors.HTTPStatusError) as info:
         await mcp.connect()
@@ -346,7 +250,7 @@ async def test_no_fallback_when_turned_off(http_server: tuple[str, HTTPServerPro
 
 @pytest.mark.parametrize("fault", ["reset", "cut"])
 async def test_connection_broken_mid_response_resumes_and_completes_once(
-    http_server: tuple[str, HTTPServerProcess], tmp_path: Path, fault: str
+    http_server: tuple[str, ServerProcess], tmp_path: Path, fault: str
 ) -> None:
     url, _ = http_server
     marker = tmp_path / "runs"
@@ -380,11 +284,11 @@ def test_command_arguments_stay_out_of_repr() -> None:
 
 @pytest.mark.parametrize("http_server", [("--auth", "good-token")], ids=["oauth-rs"], indirect=True)
 async def test_sdk_resource_server_with_a_bearer_token(
-    http_server: tuple[str, HTTPServerProcess],
+    http_server: tuple[str, ServerProcess],
 ) -> None:
     url, server = http_server
     async with MCPClient(url, auth={"type": "bearer", "token": "good-token"}) as mcp:
-        await _exercise(mcp)
+        await exercise(mcp, server_name=NAME, instructions=INSTRUCTIONS)
     for auth in (None, {"type": "bearer", "token": "wrong-token"}):
         mcp = MCPClient(url, auth=auth)
         with pytest.raises(MCPAuthorizationError) as info:

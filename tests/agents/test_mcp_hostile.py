@@ -7,10 +7,11 @@ loopback; stdio faults from a small child written here.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -65,16 +66,6 @@ async def test_version_negotiated_down(hostile: tuple[str, HostileState]) -> Non
     assert state.seen[-2][2]["mcp-protocol-version"] == "2025-03-26"
 
 
-async def test_unknown_server_version_is_refused(hostile: tuple[str, HostileState]) -> None:
-    url, state = hostile
-    state.version = "1999-01-01"
-    mcp = MCPClient(url)
-    with pytest.raises(errors.ProtocolError, match="1999-01-01"):
-        await mcp.connect()
-    await mcp.close()
-    assert posts(state, "notifications/initialized") == 0
-
-
 async def test_every_page_of_tools_and_a_cursor_loop_is_an_error(
     hostile: tuple[str, HostileState],
 ) -> None:
@@ -111,18 +102,6 @@ async def test_garbage_event_is_skipped_and_the_call_completes(
         assert logs == ["still here"]
 
 
-@pytest.mark.parametrize("behaviour", ["oversized-sse", "oversized-json"])
-async def test_oversized_reply_fails_that_call_only(
-    hostile: tuple[str, HostileState], behaviour: str
-) -> None:
-    url, state = hostile
-    state.behaviour["tools/call"] = behaviour
-    async with MCPClient(url, max_message_size=256 * 1024) as mcp:
-        with pytest.raises(errors.MessageTooLargeError):
-            await mcp.call_tool("x")
-        await mcp.ping()  # the session is still fine
-
-
 async def test_endless_stream_times_out_and_stops_reading(
     hostile: tuple[str, HostileState],
 ) -> None:
@@ -138,25 +117,6 @@ async def test_endless_stream_times_out_and_stops_reading(
         assert state.sent_bytes - before < 64 * 1024
         await mcp.ping()
         assert posts(state, "notifications/cancelled") == 1
-
-
-async def test_stream_ending_without_event_id_fails_the_call_without_resending(
-    hostile: tuple[str, HostileState],
-) -> None:
-    url, state = hostile
-    state.behaviour["tools/call"] = "cut-no-id"
-    async with MCPClient(url) as mcp:
-        with pytest.raises(errors.ConnectionError, match="no event id to resume from"):
-            await mcp.call_tool("x", timeout=10)
-    assert posts(state, "tools/call") == 1
-
-
-async def test_wrong_content_type_is_a_protocol_error(hostile: tuple[str, HostileState]) -> None:
-    url, state = hostile
-    state.behaviour["tools/call"] = "wrong-type"
-    async with MCPClient(url) as mcp:
-        with pytest.raises(errors.ProtocolError, match="text/plain"):
-            await mcp.call_tool("x")
 
 
 async def test_stateless_server_gets_no_session_header(hostile: tuple[str, HostileState]) -> None:
@@ -296,84 +256,6 @@ async def test_logging_level_and_subscriptions_are_sent(hostile: tuple[str, Host
     assert ("resources/unsubscribe", {"uri": "test://a"}) in sent
 
 
-async def _server_asks(url: str, state: HostileState, request: dict[str, Any], **kw: Any) -> Any:
-    state.behaviour["tools/call"] = "server-request"
-    state.server_request = request
-    async with MCPClient(url, **kw) as mcp:
-        result = await mcp.call_tool("x")
-    return result["answer"]
-
-
-async def test_unknown_server_request_gets_method_not_found(
-    hostile: tuple[str, HostileState],
-) -> None:
-    url, state = hostile
-    answer = await _server_asks(url, state, {"method": "sampling/createMessage", "params": {}})
-    assert answer["id"] == "srv-1"
-    assert answer["error"]["code"] == -32601
-    assert "sampling/createMessage" in answer["error"]["message"]
-
-
-async def test_handler_errors_answer_with_their_code(hostile: tuple[str, HostileState]) -> None:
-    url, state = hostile
-
-    def refuse(params: dict[str, Any]) -> dict[str, Any]:
-        raise errors.RemoteError("no model here", remote_code=-1, data={"why": "test"})
-
-    answer = await _server_asks(
-        url, state, {"method": "sampling/createMessage", "params": {}}, sampling_handler=refuse
-    )
-    assert answer["error"] == {"code": -1, "message": "no model here", "data": {"why": "test"}}
-
-    def broken(params: dict[str, Any]) -> dict[str, Any]:
-        raise KeyError("oops")
-
-    answer = await _server_asks(
-        url, state, {"method": "sampling/createMessage", "params": {}}, sampling_handler=broken
-    )
-    assert answer["error"]["code"] == -32603
-
-
-async def test_server_ping_is_answered(hostile: tuple[str, HostileState]) -> None:
-    url, state = hostile
-    answer = await _server_asks(url, state, {"method": "ping"})
-    assert answer == {"jsonrpc": "2.0", "id": "srv-1", "result": {}}
-
-
-async def test_legacy_endpoint_on_another_origin_is_refused(
-    hostile: tuple[str, HostileState],
-) -> None:
-    url, state = hostile
-    accepted = 0
-
-    async def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal accepted
-        accepted += 1
-        writer.close()
-
-    other = await asyncio.start_server(count, "127.0.0.1", 0)
-    port = other.sockets[0].getsockname()[1]
-    state.legacy_events = f"event: endpoint\ndata: http://127.0.0.1:{port}/steal\n\n".encode()
-    try:
-        mcp = MCPClient(url.replace("/mcp", "/old"), timeout=10)
-        with pytest.raises(errors.SecurityError, match="another origin"):
-            await mcp.connect()
-        await mcp.close()
-        assert accepted == 0
-    finally:
-        other.close()
-        await other.wait_closed()
-
-
-async def test_legacy_stream_must_start_with_endpoint(hostile: tuple[str, HostileState]) -> None:
-    url, state = hostile
-    state.legacy_events = b'data: {"jsonrpc": "2.0", "method": "x"}\n\n'
-    mcp = MCPClient(url.replace("/mcp", "/old"), timeout=10)
-    with pytest.raises(errors.ProtocolError, match="not 'endpoint'"):
-        await mcp.connect()
-    await mcp.close()
-
-
 async def test_get_stream_delivers_server_messages_and_resumes_from_last_event_id(
     hostile: tuple[str, HostileState],
 ) -> None:
@@ -412,43 +294,6 @@ async def test_get_stream_delivers_server_messages_and_resumes_from_last_event_i
     assert gets[0]["accept"] == "text/event-stream"
     assert gets[1]["last-event-id"] == "e1"
     assert gets[1]["mcp-session-id"] == "hostile-session-1"
-
-
-async def test_stdio_server_that_dies_at_start_is_a_process_exited_error() -> None:
-    mcp = MCPClient(command=[sys.executable, "-c", "import sys; sys.exit(3)"])
-    with pytest.raises(errors.ProcessExitedError) as info:
-        await mcp.connect()
-    assert info.value.returncode == 3
-    await mcp.close()
-
-
-async def test_session_lost_while_resuming_fails_the_call_and_the_next_renews(
-    hostile: tuple[str, HostileState],
-) -> None:
-    url, state = hostile
-    state.behaviour["tools/call"] = "cut-then-forget"
-    async with MCPClient(url) as mcp:
-        with pytest.raises(errors.ConnectionError, match="may have run"):
-            await mcp.call_tool("x", timeout=10)
-        assert posts(state, "tools/call") == 1  # never sent again
-        await mcp.ping()  # a new session, started by itself
-        assert state.initialized == 2
-        assert mcp.session_id == "hostile-session-2"
-        await mcp.notify("notifications/roots/list_changed")
-
-
-async def test_a_transport_timeout_is_not_mistaken_for_the_call_deadline(
-    hostile: tuple[str, HostileState], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # An HTTP+SSE server that never names its endpoint: the transport's own wait
-    # expires (shortened here), while the call itself has no deadline.
-    monkeypatch.setattr(legacy_sse, "_ENDPOINT_TIMEOUT", 0.3)
-    url, state = hostile
-    state.legacy_events = b": nothing to see\n\n"
-    mcp = MCPClient(url.replace("/mcp", "/old"), timeout=None)
-    with pytest.raises(errors.TimeoutError, match="no 'endpoint' event"):
-        await mcp.connect()
-    await mcp.close()
 
 
 FLOOD_CHILD = textwrap.dedent(
@@ -500,31 +345,183 @@ async def test_server_request_flood_is_bounded() -> None:
         release.set()
 
 
-async def test_json_body_that_answers_nothing_fails_the_call_at_once(
-    hostile: tuple[str, HostileState],
-) -> None:
-    url, state = hostile
-    async with MCPClient(url, timeout=30) as mcp:
-        state.behaviour["tools/call"] = "json-error-no-id"
-        with pytest.raises(errors.RemoteError) as info:
-            await asyncio.wait_for(mcp.call_tool("x"), 5)
-        assert info.value.remote_code == -32600
-        state.behaviour["tools/call"] = "json-other-id"
-        with pytest.raises(errors.ProtocolError, match="no reply"):
-            await asyncio.wait_for(mcp.call_tool("x"), 5)
-        await mcp.ping()
+# -- a bad reply fails that call only ---------------------------------------------
 
 
-async def test_insufficient_scope_is_an_authorization_error_naming_the_scope(
-    hostile: tuple[str, HostileState],
+@dataclasses.dataclass(frozen=True)
+class BadReply:
+    """A reply ``tools/call`` gets from the hostile server, and what the caller sees."""
+
+    error: type[errors.CommunicationError]
+    match: str
+    attrs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    sessions: int = 1  # sessions started by the end (2: the next call renewed it)
+
+
+BAD_REPLIES = {
+    "oversized-sse": BadReply(
+        errors.MessageTooLargeError,
+        "exceeds max_event_size=262144",
+        options={"max_message_size": 256 * 1024},
+    ),
+    "oversized-json": BadReply(
+        errors.MessageTooLargeError,
+        "exceeds max_message_size",
+        options={"max_message_size": 256 * 1024},
+    ),
+    # A stream that ends with no event id: nothing to resume, never sent again.
+    "cut-no-id": BadReply(errors.ConnectionError, "no event id to resume from"),
+    "wrong-type": BadReply(errors.ProtocolError, "text/plain"),
+    # JSON bodies that answer no request of ours fail the call at once, not at its deadline.
+    "json-error-no-id": BadReply(errors.RemoteError, "bad request", {"remote_code": -32600}),
+    "json-other-id": BadReply(errors.ProtocolError, "no reply"),
+    "insufficient-scope": BadReply(
+        MCPAuthorizationError,
+        "files:write admin",
+        {"status_code": 403, "error": "insufficient_scope", "scope": "files:write admin"},
+    ),
+    # The session is lost while resuming: the call fails (it may have run), the next renews it.
+    "cut-then-forget": BadReply(errors.ConnectionError, "may have run", sessions=2),
+}
+
+
+@pytest.mark.parametrize("behaviour", BAD_REPLIES)
+async def test_bad_reply_fails_that_call_only(
+    hostile: tuple[str, HostileState], behaviour: str
 ) -> None:
     url, state = hostile
-    state.behaviour["tools/call"] = "insufficient-scope"
-    async with MCPClient(url) as mcp:
-        with pytest.raises(MCPAuthorizationError) as info:
-            await mcp.call_tool("x")
-        assert info.value.status_code == 403
-        assert info.value.error == "insufficient_scope"
-        assert info.value.scope == "files:write admin"
-        assert "files:write admin" in str(info.value)
-        await mcp.ping()
+    case = BAD_REPLIES[behaviour]
+    state.behaviour["tools/call"] = behaviour
+    async with MCPClient(url, timeout=30, **case.options) as mcp:
+        with pytest.raises(case.error, match=case.match) as info:
+            await asyncio.wait_for(mcp.call_tool("x"), 10)
+        for name, value in case.attrs.items():
+            assert getattr(info.value, name) == value, name
+        assert posts(state, "tools/call") == 1  # never sent again
+        await mcp.ping()  # the session goes on (renewed when it was lost)
+        await mcp.notify("notifications/roots/list_changed")
+        assert state.initialized == case.sessions
+        assert mcp.session_id == f"hostile-session-{case.sessions}"
+
+
+# -- a bad server is refused at connect -------------------------------------------
+
+Setup = Callable[[str, HostileState, int], MCPClient]
+
+
+def _unknown_version(url: str, state: HostileState, port: int) -> MCPClient:
+    state.version = "1999-01-01"
+    return MCPClient(url)
+
+
+def _endpoint_elsewhere(url: str, state: HostileState, port: int) -> MCPClient:
+    state.legacy_events = f"event: endpoint\ndata: http://127.0.0.1:{port}/steal\n\n".encode()
+    return MCPClient(url.replace("/mcp", "/old"), timeout=10)
+
+
+def _no_endpoint_first(url: str, state: HostileState, port: int) -> MCPClient:
+    state.legacy_events = b'data: {"jsonrpc": "2.0", "method": "x"}\n\n'
+    return MCPClient(url.replace("/mcp", "/old"), timeout=10)
+
+
+def _never_an_endpoint(url: str, state: HostileState, port: int) -> MCPClient:
+    # The transport's own wait expires (shortened below), while the call has no
+    # deadline: a transport timeout is not mistaken for the call's.
+    state.legacy_events = b": nothing to see\n\n"
+    return MCPClient(url.replace("/mcp", "/old"), timeout=None)
+
+
+def _stdio_exits(url: str, state: HostileState, port: int) -> MCPClient:
+    return MCPClient(command=[sys.executable, "-c", "import sys; sys.exit(3)"])
+
+
+REFUSED: dict[str, tuple[Setup, type[errors.CommunicationError], str, dict[str, Any]]] = {
+    "unknown-version": (_unknown_version, errors.ProtocolError, "1999-01-01", {}),
+    "endpoint-on-another-origin": (_endpoint_elsewhere, errors.SecurityError, "another origin", {}),
+    "stream-not-starting-with-endpoint": (
+        _no_endpoint_first,
+        errors.ProtocolError,
+        "not 'endpoint'",
+        {},
+    ),
+    "no-endpoint-in-time": (_never_an_endpoint, errors.TimeoutError, "no 'endpoint' event", {}),
+    "stdio-server-exits": (
+        _stdio_exits,
+        errors.ProcessExitedError,
+        "exited with code 3",
+        {"returncode": 3},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED)
+async def test_bad_server_is_refused_at_connect(
+    hostile: tuple[str, HostileState], monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    monkeypatch.setattr(legacy_sse, "_ENDPOINT_TIMEOUT", 0.3)
+    setup, error, match, attrs = REFUSED[case]
+    url, state = hostile
+    accepted = 0
+
+    async def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        writer.close()
+
+    other = await asyncio.start_server(count, "127.0.0.1", 0)
+    try:
+        mcp = setup(url, state, other.sockets[0].getsockname()[1])
+        with pytest.raises(error, match=match) as info:
+            await mcp.connect()
+        await mcp.close()
+    finally:
+        other.close()
+        await other.wait_closed()
+    for name, value in attrs.items():
+        assert getattr(info.value, name) == value, name
+    assert accepted == 0  # nothing was sent anywhere else
+    assert posts(state, "notifications/initialized") == 0
+
+
+# -- the server's requests are answered ---------------------------------------------
+
+
+def _refuse(params: dict[str, Any]) -> dict[str, Any]:
+    raise errors.RemoteError("no model here", remote_code=-1, data={"why": "test"})
+
+
+def _broken(params: dict[str, Any]) -> dict[str, Any]:
+    raise KeyError("oops")
+
+
+SAMPLING = {"method": "sampling/createMessage", "params": {}}
+SERVER_ASKS: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
+    "ping": ({"method": "ping"}, {}, {"result": {}}),
+    "no-handler": (
+        SAMPLING,
+        {},
+        {"error": {"code": -32601, "message": "Method not found: sampling/createMessage"}},
+    ),
+    "handler-remote-error": (
+        SAMPLING,
+        {"sampling_handler": _refuse},
+        {"error": {"code": -1, "message": "no model here", "data": {"why": "test"}}},
+    ),
+    "handler-raises": (
+        SAMPLING,
+        {"sampling_handler": _broken},
+        {"error": {"code": -32603, "message": "KeyError: 'oops'"}},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", SERVER_ASKS)
+async def test_server_request_is_answered(hostile: tuple[str, HostileState], case: str) -> None:
+    request, options, expected = SERVER_ASKS[case]
+    url, state = hostile
+    state.behaviour["tools/call"] = "server-request"
+    state.server_request = request
+    async with MCPClient(url, **options) as mcp:
+        result = await mcp.call_tool("x")
+    assert result["answer"] == {"jsonrpc": "2.0", "id": "srv-1", **expected}

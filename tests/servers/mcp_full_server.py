@@ -11,7 +11,7 @@ test run would turn into errors in-process)::
 In HTTP modes it prints ``READY <port>`` once listening on 127.0.0.1 (the
 HTTP+SSE stream is at ``/sse``).
 
-Tools: ``add``, ``echo``, ``slow(seconds, marker)`` (writes ``marker`` when
+Tools: ``add``, ``echo``, ``fail``, ``announce`` (shared with ``mcp_server.py``), ``slow(seconds, marker)`` (writes ``marker`` when
 cancelled), ``progress(steps)``, ``ask()`` (elicitation; returns the raw
 content the client sent), ``sample(prompt)`` (sampling), ``roots()``
 (roots/list), ``touch(uri)`` (sends resources/updated), ``cut(marker)``
@@ -39,19 +39,10 @@ from mcp.types import (  # noqa: E402
     TextContent,
 )
 
+from tests.servers.mcp_server import add_basic_tools  # noqa: E402
+
 server = MCPServer("mcp-full-test", instructions="test server")
-
-
-@server.tool()
-def add(a: int, b: int) -> int:
-    """Add two integers."""
-    return a + b
-
-
-@server.tool()
-def echo(text: str) -> str:
-    """Return the text unchanged."""
-    return text
+add_basic_tools(server)
 
 
 @server.tool()

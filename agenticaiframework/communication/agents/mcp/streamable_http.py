@@ -99,6 +99,9 @@ class StreamableHTTPTransport:
         self._streams: dict[Any, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._get_task: asyncio.Task[None] | None = None
+        # Settled once the GET stream is open (or refused, or failed): until then
+        # a request waits, so what the server sends there about it is not lost.
+        self._get_settled: asyncio.Future[None] | None = None
         self._fallback = legacy_fallback
         self._established = False
         self._expired = False
@@ -136,7 +139,13 @@ class StreamableHTTPTransport:
             return
         if self._get_task is not None:
             self._get_task.cancel()
+        self._get_settled = asyncio.get_running_loop().create_future()
         self._get_task = self._spawn(self._listen(), "get-stream")
+        self._get_task.add_done_callback(lambda _: self._settle_get())
+
+    def _settle_get(self) -> None:
+        if self._get_settled is not None and not self._get_settled.done():
+            self._get_settled.set_result(None)
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro, name=f"MCPClient:{name}")
@@ -165,6 +174,13 @@ class StreamableHTTPTransport:
         if self._expired and message.get("method") != "initialize":
             # Sent without the lost id it would get 400: renew the session first.
             raise SessionExpiredError(f"{self._shown}: the session was lost; not sent")
+        settled = self._get_settled
+        if (
+            settled is not None
+            and not settled.done()
+            and message.get("method") != "notifications/initialized"
+        ):
+            await asyncio.shield(settled)
         if "id" in message and "method" in message:
             ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             request_id = message["id"]
@@ -437,6 +453,7 @@ class StreamableHTTPTransport:
                     "GET", self._url, headers=headers, timeout=None, max_response_size=None
                 ) as response:
                     status = response.status_code
+                    self._settle_get()
                     if status == 405:
                         self._logger.debug("%s offers no GET stream (405)", self._shown)
                         return
@@ -454,6 +471,7 @@ class StreamableHTTPTransport:
                 self._logger.info("%s: GET stream: %s", self._shown, exc.message)
             except errors.CommunicationError as exc:
                 self._logger.warning("%s: GET stream: %s", self._shown, exc.message)
+            self._settle_get()
             failures += 1
             if failures > _MAX_RESUMES:
                 self._logger.warning("%s: gave up the GET stream", self._shown)
