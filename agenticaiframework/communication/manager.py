@@ -36,6 +36,7 @@ from .core.events import EventEmitter
 from .core.health import HealthStatus
 from .core.lifecycle import ClientState, Lifecycle, TaskSet
 from .core.security import redact_text
+from .core.telemetry import instrumentation_for
 
 __all__ = ["ConnectionManager", "HealthChangeCallback", "ManagedClient"]
 
@@ -82,6 +83,24 @@ class _Entry:
         self.takes_timeout = _takes_timeout(client)
 
 
+class _TelemetryOptions:
+    """The telemetry fields of a client config, for the manager (which has no config)."""
+
+    __slots__ = ("meter_provider", "telemetry", "tracer_provider")
+
+    def __init__(self, telemetry: bool, meter_provider: Any) -> None:
+        self.telemetry = telemetry
+        self.meter_provider = meter_provider
+        self.tracer_provider = None
+
+
+def _health_observations(manager: ConnectionManager) -> list[tuple[int, dict[str, str]]]:
+    return [
+        (int(status.is_healthy), {"agentcomm.client.name": name})
+        for name, status in manager.last_health.items()
+    ]
+
+
 def _takes_timeout(client: ManagedClient) -> bool:
     """Whether ``client.health_check`` accepts ``timeout=`` (then it gets our budget)."""
     try:
@@ -103,13 +122,21 @@ class ConnectionManager(Lifecycle):
             :meth:`health_check` (connecting a never-connected client included).
         connect_timeout: Seconds each client may take to connect in
             :meth:`connect` / ``async with`` (None = the client's own limits).
+        meter_provider: An OpenTelemetry ``MeterProvider`` for the manager's
+            metrics (health per client, check latency) instead of the global one.
+        telemetry: False turns the manager's metrics off.
 
     Raises:
         ConfigError: A timeout is not a positive number.
     """
 
     def __init__(
-        self, *, health_timeout: float = 5.0, connect_timeout: float | None = 30.0
+        self,
+        *,
+        health_timeout: float = 5.0,
+        connect_timeout: float | None = 30.0,
+        meter_provider: Any = None,
+        telemetry: bool = True,
     ) -> None:
         _check_number("health_timeout", health_timeout, allow_equal=False)
         if connect_timeout is not None:
@@ -126,6 +153,14 @@ class ConnectionManager(Lifecycle):
         """Clients that failed to connect in the last :meth:`connect`, by name."""
         self.last_health: dict[str, HealthStatus] = {}
         """The latest verdict of every client checked so far, by name."""
+        self._otel = instrumentation_for(_TelemetryOptions(telemetry, meter_provider), "manager")
+        self._otel.observe(
+            "agentcomm.manager.health",
+            "1",
+            "1 if the managed client's last health check passed, else 0.",
+            self,
+            _health_observations,
+        )
 
     # -- registry ---------------------------------------------------------------
 
@@ -300,6 +335,13 @@ class ConnectionManager(Lifecycle):
         results = await asyncio.gather(*(self._check_one(e, budget) for e in entries))
         verdicts = {e.name: r for e, r in zip(entries, results, strict=True)}
         self.last_health.update(verdicts)
+        if self._otel.metering:
+            for name, verdict in verdicts.items():
+                self._otel.record(
+                    "agentcomm.manager.health_check.duration",
+                    verdict.latency_ms / 1000,
+                    {"agentcomm.client.name": name, "agentcomm.healthy": verdict.is_healthy},
+                )
         return verdicts
 
     async def _check_one(self, entry: _Entry, budget: float) -> HealthStatus:

@@ -65,7 +65,8 @@ from .core.config import (
     _check_number,
 )
 from .core.lifecycle import ClientState, TaskSet
-from .core.security import check_endpoint, check_url, origin_of
+from .core.security import check_endpoint, check_url, origin_of, redact_url
+from .core.telemetry import instrumentation_for
 from .manager import ManagedClient
 
 __all__ = ["ClientFactory", "ConnectionPool", "PoolStats"]
@@ -152,6 +153,28 @@ class _Waiter:
     def __init__(self, route: _Route, future: asyncio.Future[_Grant]) -> None:
         self.route = route
         self.future = future
+
+
+def _pool_observations(pool: ConnectionPool) -> list[tuple[int, dict[str, str]]]:
+    """The pool's gauge values: clients per host and state, and waiting borrowers."""
+    counts: dict[tuple[str, str], int] = {}
+    for host in pool._per_host:
+        for state in ("in_use", "idle", "waiting"):
+            counts[host, state] = 0
+    for conn in pool._in_use:
+        counts[conn.route.host, "in_use"] = counts.get((conn.route.host, "in_use"), 0) + 1
+    for stack in pool._idle.values():
+        for conn in stack:
+            counts[conn.route.host, "idle"] = counts.get((conn.route.host, "idle"), 0) + 1
+    for waiter in pool._waiters:
+        if not waiter.future.done():
+            key = (waiter.route.host, "waiting")
+            counts[key] = counts.get(key, 0) + 1
+    base = {"agentcomm.pool.protocol": pool.protocol}
+    return [
+        (value, {**base, "agentcomm.pool.host": redact_url(host), "agentcomm.pool.state": state})
+        for (host, state), value in counts.items()
+    ]
 
 
 @lru_cache(maxsize=4096)
@@ -262,6 +285,15 @@ class ConnectionPool:
         self._discarded = 0
         self._timeouts = 0
         self._peak = 0
+        otel = instrumentation_for(config, "pool")
+        if otel.metering:
+            otel.observe(
+                "agentcomm.pool.connections",
+                "{connection}",
+                "Pooled clients per host: in use, idle, and borrowers waiting.",
+                self,
+                _pool_observations,
+            )
 
     # -- public API -------------------------------------------------------------
 

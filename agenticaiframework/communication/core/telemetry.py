@@ -35,6 +35,7 @@ import logging
 import os
 import sys
 import time
+import weakref
 from collections.abc import (
     Awaitable,
     Callable,
@@ -441,28 +442,52 @@ class Instrumentation:
         if self.metering:
             self.instrument(name).add(value, attributes)
 
-    def observe(self, name: str, unit: str, description: str, callback: Callable[[], Any]) -> Any:
-        """Register an observable gauge whose callback yields ``(value, attributes)`` pairs.
+    def observe(
+        self,
+        name: str,
+        unit: str,
+        description: str,
+        owner: Any,
+        callback: Callable[[Any], Iterable[tuple[float, Mapping[str, Any]]]],
+    ) -> None:
+        """Report ``callback(owner)``'s ``(value, attributes)`` pairs on a gauge at each collection.
+
+        One observable gauge per meter and name serves every owner (pools,
+        managers); an owner is held weakly and drops out once collected.
 
         Args:
             name: The gauge name.
             unit: Its unit.
             description: What it measures.
-            callback: Called at each collection; returns ``(value, attributes)`` pairs.
-
-        Returns:
-            The gauge, or None when metrics are off.
+            owner: The object observed (held weakly).
+            callback: A plain function of the owner (not a bound method, which
+                would keep the owner alive).
         """
         if not self.metering:
-            return None
-        from opentelemetry.metrics import Observation
+            return
+        key = (id(self.meter), name)
+        entry = _OBSERVED.get(key)
+        if entry is None:
+            owners: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
-        def observe(_options: Any) -> list[Any]:
-            return [Observation(value, attrs) for value, attrs in callback()]
+            def collect(_options: Any) -> list[Any]:
+                from opentelemetry.metrics import Observation
 
-        return self.meter.create_observable_gauge(
-            name, callbacks=[observe], unit=unit, description=description
-        )
+                return [
+                    Observation(value, dict(attributes))
+                    for observed, function in list(owners.items())
+                    for value, attributes in function(observed)
+                ]
+
+            self.meter.create_observable_gauge(
+                name, callbacks=[collect], unit=unit, description=description
+            )
+            entry = _OBSERVED[key] = (self.meter, owners)
+        entry[1][owner] = callback
+
+
+# (id(meter), gauge name) -> (the meter, kept alive so the id stays its own; owners).
+_OBSERVED: dict[tuple[int, str], tuple[Any, weakref.WeakKeyDictionary[Any, Any]]] = {}
 
 
 def _cancelled() -> type[BaseException]:
