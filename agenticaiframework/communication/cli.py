@@ -342,6 +342,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nameserver", action="append", default=None, help="DNS server IP (repeatable)")
     p.add_argument("--port", type=int, default=53, help="DNS port")
 
+    p = sub.add_parser(
+        "connect",
+        help="say which client an address resolves to",
+        description=(
+            "Resolve ADDRESS as connect() does (a URL, an A2A agent card URL, a bare domain "
+            "through AID discovery, or -- CMD) and print the client type, the protocol and the "
+            "URL (credentials redacted). Nothing is connected."
+        ),
+    )
+    p.add_argument("--protocol", default=None, help="mcp, a2a, sse ... (see connect())")
+    p.add_argument("--nameserver", action="append", default=None, help="DNS server IP (repeatable)")
+    p.add_argument("--port", type=int, default=53, help="DNS port")
+    p.add_argument(
+        "address", nargs=argparse.REMAINDER, help="ADDRESS, or -- CMD [ARGS...] (after the options)"
+    )
+
+    p = sub.add_parser(
+        "a2a",
+        help="send a message to an A2A agent and stream the task",
+        description=(
+            "Read the agent card at URL, send MESSAGE (JSON or text) and print the task's "
+            "updates as they come (JSON lines when piped). Answer an input-required task with "
+            "--task-id and --context-id. Exit 1 when the task fails or is rejected."
+        ),
+    )
+    p.add_argument("url", help="the agent's base URL or its agent card URL")
+    p.add_argument("message", help="text, or JSON for a data part")
+    p.add_argument("--binding", default=None, choices=("jsonrpc", "rest", "grpc"))
+    p.add_argument("--token", default=None, help="bearer token or API key for the agent")
+    p.add_argument("--task-id", default=None, help="continue this task (input-required)")
+    p.add_argument("--context-id", default=None, help="the conversation's context id")
+    p.add_argument(
+        "-H", "--header", action="append", default=[], help="'Name: value' header (repeatable)"
+    )
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per call (default 60)")
+
     sub.add_parser(
         "demo",
         help="start embedded loopback servers and walk through the clients",
@@ -787,6 +823,102 @@ async def _discover(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+async def _connect(args: argparse.Namespace, out: Output) -> int:
+    from .connect import connect, resolve
+
+    words = list(args.address)
+    if "--" in words:
+        cut = words.index("--")
+        if words[:cut]:
+            raise ConfigError("connect: give ADDRESS or -- CMD, not both")
+        address: str | list[str] = words[cut + 1 :]
+    elif len(words) == 1:
+        address = words[0]
+    elif any(word.startswith("-") for word in words[1:]):
+        raise ConfigError("connect: options go before ADDRESS (or before -- CMD)")
+    else:
+        raise ConfigError("connect: give one ADDRESS (a URL or a domain), or -- CMD [ARGS...]")
+    endpoint = await resolve(
+        address, protocol=args.protocol, nameservers=args.nameserver, port=args.port
+    )
+    if endpoint.protocol != "local":  # a p=local record runs nothing here
+        # Built (never connected) so the client's own checks, the security policy first, apply.
+        options: dict[str, Any] = {"allow_insecure": True} if args.insecure else {}
+        client = await connect(endpoint, **options)
+        await client.close()
+    doc: dict[str, Any] = {"client": endpoint.client, "protocol": endpoint.protocol}
+    if endpoint.url is not None:
+        doc["url"] = endpoint.safe_url
+    if endpoint.command is not None:
+        doc["command"] = endpoint.command[0]  # only the program: arguments may hold secrets
+    if endpoint.record is not None:
+        doc["record"] = endpoint.record.name or endpoint.record.to_txt()
+    if out.json_lines:
+        out.emit(doc)
+    else:
+        where = doc.get("url") or doc.get("command")
+        out.emit(f"{endpoint.client} ({endpoint.protocol}) {where}")
+        if "record" in doc:
+            out.emit(doc["record"], label="AID record")
+    return 0
+
+
+def _a2a_line(event: Any) -> str:
+    """One readable line for a stream event of A2AClient."""
+    kind = event.kind
+    if kind == "message":
+        return f"message: {event.text}"
+    if kind == "task":
+        text = f"task {event.id}: {event.state}"
+        return f"{text}: {event.text}" if event.text else text
+    if kind == "statusUpdate":
+        said = event.message.text if event.message is not None else ""
+        return f"status: {event.state}" + (f": {said}" if said else "")
+    artifact = event.artifact
+    name = artifact.get("name") or artifact.get("artifactId") or "artifact"
+    return f"artifact {name}: {event.text}"
+
+
+async def _a2a(args: argparse.Namespace, out: Output) -> int:
+    from contextlib import aclosing
+
+    from .agents.a2a.client import A2AClient
+    from .agents.a2a.types import StatusUpdate, Task
+
+    client = A2AClient(
+        _with_scheme(args.url, plain="http", secure="https"),
+        binding=args.binding,
+        auth=args.token,
+        headers=_headers(args.header),
+        timeout=args.timeout,
+        allow_insecure=args.insecure,
+    )
+    state = ""
+    last: Any = None
+    message = _parse_message(args.message)
+    async with (
+        client as agent,
+        aclosing(agent.stream(message, task_id=args.task_id, context_id=args.context_id)) as events,
+    ):
+        async for event in events:
+            last = event
+            if isinstance(event, Task | StatusUpdate):
+                state = event.state
+            if out.json_lines:
+                out.emit({event.kind: dict(event)})
+            else:
+                out.emit(_a2a_line(event))
+    if state in ("input-required", "auth-required") and not out.json_lines and last is not None:
+        task_id = last.get("taskId") or last.get("id")
+        context_id = last.get("contextId")
+        print(
+            f"the agent waits for {state.split('-')[0]}: answer with agentcomm a2a URL "
+            f"MESSAGE --task-id {task_id} --context-id {context_id}",
+            file=sys.stderr,
+        )
+    return 1 if state in ("failed", "rejected") else 0
+
+
 async def _demo(args: argparse.Namespace, out: Output) -> int:
     from .demo import run_demo
 
@@ -803,6 +935,8 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Output], Any]] = {
     "health": _health,
     "discover": _discover,
     "mcp": _mcp,
+    "connect": _connect,
+    "a2a": _a2a,
     "demo": _demo,
 }
 

@@ -1,31 +1,28 @@
-"""One entry point for any address: :func:`connect` picks the client, and the agent one.
+"""One entry point for any address: :func:`connect` builds the client that speaks it.
 
 ::
 
     async with connect("a2a+https://agent.example.com") as agent:   # an A2AClient
         reply = await agent.send("hello")
     client = await connect("wss://feed.example.com/stream")         # a WebSocketClient, not open
-    async with await connect("example.com") as agent: ...           # AID discovery first
+    async with connect("example.com") as agent: ...                 # AID discovery first
 
 What each address gives (the client is built, never connected, by
 :func:`connect`; the security policy is applied by the client's constructor,
 as always, so a plain-text URL to a non-loopback host fails there, before
 any connection is attempted):
 
-========================================  ===================================
-address                                   client
-========================================  ===================================
-``https://`` / ``http://``                HTTPClient (``base_url``)
-``wss://`` / ``ws://``                    WebSocketClient
-``mqtts://`` / ``mqtt://``                MQTTClient
-``grpcs://`` / ``grpc://``                GRPCClient
-``sse+https://`` / ``sse+http://``        SSEClient
-``mcp+https://`` / ``mcp+http://``        MCPClient over Streamable HTTP
-``a2a+https://`` / ``a2a+http://``        A2AClient
-``https://.../.well-known/agent-card.json``  A2AClient (from its agent card)
-``example.com`` (a bare domain)           AID discovery, then :func:`connect_agent`
-``["python", "server.py"]``               STDIOClient (MCPClient with ``protocol="mcp"``)
-========================================  ===================================
+- ``https://`` / ``http://``: HTTPClient (the URL is its ``base_url``);
+- ``wss://`` / ``ws://``: WebSocketClient;
+- ``mqtts://`` / ``mqtt://``: MQTTClient;
+- ``grpcs://`` / ``grpc://``: GRPCClient;
+- ``sse+https://`` / ``sse+http://``: SSEClient;
+- ``mcp+https://`` / ``mcp+http://``: MCPClient over Streamable HTTP;
+- ``a2a+https://`` / ``a2a+http://``, or an ``https://`` URL of an agent
+  card (``/.well-known/agent-card.json``): A2AClient;
+- a bare domain (``example.com``): AID discovery, then :func:`connect_agent`;
+- a command list (``["python", "server.py"]``): STDIOClient, or MCPClient
+  with ``protocol="mcp"``.
 
 ``protocol=`` picks the client for an address that does not say it:
 ``connect("https://x.example/mcp", protocol="mcp")`` is an MCPClient, and for
@@ -46,7 +43,7 @@ from .core.security import parse_ip, redact_url
 if TYPE_CHECKING:
     import dns.asyncresolver
 
-    from .agents.a2a import A2AClient
+    from .agents.a2a.client import A2AClient
     from .agents.discovery import AgentRecord, LocalConsent
     from .agents.mcp import MCPClient
     from .grpc.client import GRPCClient
@@ -342,7 +339,7 @@ def _build(endpoint: Endpoint, options: dict[str, Any]) -> AnyClient:
         from .agents.mcp import MCPClient
 
         return MCPClient(url, **options)
-    from .agents.a2a import A2AClient  # imported on first use: it pulls in HTTP, SSE, gRPC
+    from .agents.a2a.client import A2AClient  # on first use: it pulls in HTTP, SSE, gRPC
 
     return A2AClient(url, **options)
 
@@ -463,7 +460,7 @@ class Connecting:
 
 
 def connect(
-    address: str | Sequence[str],
+    address: str | Sequence[str] | Endpoint,
     *,
     protocol: str | None = None,
     **options: Any,
@@ -477,8 +474,8 @@ def connect(
 
     Args:
         address: A URL (see :data:`SCHEMES`), an A2A agent card URL, a bare
-            domain (AID discovery, then :func:`connect_agent`), or a command
-            list (STDIO).
+            domain (AID discovery, then :func:`connect_agent`), a command
+            list (STDIO), or an :class:`Endpoint` from :func:`resolve`.
         protocol: What an ``http(s)://`` URL speaks (``"http"``, ``"sse"``,
             ``"mcp"``, ``"a2a"``), ``"mcp"`` for a command list to get an
             MCPClient, or the AID protocol to look for first on a domain.
@@ -500,6 +497,10 @@ def connect(
     """
 
     async def make() -> AnyClient:
+        if isinstance(address, Endpoint):
+            if address.record is not None:
+                return await connect_agent(address.record, **options)
+            return _build(address, options)
         if isinstance(address, str) and "://" not in address:
             domain = address.strip()
             _check_domain(domain)
