@@ -91,8 +91,9 @@ class HTTPBinding:
 
         Raises:
             A2AAuthError: 401 or 403.
+            HTTPStatusError: An error status with a body that is not JSON.
             MessageTooLargeError: The body exceeds ``max_message_size``.
-            ProtocolError: A body that is not JSON.
+            ProtocolError: A success status with a body that is not JSON.
         """
         if body is None:
             response = await self.http.request(
@@ -122,6 +123,12 @@ class HTTPBinding:
         try:
             return status, loads(content)
         except errors.ProtocolError as exc:
+            if status >= 300:
+                raise errors.HTTPStatusError(
+                    f"{what}: {self.shown} answered {status} {response.reason_phrase}",
+                    status_code=status,
+                    body_preview=content[:300].decode("utf-8", "replace"),
+                ) from exc
             raise errors.ProtocolError(
                 f"{what}: {self.shown} answered {status} with a body that is not JSON "
                 f"({exc.message}); it starts {content[:200]!r}"
