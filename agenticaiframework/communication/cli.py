@@ -378,10 +378,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per call (default 60)")
 
-    sub.add_parser(
+    p = sub.add_parser(
         "demo",
         help="start embedded loopback servers and walk through the clients",
         description="Start embedded servers on 127.0.0.1 and walk through each client.",
+    )
+    p.add_argument(
+        "--trace",
+        action="store_true",
+        help="record OpenTelemetry spans (needs opentelemetry-sdk) and print the span tree",
     )
     return parser
 
@@ -922,7 +927,7 @@ async def _a2a(args: argparse.Namespace, out: Output) -> int:
 async def _demo(args: argparse.Namespace, out: Output) -> int:
     from .demo import run_demo
 
-    return await run_demo(out.stream)
+    return await run_demo(out.stream, trace=args.trace)
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Output], Any]] = {

@@ -205,16 +205,21 @@ async def _health_table(
     return healthy
 
 
-async def run_demo(out: TextIO = sys.stdout) -> int:
+async def run_demo(out: TextIO = sys.stdout, *, trace: bool = False) -> int:
     """Start the embedded servers, walk through each client, and stop everything.
 
     Args:
         out: Where the walk-through is printed, one line per step.
+        trace: Record the clients' OpenTelemetry spans (an SDK tracer
+            provider is set up, as an application would) and print the span
+            tree at the end; needs ``opentelemetry-sdk``.
 
     Returns:
         The process exit status: 0 when every step worked, 1 otherwise (the
         failing step is printed).
     """
+    if trace:
+        return await _traced_demo(out)
     reporter = _Reporter(out)
     report = reporter.step
     missing = _missing_demo_modules()
@@ -277,3 +282,72 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
         healthy = await _health_table(http_url, ws_url, mqtt_url, grpc_target, mcp, report)
     report("demo", "all servers stopped; done")
     return 0 if healthy else 1
+
+
+async def _traced_demo(out: TextIO) -> int:
+    """The demo under one root span, then its span tree (what an application's SDK saw)."""
+    try:
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    except ImportError:
+        print(
+            "demo --trace needs the OpenTelemetry SDK: pip install opentelemetry-sdk",
+            file=out,
+            flush=True,
+        )
+        return 1
+    exporter = InMemorySpanExporter()
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer("agentcomm.demo").start_as_current_span("agentcomm demo"):
+        status = await run_demo(out)
+    print("", file=out)
+    print("span tree (OpenTelemetry, one trace):", file=out)
+    for line in span_tree(exporter.get_finished_spans()):
+        print(line, file=out)
+    out.flush()
+    return status
+
+
+_SHOWN_ATTRIBUTES = (
+    "http.response.status_code",
+    "rpc.grpc.status_code",
+    "messaging.destination.name",
+    "gen_ai.tool.name",
+    "error.type",
+)
+
+
+def span_tree(spans: Any) -> list[str]:
+    """Lines drawing finished SDK spans as trees: name, kind, duration, key attributes.
+
+    Args:
+        spans: ``ReadableSpan`` objects (from an in-memory exporter).
+
+    Returns:
+        One line per span, children indented under their parent, in start order.
+    """
+    by_parent: dict[int | None, list[Any]] = {}
+    ids = {span.context.span_id for span in spans}
+    for span in spans:
+        parent = span.parent.span_id if span.parent is not None else None
+        by_parent.setdefault(parent if parent in ids else None, []).append(span)
+    lines: list[str] = []
+
+    def draw(span: Any, depth: int) -> None:
+        took = ((span.end_time or 0) - (span.start_time or 0)) / 1e6
+        kind = span.kind.name.lower()
+        attributes = span.attributes or {}
+        shown = " ".join(f"{k}={attributes[k]}" for k in _SHOWN_ATTRIBUTES if k in attributes)
+        lines.append(f"{'  ' * depth}{span.name} [{kind}] {took:.1f} ms {shown}".rstrip())
+        for child in sorted(by_parent.get(span.context.span_id, []), key=lambda s: s.start_time):
+            draw(child, depth + 1)
+
+    for root in sorted(by_parent.get(None, []), key=lambda s: s.start_time):
+        draw(root, 0)
+    return lines
