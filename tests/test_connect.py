@@ -323,3 +323,49 @@ async def test_endpoint_repr_redacts_credentials() -> None:
     assert "PW-SECRET" not in text and "TOK-SECRET" not in text and "page=2" in text
     command = Endpoint(protocol="stdio", client="STDIOClient", command=("tool", "--key=SECRET"))
     assert "SECRET" not in repr(command) and "tool" in repr(command)
+
+
+# ------------------------------------------------------------------ A2A
+
+
+async def test_a2a_addresses_give_an_a2a_client() -> None:
+    from agenticaiframework.communication.agents.a2a.client import A2AClient
+
+    for address in (
+        "a2a+https://agent.example.com",
+        "https://agent.example.com/.well-known/agent-card.json",
+        "https://agent.example.com/.well-known/agent.json",
+    ):
+        client = await connect(address)
+        assert isinstance(client, A2AClient) and client.state is ClientState.UNOPENED
+        assert "https://agent.example.com/.well-known/agent" in repr(client)
+        await client.close()
+    forced = await connect("https://agent.example.com", protocol="a2a")
+    assert isinstance(forced, A2AClient)
+    await forced.close()
+    record = await connect_agent(AgentRecord(v="aid1", proto="a2a", uri="https://a.example/a2a"))
+    assert isinstance(record, A2AClient)
+    await record.close()
+    with pytest.raises(SecurityError):  # the card over plain text to a remote host
+        await connect("a2a+http://agents.example.com")
+
+
+async def test_a2a_agent_from_connect_and_from_its_aid_record(dns_server: DNSServer) -> None:
+    from agenticaiframework.communication.agents.a2a.client import A2AClient
+    from tests.agents.a2a.sdk_agent import serve_agent
+
+    async with serve_agent() as agent:
+        async with connect(f"a2a+{agent.url}") as a2a:
+            assert isinstance(a2a, A2AClient)
+            reply = await a2a.send("hello")
+            assert reply.text == "Hello! You said: hello"  # type: ignore[union-attr]
+        # An AID record must be https://; an Endpoint from resolve() builds the same client.
+        dns_server.set_txt("_agent.team.test", "v=aid1;p=a2a;u=https://agents.team.test/a2a")
+        endpoint = await resolve("team.test", **dns_options(dns_server))
+        assert (endpoint.client, endpoint.url) == ("A2AClient", "https://agents.team.test/a2a")
+        built = await connect(endpoint)
+        assert isinstance(built, A2AClient) and "agents.team.test" in repr(built)
+        await built.close()
+        local = await connect(await resolve(f"a2a+{agent.url}"))
+        async with local:
+            assert (await local.send("hello")).kind == "message"  # type: ignore[union-attr]
