@@ -89,14 +89,37 @@ FLAGS = {
 }
 
 
+def _key_pair() -> tuple[str, str]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+PRIVATE_KEY, PUBLIC_KEY = _key_pair()
+
+
 @pytest.fixture(scope="module")
-def servers() -> Iterator[Any]:
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The SDK servers of FLAGS, started on first use and shared by the module."""
     started: dict[str, AuthServer] = {}
+    public = tmp_path_factory.mktemp("jwt") / "public.pem"
+    public.write_text(PUBLIC_KEY)
 
     def get(name: str = "plain") -> AuthServer:
         if name not in started:
-            started[name] = AuthServer(*FLAGS[name])
+            started[name] = AuthServer(*FLAGS[name], "--jwt-public-key", str(public))
         return started[name]
 
     yield get
@@ -346,6 +369,31 @@ async def test_client_credentials_for_a_machine_client(servers: Any, method: str
     assert [g["grant"] for g in grants] == ["client_credentials"] * 2
     assert {g["method"] for g in grants} == {method or "client_secret_basic"}
     assert {g["resource"] for g in grants} == {server.url}
+
+
+async def test_client_credentials_with_a_private_key_jwt(servers: Any) -> None:
+    server = servers()
+    oauth = MCPOAuth(client_id="machine", private_key=PRIVATE_KEY, private_key_algorithm="ES256")
+    async with MCPClient(server.url, auth=oauth) as mcp:
+        await mcp.ping()
+        await server.post("/test/revoke-access")  # a new assertion (a new jti) for a new token
+        await mcp.ping()
+        assert "PRIVATE KEY" not in repr(oauth)
+    grants = mine(await server.stats(), "token", "machine")[-2:]
+    assert [(g["grant"], g["method"]) for g in grants] == [
+        ("client_credentials", "private_key_jwt")
+    ] * 2
+
+
+async def test_client_credentials_with_a_key_the_server_does_not_know(servers: Any) -> None:
+    server = servers()
+    other, _ = _key_pair()
+    oauth = MCPOAuth(client_id="machine", private_key=other, private_key_algorithm="ES256")
+    mcp = MCPClient(server.url, auth=oauth)
+    with pytest.raises(OAuthError) as info:
+        await mcp.connect()
+    await mcp.close()
+    assert info.value.error == "invalid_client" and info.value.status_code == 401
 
 
 async def test_client_credentials_with_a_wrong_secret(servers: Any) -> None:

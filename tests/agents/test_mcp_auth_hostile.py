@@ -342,3 +342,52 @@ async def test_a_remote_servers_documents_may_not_point_at_this_machine() -> Non
         await check_discovered_url(
             "https://x:99999/", what="token_endpoint", allow_insecure=False, server_is_local=True
         )
+
+
+async def test_private_key_jwt_with_the_authorization_code(peer: Peer) -> None:
+    import jwt
+
+    from tests.agents.test_mcp_auth import PRIVATE_KEY, PUBLIC_KEY
+
+    oauth = MCPOAuth(
+        authorize=Callback(),
+        client_id="signed",
+        private_key=PRIVATE_KEY,
+        private_key_algorithm="ES256",
+        private_key_id="k1",
+    )
+    async with MCPClient(peer.url, auth=oauth) as mcp:
+        await mcp.ping()
+    (_, _, headers, body) = next(s for s in peer.state.seen if s[1] == "/token")
+    form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+    assert form["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    assert "authorization" not in headers and "client_secret" not in form
+    claims = jwt.decode(
+        form["client_assertion"], PUBLIC_KEY, algorithms=["ES256"], audience=peer.base
+    )
+    assert claims["iss"] == claims["sub"] == "signed" and claims["exp"] > claims["iat"]
+    assert jwt.get_unverified_header(form["client_assertion"])["kid"] == "k1"
+
+
+async def test_a_client_assertion_hook_gets_the_issuer_as_audience(peer: Peer) -> None:
+    audiences: list[str] = []
+
+    async def assertion(audience: str) -> str:
+        audiences.append(audience)
+        return "a.signed.jwt"
+
+    oauth = MCPOAuth(client_id="workload", client_assertion=assertion)
+    async with MCPClient(peer.url, auth=oauth) as mcp:
+        await mcp.ping()
+    assert audiences == [peer.base]
+    (_, _, _, body) = next(s for s in peer.state.seen if s[1] == "/token")
+    form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+    assert form["grant_type"] == "client_credentials" and form["client_assertion"] == "a.signed.jwt"
+    assert form["resource"] == peer.url
+
+
+def test_private_key_jwt_configuration_errors() -> None:
+    with pytest.raises(errors.ConfigError, match="private_key"):
+        MCPOAuth(authorize=Callback(), client_id="x", token_endpoint_auth_method="private_key_jwt")
+    with pytest.raises(errors.ConfigError, match="not both"):
+        MCPOAuth(client_id="x", private_key="k", client_assertion=lambda aud: "j")

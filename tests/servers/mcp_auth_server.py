@@ -4,7 +4,7 @@ Run as a child process (the SDK warns in-process, which the tests turn into erro
 
     python -m tests.servers.mcp_auth_server PORT [--scopes mcp,extra] [--first-grant mcp]
         [--expires-in N] [--preregister ID:SECRET:METHOD] [--cimd] [--no-dcr]
-        [--client-credentials ID:SECRET]
+        [--client-credentials ID:SECRET] [--jwt-public-key PEM-PATH]
 
 It prints ``READY <port>`` once listening on 127.0.0.1. The MCP endpoint is
 ``/mcp`` (Streamable HTTP), protected by the SDK's bearer middleware; the
@@ -16,8 +16,9 @@ first authorization of each client (a user who consents to less).
 
 The SDK's token endpoint has no client-credentials grant: with
 ``--client-credentials`` a small handler of ours answers that grant at
-``/token`` (client authenticated by Basic or by form fields; every other
-grant still goes to the SDK's handler) and the metadata offers it.
+``/token`` (client authenticated by Basic, by form fields or, with
+``--jwt-public-key``, by a ``private_key_jwt`` assertion checked with PyJWT;
+every other grant still goes to the SDK's handler) and the metadata offers it.
 
 Test-only routes: ``GET /test/stats`` (what the provider saw),
 ``POST /test/revoke-access`` (every access token stops working) and
@@ -33,6 +34,7 @@ import socket
 import sys
 import time
 import warnings
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -215,10 +217,32 @@ class Provider:
 class TokenWithClientCredentials:
     """``/token``: the client-credentials grant here, every other grant to the SDK's handler."""
 
-    def __init__(self, provider: Provider, credentials: str, sdk: Any) -> None:
+    def __init__(
+        self, provider: Provider, credentials: str, sdk: Any, issuer: str, public_key: str | None
+    ) -> None:
         self.provider = provider
         self.client_id, self.secret = credentials.split(":")
         self.sdk = sdk
+        self.issuer = issuer
+        self.public_key = public_key
+        self.seen_jti: set[str] = set()
+
+    def _assertion_ok(self, assertion: str) -> str | None:
+        """The client id of a valid, unreplayed assertion, else None."""
+        import jwt
+
+        if self.public_key is None:
+            return None
+        try:
+            claims = jwt.decode(
+                assertion, self.public_key, algorithms=["RS256", "ES256"], audience=self.issuer
+            )
+        except jwt.PyJWTError:
+            return None
+        if claims.get("iss") != claims.get("sub") or claims.get("jti") in self.seen_jti:
+            return None
+        self.seen_jti.add(claims["jti"])
+        return str(claims["sub"])
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         body = b""
@@ -242,6 +266,11 @@ class TokenWithClientCredentials:
             method = "client_secret_basic"
             pair = base64.b64decode(headers["authorization"][6:]).decode()
             client_id, secret = (unquote(part) for part in pair.split(":", 1))
+        elif form.get("client_assertion_type", "").endswith(":jwt-bearer"):
+            method = "private_key_jwt"
+            signed_by = self._assertion_ok(form.get("client_assertion", ""))
+            ok = signed_by == client_id == self.client_id
+            client_id, secret = (self.client_id, self.secret) if ok else (None, None)
         if (client_id, secret) != (self.client_id, self.secret):
             response: Response = JSONResponse({"error": "invalid_client"}, status_code=401)
         else:
@@ -333,9 +362,16 @@ async def main(argv: list[str]) -> None:
     machine = _flag(argv, "--client-credentials")
     if machine is not None:
         sdk_token = next(r for r in app.router.routes if getattr(r, "path", "") == "/token")
-        extra.append(
-            Route("/token", TokenWithClientCredentials(provider, machine, sdk_token.app))  # type: ignore[attr-defined]
+        key_path = _flag(argv, "--jwt-public-key")
+        public_key = Path(key_path).read_text() if key_path else None
+        handler = TokenWithClientCredentials(
+            provider,
+            machine,
+            sdk_token.app,  # type: ignore[attr-defined]
+            base,
+            public_key,
         )
+        extra.append(Route("/token", handler))
     if provider.cimd or machine is not None:
         metadata = build_metadata(
             settings.issuer_url, None, registration, RevocationOptions(enabled=False)

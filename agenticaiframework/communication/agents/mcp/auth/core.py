@@ -48,8 +48,10 @@ __all__ = [
 
 _HTTP = frozenset({"http", "https"})
 _SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
-AUTH_METHODS = frozenset({"none", "client_secret_basic", "client_secret_post"})
+AUTH_METHODS = frozenset({"none", "client_secret_basic", "client_secret_post", "private_key_jwt"})
 """The token endpoint auth methods this client can apply."""
+JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+_ASSERTION_LIFETIME = 300
 
 
 class OAuthError(errors.AuthenticationError):
@@ -110,7 +112,8 @@ class ClientInfo:
     Attributes:
         client_id: The client id (an HTTPS URL for a Client ID Metadata Document).
         client_secret: The secret, for ``client_secret_basic``/``_post``.
-        auth_method: ``none``, ``client_secret_basic`` or ``client_secret_post``.
+        auth_method: ``none``, ``client_secret_basic``, ``client_secret_post``
+            or ``private_key_jwt``.
         redirect_uris: The redirect URIs registered.
         issuer: The authorization server it was registered with (None:
             pre-registered or portable).
@@ -609,18 +612,22 @@ def parse_token_response(
     )
 
 
-def client_auth(client: ClientInfo, form: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+def client_auth(
+    client: ClientInfo, form: dict[str, str], assertion: str | None = None
+) -> tuple[dict[str, str], dict[str, str]]:
     """Apply the client's token endpoint auth method to a token request.
 
     Args:
         client: The registration.
         form: The form fields of the request.
+        assertion: The signed JWT, for ``private_key_jwt`` (RFC 7523).
 
     Returns:
         The form and the extra headers to send.
 
     Raises:
-        ConfigError: A secret method with no secret, or a method we do not speak.
+        ConfigError: A secret method with no secret, ``private_key_jwt``
+            without an assertion, or a method we do not speak.
     """
     form = {**form, "client_id": client.client_id}
     method = client.auth_method
@@ -631,6 +638,15 @@ def client_auth(client: ClientInfo, form: dict[str, str]) -> tuple[dict[str, str
         )
     if method in _SECRET_METHODS and not client.client_secret:
         raise errors.ConfigError(f"token_endpoint_auth_method {method}: needs a client_secret")
+    if method == "private_key_jwt":
+        if not assertion:
+            raise errors.ConfigError(
+                "token_endpoint_auth_method private_key_jwt: "
+                "needs private_key= or client_assertion="
+            )
+        form["client_assertion_type"] = JWT_BEARER_ASSERTION
+        form["client_assertion"] = assertion
+        return form, {}
     if method == "client_secret_post":
         assert client.client_secret is not None
         form["client_secret"] = client.client_secret
@@ -700,7 +716,7 @@ def registered_client(body: Any, *, what: str, issuer: str, redirect_uri: str) -
     method = body.get("token_endpoint_auth_method")
     if method is None:
         method = "client_secret_basic" if secret else "none"
-    if method not in AUTH_METHODS:
+    if method not in AUTH_METHODS or method == "private_key_jwt":  # we never ask for it
         raise errors.ProtocolError(
             f"{what}: the server registered the client for token_endpoint_auth_method "
             f"{str(method)[:60]!r}, which this client cannot use"
@@ -708,6 +724,51 @@ def registered_client(body: Any, *, what: str, issuer: str, redirect_uri: str) -
     if method in _SECRET_METHODS and not secret:
         raise errors.ProtocolError(f"{what}: registered for {method} but no client_secret issued")
     return ClientInfo(client_id, secret, method, (redirect_uri,), issuer)
+
+
+def sign_assertion(
+    client_id: str, audience: str, key: str | bytes, *, algorithm: str, kid: str | None
+) -> str:
+    """A client assertion for ``private_key_jwt`` (RFC 7523 §3), signed with ``key``.
+
+    ``iss`` and ``sub`` are the client id, ``aud`` the authorization server's
+    issuer, with a fresh ``jti`` and a lifetime of five minutes.
+
+    Args:
+        client_id: The client id.
+        audience: The authorization server's issuer identifier.
+        key: The private key (PEM).
+        algorithm: ``RS256``, ``ES256``, ``PS256`` ...
+        kid: The key id to put in the header, if any.
+
+    Returns:
+        The compact JWT.
+
+    Raises:
+        ConfigError: PyJWT is not installed (the ``jwt`` extra), or the key
+            does not fit the algorithm.
+    """
+    try:
+        import jwt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise errors.ConfigError(
+            "private_key: signing needs PyJWT: pip install 'agenticaiframework-communication[jwt]'"
+        ) from exc
+    now = int(time.time())
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": audience,
+        "iat": now,
+        "exp": now + _ASSERTION_LIFETIME,
+        "jti": secrets.token_urlsafe(16),
+    }
+    try:
+        return jwt.encode(claims, key, algorithm=algorithm, headers={"kid": kid} if kid else None)
+    except (jwt.exceptions.PyJWTError, ValueError, TypeError) as exc:
+        raise errors.ConfigError(
+            f"private_key: cannot sign a {algorithm} assertion with it ({type(exc).__name__})"
+        ) from None
 
 
 def with_issuer(tokens: OAuthTokens, issuer: str) -> OAuthTokens:

@@ -53,6 +53,7 @@ from .core import (
     resource_allowed,
     resource_metadata_urls,
     select_scope,
+    sign_assertion,
     token_error,
     union_scopes,
 )
@@ -83,10 +84,19 @@ class MCPOAuth(Auth):
             listener; a test follows the redirect itself.
         client_id: A pre-registered client id (used before any registration).
         client_secret: Its secret, if confidential.
-        token_endpoint_auth_method: ``none``, ``client_secret_basic`` or
-            ``client_secret_post``; default: ``client_secret_basic`` for a
-            secret (``client_secret_post`` if the server offers only that),
-            else ``none``.
+        token_endpoint_auth_method: ``none``, ``client_secret_basic``,
+            ``client_secret_post`` or ``private_key_jwt``; default:
+            ``private_key_jwt`` with a key or assertion, ``client_secret_basic``
+            for a secret (``client_secret_post`` if the server offers only
+            that), else ``none``.
+        private_key: A PEM private key for ``private_key_jwt``: each token
+            request carries an assertion signed with it (RFC 7523; needs the
+            ``jwt`` extra, PyJWT).
+        private_key_algorithm: Its JWS algorithm (``RS256``, ``ES256`` ...).
+        private_key_id: The ``kid`` of the key, if the server wants it.
+        client_assertion: Instead of a key: an (async) callable that gets the
+            authorization server's issuer (the audience) and returns a signed
+            JWT (workload identity, a KMS).
         client_metadata_url: The HTTPS URL of this client's Client ID
             Metadata Document, used as ``client_id`` when the server supports it.
         client_name: The ``client_name`` of a Dynamic Client Registration.
@@ -95,7 +105,7 @@ class MCPOAuth(Auth):
             pre-registered client.
         grant: ``authorization_code`` or ``client_credentials``; default: the
             first when ``authorize`` is given, else the second (which needs
-            ``client_id`` and ``client_secret``).
+            ``client_id`` and a secret, key or assertion).
         scope: The scope to ask for first; default: the server's challenge,
             else its ``scopes_supported``, else none.
         store: Where tokens and registrations are kept (memory by default).
@@ -115,6 +125,10 @@ class MCPOAuth(Auth):
         client_id: str | None = None,
         client_secret: str | None = None,
         token_endpoint_auth_method: str | None = None,
+        private_key: str | bytes | None = None,
+        private_key_algorithm: str = "RS256",
+        private_key_id: str | None = None,
+        client_assertion: Callable[[str], Awaitable[str] | str] | None = None,
         client_metadata_url: str | None = None,
         client_name: str = "agenticaiframework-communication",
         redirect_uri: str = "http://127.0.0.1/callback",
@@ -136,19 +150,34 @@ class MCPOAuth(Auth):
                 "authorize: the authorization-code grant needs the user step "
                 "(an async callable: authorization URL in, callback URL out)"
             )
-        if grant == "client_credentials" and not (client_id and client_secret):
+        if client_assertion is not None and not callable(client_assertion):
+            raise errors.ConfigError(
+                f"client_assertion: must be callable, got {type(client_assertion).__name__}"
+            )
+        if private_key is not None and client_assertion is not None:
+            raise errors.ConfigError("give private_key= or client_assertion=, not both")
+        signs = private_key is not None or client_assertion is not None
+        if signs and token_endpoint_auth_method is None:
+            token_endpoint_auth_method = "private_key_jwt"
+        if grant == "client_credentials" and not (client_id and (client_secret or signs)):
             raise errors.ConfigError(
                 "MCPOAuth: give authorize= (a user step) or client_id= and client_secret= "
-                "(the client-credentials grant)"
+                "(or private_key=) for the client-credentials grant"
             )
         if token_endpoint_auth_method is not None and token_endpoint_auth_method not in (
             "none",
             "client_secret_basic",
             "client_secret_post",
+            "private_key_jwt",
         ):
             raise errors.ConfigError(
-                "token_endpoint_auth_method: must be none, client_secret_basic or "
-                f"client_secret_post, got {token_endpoint_auth_method!r}"
+                "token_endpoint_auth_method: must be none, client_secret_basic, "
+                f"client_secret_post or private_key_jwt, got {token_endpoint_auth_method!r}"
+            )
+        if token_endpoint_auth_method == "private_key_jwt" and not (signs and client_id):
+            raise errors.ConfigError(
+                "token_endpoint_auth_method private_key_jwt: needs client_id= and "
+                "private_key= or client_assertion="
             )
         if token_endpoint_auth_method in ("client_secret_basic", "client_secret_post") and (
             not client_secret
@@ -184,6 +213,10 @@ class MCPOAuth(Auth):
         self.client_id = client_id
         self._client_secret = client_secret
         self._auth_method = token_endpoint_auth_method
+        self._private_key = private_key
+        self.private_key_algorithm = private_key_algorithm
+        self.private_key_id = private_key_id
+        self._client_assertion = client_assertion
         self.client_metadata_url = client_metadata_url
         self.client_name = client_name
         self.redirect_uri = redirect_uri
@@ -213,7 +246,8 @@ class MCPOAuth(Auth):
         target = redact_url(self._server_url) if self._server_url else None
         return (
             f"MCPOAuth(grant={self.grant!r}, client_id={self.client_id!r}, server={target!r}, "
-            f"client_secret={'***' if self._client_secret else None!r})"
+            f"client_secret={'***' if self._client_secret else None!r}, "
+            f"private_key={'***' if self._private_key else None!r})"
         )
 
     # -- binding ---------------------------------------------------------------------
@@ -313,15 +347,18 @@ class MCPOAuth(Auth):
         tokens = self._tokens
         if (
             tokens is not None
-            and tokens.refresh_token
             and self._asm is not None
             and tokens.due(self.refresh_margin)
+            and (tokens.refresh_token or self.grant == "client_credentials")
         ):
             async with self._get_lock():
                 if self._tokens is tokens:  # nobody refreshed it meanwhile
                     try:
                         async with self._http() as http:
-                            await self._refresh(http)
+                            if tokens.refresh_token:
+                                await self._refresh(http)
+                            else:  # client credentials: simply a new token
+                                await self._obtain(http, self._requested_scope)
                     except (errors.ConnectionError, errors.TimeoutError) as exc:
                         # The token may still be good until it really expires: send it.
                         logger.warning(
@@ -388,7 +425,7 @@ class MCPOAuth(Auth):
         assert asm is not None and self._prm is not None
         self._requested_scope = scope
         if self.grant == "client_credentials":
-            return await self._client_credentials(asm, scope)
+            return await self._client_credentials(http, asm, scope)
         tokens = await self._authorization_code(http, asm, scope)
         await self._keep(tokens)
         return tokens.access_token
@@ -662,7 +699,10 @@ class MCPOAuth(Auth):
         previous: OAuthTokens | None,
     ) -> OAuthTokens:
         await self._check(asm.token_endpoint, "token_endpoint")
-        body_form, headers = client_auth(client, form)
+        assertion = None
+        if client.auth_method == "private_key_jwt":
+            assertion = await self._assertion(asm)
+        body_form, headers = client_auth(client, form, assertion)
         what = f"token request ({form['grant_type']}) to {redact_url(asm.token_endpoint)}"
         response = await http.request(
             "POST",
@@ -681,8 +721,33 @@ class MCPOAuth(Auth):
             body, what=what, requested_scope=scope, issuer=asm.issuer, previous=previous
         )
 
-    async def _client_credentials(self, asm: AuthServerMetadata, scope: str | None) -> str:
-        """The client-credentials grant, through the shared OAuth2 helper (core/auth.py)."""
+    async def _assertion(self, asm: AuthServerMetadata) -> str:
+        """A signed client assertion whose audience is the authorization server's issuer."""
+        assert self.client_id is not None
+        if self._client_assertion is not None:
+            value = self._client_assertion(asm.issuer)
+            if inspect.isawaitable(value):
+                value = await value
+            if not isinstance(value, str) or not value:
+                raise errors.ConfigError("client_assertion: must return the JWT as a string")
+            return value
+        assert self._private_key is not None
+        return sign_assertion(
+            self.client_id,
+            asm.issuer,
+            self._private_key,
+            algorithm=self.private_key_algorithm,
+            kid=self.private_key_id,
+        )
+
+    async def _client_credentials(
+        self, http: HTTPClient, asm: AuthServerMetadata, scope: str | None
+    ) -> str:
+        """The client-credentials grant.
+
+        With a secret through the shared OAuth2 helper (core/auth.py); with a
+        signed assertion here (the helper has no assertions).
+        """
         if asm.grant_types_supported is not None and (
             "client_credentials" not in asm.grant_types_supported
         ):
@@ -699,7 +764,16 @@ class MCPOAuth(Auth):
             raise errors.ConfigError(
                 "token_endpoint_auth_method none: the client-credentials grant needs a secret"
             )
-        assert self.client_id is not None and self._client_secret is not None
+        assert self.client_id is not None
+        if method == "private_key_jwt":
+            client = ClientInfo(self.client_id, None, method)
+            form = {"grant_type": "client_credentials", "resource": self.resource or ""}
+            if scope:
+                form["scope"] = scope
+            tokens = await self._token_request(http, asm, client, form, scope, previous=None)
+            await self._keep(tokens)
+            return tokens.access_token
+        assert self._client_secret is not None
         self._cc = OAuth2Auth(
             self.client_id,
             self._client_secret,
