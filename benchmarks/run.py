@@ -24,7 +24,7 @@ from .servers import pin_client, placement
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 """CPUs available, counted before :func:`pin_client` narrows this process's set."""
 
-SUITES = ["http", "websocket", "sse", "mqtt", "grpc", "stdio", "pool", "tools", "a2a"]
+SUITES = ["http", "websocket", "sse", "mqtt", "grpc", "stdio", "pool", "tools", "a2a", "telemetry"]
 
 
 async def main(quick: bool, only: list[str]) -> int:
@@ -46,6 +46,8 @@ async def main(quick: bool, only: list[str]) -> int:
             print(f"### {name}: FAILED\n```\n{traceback.format_exc()}```\n", flush=True)
             continue
         print(format_table(f"{name} ({time.perf_counter() - started:.1f} s)", results), flush=True)
+        for line in getattr(module, "overhead_lines", lambda _: [])(results):
+            print(line, flush=True)
         print(flush=True)
     return 1 if failures else 0
 

@@ -227,10 +227,8 @@ class Instrumentation:
         Returns:
             The started span; end it with :meth:`end_span`.
         """
-        from opentelemetry.trace import SpanKind
-
         return self.tracer.start_span(  # type: ignore[no-any-return]
-            name, context=context, kind=_KINDS[kind](SpanKind), attributes=attributes
+            name, context=context, kind=_api.kinds[kind], attributes=attributes
         )
 
     @contextmanager
@@ -253,18 +251,15 @@ class Instrumentation:
         Yields:
             The span (set more attributes on it).
         """
-        from opentelemetry import context as context_api
-        from opentelemetry.trace import set_span_in_context
-
         span = self.start_span(name, kind, attributes, context=context)
-        token = context_api.attach(set_span_in_context(span))
+        token = _api.attach(_api.set_span_in_context(span))
         try:
             yield span
         except BaseException as exc:
             self.fail(span, exc)
             raise
         finally:
-            context_api.detach(token)
+            _api.detach(token)
             span.end()
 
     @contextmanager
@@ -273,14 +268,11 @@ class Instrumentation:
         if span is None:
             yield
             return
-        from opentelemetry import context as context_api
-        from opentelemetry.trace import set_span_in_context
-
-        token = context_api.attach(set_span_in_context(span))
+        token = _api.attach(_api.set_span_in_context(span))
         try:
             yield
         finally:
-            context_api.detach(token)
+            _api.detach(token)
 
     def end_span(self, span: Span, exc: BaseException | None = None) -> None:
         """End a span from :meth:`start_span`, failed if ``exc`` is given."""
@@ -300,8 +292,6 @@ class Instrumentation:
             exc: What went wrong.
             error: The ``error.type`` value; default the exception's type name.
         """
-        from opentelemetry.trace import Status, StatusCode
-
         if not span.is_recording():
             return
         if isinstance(exc, _cancelled()):
@@ -311,22 +301,18 @@ class Instrumentation:
         message = redact_text(exc)
         span.set_attribute("error.type", kind)
         span.add_event("exception", {"exception.type": kind, "exception.message": message})
-        span.set_status(Status(StatusCode.ERROR, message[:500]))
+        span.set_status(_api.Status(_api.ERROR, message[:500]))
 
     @staticmethod
     def fail_status(span: Span, error: str, description: str = "") -> None:
         """Mark a span failed by a status (an HTTP 5xx, a gRPC code), no exception."""
-        from opentelemetry.trace import Status, StatusCode
-
         span.set_attribute("error.type", error)
-        span.set_status(Status(StatusCode.ERROR, description or error))
+        span.set_status(_api.Status(_api.ERROR, description or error))
 
     @staticmethod
     def annotate(key: str, value: Any) -> None:
         """Set an attribute on the current span (one this client started)."""
-        from opentelemetry.trace import get_current_span
-
-        get_current_span().set_attribute(key, value)
+        _api.get_current_span().set_attribute(key, value)
 
     @staticmethod
     def event(span: Span, name: str, attributes: Mapping[str, Any] | None = None) -> None:
@@ -344,10 +330,7 @@ class Instrumentation:
         """
         if not self.tracing:
             return
-        from opentelemetry import propagate
-        from opentelemetry.trace import set_span_in_context
-
-        propagate.inject(carrier, context=None if span is None else set_span_in_context(span))
+        _api.inject(carrier, context=None if span is None else _api.set_span_in_context(span))
 
     def trace_headers(self, span: Span | None = None) -> dict[str, str]:
         """The W3C trace headers of ``span`` (default: current), as a new dict."""
@@ -490,19 +473,50 @@ class Instrumentation:
 _OBSERVED: dict[tuple[int, str], tuple[Any, weakref.WeakKeyDictionary[Any, Any]]] = {}
 
 
+class _API:
+    """The OpenTelemetry API names the hot paths use, imported once a client is live."""
+
+    kinds: dict[str, Any]
+    attach: Callable[[Any], Any]
+    detach: Callable[[Any], None]
+    set_span_in_context: Callable[..., Any]
+    get_current_span: Callable[..., Any]
+    inject: Callable[..., None]
+    Status: Any
+    ERROR: Any
+    loaded = False
+
+    def load(self) -> None:
+        if self.loaded:
+            return
+        from opentelemetry import context, propagate, trace
+
+        kind = trace.SpanKind
+        self.kinds = {
+            "client": kind.CLIENT,
+            "producer": kind.PRODUCER,
+            "consumer": kind.CONSUMER,
+            "internal": kind.INTERNAL,
+            "server": kind.SERVER,
+        }
+        self.attach = context.attach
+        self.detach = context.detach
+        self.set_span_in_context = trace.set_span_in_context
+        self.get_current_span = trace.get_current_span
+        self.inject = propagate.inject
+        self.Status = trace.Status
+        self.ERROR = trace.StatusCode.ERROR
+        self.loaded = True
+
+
+_api = _API()
+
+
 def _cancelled() -> type[BaseException]:
     import asyncio
 
     return asyncio.CancelledError
 
-
-_KINDS: Final[dict[str, Callable[[Any], Any]]] = {
-    "client": lambda k: k.CLIENT,
-    "producer": lambda k: k.PRODUCER,
-    "consumer": lambda k: k.CONSUMER,
-    "internal": lambda k: k.INTERNAL,
-    "server": lambda k: k.SERVER,
-}
 
 #: The instrumentation of a client with telemetry off, or with nothing configured.
 DISABLED: Final = Instrumentation("disabled")
@@ -554,6 +568,7 @@ def instrumentation_for(config: Any, protocol: str) -> Instrumentation:
         meter = meter_provider.get_meter(SCOPE, __version__)
     if tracer is None and meter is None:
         return DISABLED
+    _api.load()
     if tracer is not None:
         install_log_correlation()
     return Instrumentation(protocol, tracer, meter)
