@@ -70,10 +70,10 @@ class AuthServer:
             (await client.post(f"{self.base}{path}")).raise_for_status()
 
 
-# Two servers for the whole module (each takes seconds to start): "plain" with
-# three pre-registered clients; "step-up" needing scopes "mcp extra" that the
-# user grants only partly the first time, and accepting Client ID Metadata
-# Document URLs.
+# Servers shared by the module (each takes seconds to start): "plain" with
+# three pre-registered clients and a machine client; "step-up" needing scopes
+# "mcp extra" that the user grants only partly the first time, and accepting
+# Client ID Metadata Document URLs; "legacy-sse" on the 2024-11-05 transport.
 FLAGS = {
     "plain": (
         "--preregister",
@@ -86,6 +86,7 @@ FLAGS = {
         "machine:m4chine-secret",
     ),
     "step-up": ("--scopes", "mcp,extra", "--first-grant", "mcp", "--cimd"),
+    "legacy-sse": ("--legacy-sse",),
 }
 
 
@@ -175,6 +176,16 @@ async def test_dynamic_registration_and_authorization_code_with_pkce_and_resourc
     for secret in (tokens.access_token, tokens.refresh_token):
         assert secret not in shown
         assert secret not in caplog.text
+
+
+async def test_the_2024_11_05_http_sse_transport_is_authorized_too(servers: Any) -> None:
+    server = servers("legacy-sse")
+    browser = Browser()
+    url = f"{server.base}/sse"
+    async with MCPClient(url, auth=MCPOAuth(authorize=browser)) as mcp:
+        result = await mcp.call_tool("add", {"a": 20, "b": 22})
+        assert result["structuredContent"] == {"result": 42}
+    assert browser.param("resource") == url and len(browser.urls) == 1
 
 
 async def test_tokens_in_the_store_are_reused_without_the_user(servers: Any) -> None:

@@ -4,10 +4,11 @@ Run as a child process (the SDK warns in-process, which the tests turn into erro
 
     python -m tests.servers.mcp_auth_server PORT [--scopes mcp,extra] [--first-grant mcp]
         [--expires-in N] [--preregister ID:SECRET:METHOD] [--cimd] [--no-dcr]
-        [--client-credentials ID:SECRET] [--jwt-public-key PEM-PATH]
+        [--client-credentials ID:SECRET] [--jwt-public-key PEM-PATH] [--legacy-sse]
 
 It prints ``READY <port>`` once listening on 127.0.0.1. The MCP endpoint is
-``/mcp`` (Streamable HTTP), protected by the SDK's bearer middleware; the
+``/mcp`` (Streamable HTTP; with ``--legacy-sse`` the 2024-11-05 HTTP+SSE
+transport at ``/sse``), protected by the SDK's bearer middleware; the
 SDK's own routes serve the metadata (RFC 9728 and RFC 8414), ``/authorize``,
 ``/token`` and ``/register``. Only the provider (the storage and the consent
 decision the SDK leaves to its user) is written here: consent is automatic,
@@ -306,6 +307,7 @@ async def main(argv: list[str]) -> None:
     port = sock.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     scopes = (_flag(argv, "--scopes") or "mcp").split(",")
+    legacy = "--legacy-sse" in argv
     first = _flag(argv, "--first-grant")
     provider = Provider(
         expires_in=int(_flag(argv, "--expires-in") or 3600),
@@ -327,7 +329,7 @@ async def main(argv: list[str]) -> None:
     registration = ClientRegistrationOptions(enabled="--no-dcr" not in argv, valid_scopes=scopes)
     settings = AuthSettings(
         issuer_url=base,  # type: ignore[arg-type]
-        resource_server_url=f"{base}/mcp",  # type: ignore[arg-type]
+        resource_server_url=f"{base}/sse" if legacy else f"{base}/mcp",  # type: ignore[arg-type]
         required_scopes=scopes,
         client_registration_options=registration,
         revocation_options=RevocationOptions(enabled=False),
@@ -340,7 +342,7 @@ async def main(argv: list[str]) -> None:
         """Add two integers."""
         return a + b
 
-    app = server.streamable_http_app()
+    app = server.sse_app() if legacy else server.streamable_http_app()
 
     async def stats(request: Request) -> Response:
         return JSONResponse(provider.stats)
