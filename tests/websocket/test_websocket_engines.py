@@ -5,12 +5,20 @@ Like every test in this folder, each runs on both engines (conftest.py).
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import hashlib
 import sys
 from collections.abc import AsyncIterator
 
 import pytest
 
-from agenticaiframework.communication import ConfigError, WebSocketClient, WebSocketConfig
+from agenticaiframework.communication import (
+    ConfigError,
+    ConnectionError,
+    WebSocketClient,
+    WebSocketConfig,
+)
 from tests.servers.ws_server import WSServer
 
 
@@ -66,3 +74,46 @@ async def test_big_messages_both_ways_fill_the_buffers_and_keep_their_order(
         await ws.send(text)
         assert await ws.receive(timeout=10) == text
         assert ws.stats.reconnects == 0 and ws.stats.errors == 0
+
+
+async def test_a_close_frame_without_a_code_is_answered_with_a_valid_one() -> None:
+    # A peer of our own: it accepts the handshake, sends a close frame with no
+    # payload (RFC 6455 allows it) and keeps the frame the client answers with.
+    answers: list[bytes] = []
+
+    async def peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        key = next(
+            line.split(b":", 1)[1].strip()
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        )
+        accept = base64.b64encode(
+            hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()
+        )
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        )
+        writer.write(b"\x88\x00")  # FIN + close, no payload
+        await writer.drain()
+        first, length = await reader.readexactly(2)
+        mask = await reader.readexactly(4)
+        payload = await reader.readexactly(length & 0x7F)
+        answers.append(bytes([first]) + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+        writer.close()
+        await writer.wait_closed()
+
+    listener = await asyncio.start_server(peer, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        async with WebSocketClient(f"ws://127.0.0.1:{port}/", compression=False) as ws:
+            with pytest.raises(ConnectionError) as info:
+                await ws.receive(timeout=5)
+    finally:
+        listener.close()
+        await listener.wait_closed()
+    assert info.value.close_code == 1005  # "no status received", as websockets says
+    (answer,) = answers
+    assert answer[0] == 0x88  # a close frame...
+    assert answer[1:] in (b"", b"\x03\xe8")  # ...empty or 1000, never the code 0

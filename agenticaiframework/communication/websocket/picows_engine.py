@@ -257,7 +257,13 @@ class PicowsLink(picows.WSListener):  # type: ignore[misc]
             elif msg_type is _CLOSE:
                 self._open = False
                 if not transport.is_close_frame_sent:
-                    transport.send_close(frame.get_close_code(), frame.get_close_message())
+                    code = frame.get_close_code()
+                    if code == WSCloseCode.NO_INFO:
+                        # A close frame without a code is answered with 1000:
+                        # picows would write the code 0, which no peer accepts.
+                        transport.send_close(WSCloseCode.OK)
+                    else:
+                        transport.send_close(code, frame.get_close_message())
                 transport.disconnect()
         except _Fail as exc:
             self._fail(transport, exc.code, exc.reason)
