@@ -20,9 +20,16 @@ import pytest
 from agenticaiframework.communication.agents.mcp import MCPAuthorizationError, MCPClient
 from agenticaiframework.communication.agents.mcp.auth import MCPOAuth, OAuthError
 from agenticaiframework.communication.agents.mcp.auth.core import (
+    PKCE,
+    OAuthTokens,
     as_metadata_urls,
+    canonical_resource,
     check_discovered_url,
+    parse_callback,
+    parse_token_response,
+    resource_allowed,
     resource_metadata_urls,
+    union_scopes,
 )
 from agenticaiframework.communication.core import errors
 from tests.servers.mcp_auth_hostile import AuthHostileState, make_app, metadata_documents
@@ -325,6 +332,47 @@ def test_discovery_urls_follow_the_specification() -> None:
         "https://auth.ex.com/.well-known/oauth-authorization-server",
         "https://auth.ex.com/.well-known/openid-configuration",
     ]
+
+
+def test_resource_scope_pkce_and_token_values() -> None:
+    import base64
+    import hashlib
+
+    assert canonical_resource("HTTPS://MCP.Example.com/Mcp#frag") == "https://mcp.example.com/Mcp"
+    assert resource_allowed("https://ex.com/a/mcp", "https://ex.com/a")
+    assert resource_allowed("https://ex.com/mcp", "https://ex.com")
+    assert not resource_allowed("https://ex.com/ab", "https://ex.com/a")
+    assert not resource_allowed("https://ex.com/mcp", "https://ex.com:8443/mcp")
+    assert union_scopes("a b", None, "b c") == "a b c" and union_scopes(None, "") is None
+    pkce = PKCE.generate()
+    digest = hashlib.sha256(pkce.verifier.encode()).digest()
+    assert pkce.challenge == base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    assert 43 <= len(pkce.verifier) <= 128 and pkce.verifier not in repr(pkce)
+    old = OAuthTokens("at-1", refresh_token="rt-1", scope="a b", issuer="https://as")
+    # A refresh answer may leave out the refresh token and the scope: both are kept.
+    new = parse_token_response(
+        {"access_token": "at-2", "token_type": "bearer"},
+        what="t",
+        requested_scope=None,
+        issuer="https://as",
+        previous=old,
+    )
+    assert (new.access_token, new.refresh_token, new.scope) == ("at-2", "rt-1", "a b")
+    assert "at-2" not in repr(new) and "rt-1" not in repr(new)
+
+
+def test_callback_forms() -> None:
+    kwargs: dict[str, Any] = {"state": "s1", "issuer": "https://as", "iss_required": False}
+    assert parse_callback("https://app/cb?code=c&state=s1", **kwargs) == "c"
+    assert parse_callback("?code=c&state=s1", **kwargs) == "c"
+    assert parse_callback(("c", "s1"), **kwargs) == "c"
+    assert parse_callback({"code": "c", "state": "s1", "iss": "https://as/"}, **kwargs) == "c"
+    with pytest.raises(errors.SecurityError):
+        parse_callback("?code=c", **kwargs)  # no state at all
+    with pytest.raises(errors.SecurityError):
+        parse_callback("?code=c&state=s1", **{**kwargs, "iss_required": True})
+    with pytest.raises(errors.ConfigError):
+        parse_callback(42, **kwargs)
 
 
 async def test_a_remote_servers_documents_may_not_point_at_this_machine() -> None:
