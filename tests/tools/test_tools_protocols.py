@@ -1,13 +1,8 @@
-"""ToolClient over SSE, WebSocket, MCP (stdio) and gRPC, against real local servers."""
+"""ToolClient over SSE, WebSocket and gRPC, against real local servers (MCP: test_tools_mcp.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -27,7 +22,6 @@ from tests.servers.uvicorn_server import serve_asgi
 from tests.servers.ws_tool_server import WS_API_KEY, WSToolServer
 
 FAST = HTTPConfig(max_retries=0, timeout_seconds=10)
-MCP_SERVER = str(Path(__file__).parent.parent / "servers" / "mcp_server.py")
 
 
 @pytest.fixture
@@ -193,160 +187,6 @@ def test_websocket_message_templates() -> None:
     assert shape_response("not json", "json") == "not json"
     assert shape_response({"a": 1}, "text") == '{"a":1}'
     assert shape_response(b"\x00", None) == b"\x00"
-
-
-# -- MCP --------------------------------------------------------------------------
-
-
-def mcp_manual(name: str = "mcp") -> dict[str, object]:
-    return {
-        "name": name,
-        "call_template_type": "mcp",
-        "timeout": 20,
-        "config": {"mcpServers": {"local": {"command": sys.executable, "args": [MCP_SERVER]}}},
-    }
-
-
-async def test_mcp_tools_list_and_call() -> None:
-    async with ToolClient() as tools:
-        result = await tools.register_manual(mcp_manual())
-        assert result.success, result.errors
-        names = {t.name for t in tools.list_tools()}
-        assert {"mcp.local.add", "mcp.local.echo", "mcp.local.fail"} <= names
-        add = tools.get_tool("mcp.local.add")
-        assert add.inputs["required"] == ["a", "b"]
-        assert tools.search_tools("add two integers")[0].name == "mcp.local.add"
-        assert await tools.call_tool("mcp.local.add", {"a": 2, "b": 3}) in (5, {"result": 5})
-        assert await tools.call_tool("mcp.local.echo", {"text": "hi"}) in ("hi", {"result": "hi"})
-        assert await tools.call_tool("mcp.local.announce", {"text": "x"}) in (
-            "announced x",
-            {"result": "announced x"},
-        )
-        chunks = [c async for c in tools.call_tool_streaming("mcp.local.echo", {"text": "s"})]
-        assert len(chunks) == 1
-        with pytest.raises(RemoteError) as info:
-            await tools.call_tool("mcp.local.fail", {"reason": "nope"})
-        assert info.value.remote_code == "isError"
-        assert info.value.data["isError"] is True and "fail" in str(info.value)
-        transport = tools._transports["mcp"]
-        first = transport._servers["mcp"]["local"]  # type: ignore[attr-defined]
-        # the server dies: the next call starts it again
-        assert first.pid is not None
-        os.kill(first.pid, signal.SIGKILL)
-        for _ in range(500):
-            if not first.is_running:
-                break
-            await asyncio.sleep(0.01)
-        assert await tools.call_tool("mcp.local.add", {"a": 1, "b": 1}) in (2, {"result": 2})
-        clients = list(transport._servers["mcp"].values())  # type: ignore[attr-defined]
-        assert clients[0] is not first and first.is_closed
-        assert all(c.is_running for c in clients)
-        assert await tools.deregister_manual("mcp")
-        assert all(not c.is_running for c in clients)
-
-
-async def test_mcp_bad_command_is_a_failed_result() -> None:
-    async with ToolClient() as tools:
-        manual = mcp_manual("broken")
-        manual["config"] = {
-            "mcpServers": {"x": {"command": sys.executable, "args": ["-c", "pass"]}}
-        }
-        result = await tools.register_manual(manual)
-        assert not result.success
-        assert tools.manuals() == []
-
-
-@pytest.fixture
-async def listener() -> AsyncIterator[tuple[int, list[int]]]:
-    """A loopback port that counts the connections made to it (none expected)."""
-    accepted: list[int] = []
-
-    async def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        accepted.append(1)
-        writer.close()
-
-    server = await asyncio.start_server(count, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[1], accepted
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-async def test_mcp_server_over_http_is_a_clear_error(
-    listener: tuple[int, list[int]], tmp_path: Path
-) -> None:
-    port, accepted = listener
-    marker = tmp_path / "started"
-    starts = {"command": sys.executable, "args": ["-c", f"open({str(marker)!r}, 'w')"]}
-    async with ToolClient() as tools:
-        for spec in (
-            {"url": f"http://127.0.0.1:{port}/mcp?token=s3cret"},
-            {"transport": "streamable-http", "url": f"http://127.0.0.1:{port}/mcp?token=s3cret"},
-        ):
-            result = await tools.register_manual(
-                {
-                    "name": "mixed",
-                    "call_template_type": "mcp",
-                    "config": {"mcpServers": {"local": starts, "remote": spec}},
-                }
-            )
-            # the same treatment as a server that cannot be used: the manual fails,
-            # the reason in errors, nothing registered (and no crash, no silent drop)
-            assert not result.success
-            (error,) = result.errors
-            assert "ERR_NOT_SUPPORTED" in error and "'remote'" in error, error
-            assert "Streamable HTTP" in error and "not supported" in error, error
-            assert "s3cret" not in error  # the URL is redacted
-            assert tools.manuals() == [] and tools.list_tools() == []
-        # an entry with neither a command nor a url is an invalid template
-        with pytest.raises(ConfigError, match=r"mcpServers\.odd\.command: required"):
-            await tools.register_manual(
-                {"name": "odd", "call_template_type": "mcp", "config": {"mcpServers": {"odd": {}}}}
-            )
-    # nothing was started, nothing was contacted
-    assert not marker.exists()
-    assert accepted == []
-
-
-# A stdio MCP server whose tools/list holds entries that cannot be tools.
-HOSTILE_MCP = """
-import json, sys
-for line in sys.stdin:
-    msg = json.loads(line)
-    if "id" not in msg:
-        continue
-    if msg["method"] == "initialize":
-        result = {"protocolVersion": "2025-06-18", "capabilities": {"tools": {}},
-                  "serverInfo": {"name": "hostile", "version": "1"}}
-    elif msg["method"] == "tools/list":
-        result = {"tools": [{"name": "fine"}, "a string", {"description": "no name"},
-                            {"name": "bad_schema", "inputSchema": "not an object"}]}
-    else:
-        result = {"content": [{"type": "text", "text": "ok"}]}
-    sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": result}) + "\\n")
-    sys.stdout.flush()
-"""
-
-
-async def test_mcp_entries_that_are_not_tools_are_errors() -> None:
-    async with ToolClient() as tools:
-        result = await tools.register_manual(
-            {
-                "name": "h",
-                "call_template_type": "mcp",
-                "timeout": 20,
-                "config": {
-                    "mcpServers": {"s": {"command": sys.executable, "args": ["-c", HOSTILE_MCP]}}
-                },
-            }
-        )
-        assert result.success
-        assert [t.name for t in tools.list_tools()] == ["h.s.fine"]
-        assert len(result.errors) == 3, result.errors
-        assert "not an object" in result.errors[0] and "no name" in result.errors[1]
-        assert "'bad_schema': inputSchema" in result.errors[2]
-        assert await tools.call_tool("h.s.fine") == "ok"
 
 
 # -- gRPC ------------------------------------------------------------------------

@@ -1,64 +1,43 @@
-"""The ``mcp`` call template: MCP servers over STDIOClient (JSON-RPC on stdio).
+"""The ``mcp`` call template: MCP servers through :class:`MCPClient`, over stdio or Streamable HTTP.
 
-Registering starts every server of ``config.mcpServers`` as a child process
-(JSON-RPC over stdio), runs ``initialize`` / ``notifications/initialized`` and
-reads ``tools/list`` (following ``nextCursor``); each MCP tool becomes
-``<manual>.<server>.<tool>`` with the tool's ``inputSchema``/``outputSchema``.
+Registering connects to every server of ``config.mcpServers``: a stdio server
+(``{"command": ..., "args": [...], "env": {...}, "cwd": ...}``) is started as
+a child process, a server at a URL (``{"url": ...}``, ``transport`` one of
+``http``, ``streamable-http``, ``sse``) is reached over Streamable HTTP (or
+the 2024-11-05 HTTP+SSE transport it falls back to). Every URL is checked by
+the security policy before any server is started or contacted: a manual
+naming a URL the policy refuses fails whole. The session (``initialize``,
+version negotiation, a new session when an HTTP server lost it) is
+MCPClient's; ``tools/list`` is read in full (every page) and each MCP tool
+becomes ``<manual>.<server>.<tool>`` with the tool's
+``inputSchema``/``outputSchema``.
+
 A call is ``tools/call``: ``structuredContent`` is returned when present,
 else the text of a single text item (JSON decoded when it is an object or
 array), else the list of content items. ``isError: true`` raises
 :class:`~agenticaiframework.communication.errors.RemoteError` with the
-server's text and the whole result in ``data``. The processes live until the
-manual is deregistered; one that died is started again on the next call.
-
-Servers reached over Streamable HTTP (``{"url": ...}`` entries) are not
-supported yet (they need an MCP client over HTTP): a manual that names one
-fails to register, with ``success=False`` and the reason in ``errors``
-(code ``ERR_NOT_SUPPORTED``), before any server is started or contacted; the
-reference client likewise fails a manual whose server it cannot use.
+server's text and the whole result in ``data``. The connections live until
+the manual is deregistered; a stdio server that died is started again on
+the next call (the call that was running when it died is not re-sent).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..agents.mcp.client import MCPClient
 from ..core import codecs, errors
-from ..core.security import redact_url
-from .base import Discovery, Transport
+from ..core.config import merge_config
+from ..core.security import check_url
+from .base import Discovery, Transport, connect_cached
 from .manual import Manual, Tool
-from .templates import CallTemplate, McpCallTemplate, McpServer
+from .templates import CallTemplate, McpCallTemplate, McpServer, auth_from_utcp
 
-if TYPE_CHECKING:
-    from ..stdio.client import STDIOClient
+__all__ = ["McpTransport", "tool_result"]
 
-__all__ = ["MCP_PROTOCOL_VERSION", "NOT_SUPPORTED", "McpTransport", "tool_result"]
-
-MCP_PROTOCOL_VERSION = "2025-06-18"
 _CLIENT_INFO = {"name": "agenticaiframework-tools", "version": "0.1.0"}
-_MAX_PAGES = 100
-
-NOT_SUPPORTED = "ERR_NOT_SUPPORTED"
-"""The code of the error for an MCP server the tool client cannot use yet."""
-
-
-def not_supported(servers: list[McpServer]) -> errors.CommunicationError:
-    """The error for MCP servers reached at a URL (Streamable HTTP), not usable yet.
-
-    Args:
-        servers: The URL servers of a manual.
-
-    Returns:
-        A :class:`CommunicationError` with code ``ERR_NOT_SUPPORTED`` naming
-        each server, its transport and (redacted) URL.
-    """
-    named = ", ".join(f"{s.name!r} ({s.transport} at {redact_url(s.url or '')})" for s in servers)
-    return errors.CommunicationError(
-        f"MCP server(s) {named}: MCP over Streamable HTTP is not supported by the tool "
-        "client yet (it needs an MCP client over HTTP); only stdio servers "
-        "({'command': ...}) can be used for now",
-        code=NOT_SUPPORTED,
-    )
+_HTTP_SCHEMES = frozenset({"http", "https"})
 
 
 def tool_result(tool_name: str, result: Any) -> Any:
@@ -121,46 +100,45 @@ def _mcp_tool(server_name: str, entry: Any, template: dict[str, Any]) -> Tool | 
 
 
 class McpTransport(Transport):
-    """``mcp`` manuals: one STDIOClient per server, kept until deregistration."""
+    """``mcp`` manuals: one :class:`MCPClient` per server, kept until deregistration."""
 
     type_name = "mcp"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._servers: dict[str, dict[str, STDIOClient]] = {}
+        self._servers: dict[str, dict[str, MCPClient]] = {}
         self._specs: dict[str, McpCallTemplate] = {}
 
-    async def _start(self, server: McpServer, timeout: float) -> STDIOClient:
-        from ..stdio.client import STDIOClient
+    def _check(self, server: McpServer) -> None:
+        if server.url is not None:
+            check_url(server.url, allow_insecure=self.context.allow_insecure, schemes=_HTTP_SCHEMES)
 
-        client = STDIOClient(
-            [server.command, *server.args],
-            working_dir=server.cwd,
-            env=server.env or None,
-            message_format="jsonrpc",
-            response_timeout=timeout,
-            startup_timeout=timeout,
-        )
-        try:
-            await client.connect()
-            await client.request(
-                "initialize",
-                {
-                    "protocolVersion": MCP_PROTOCOL_VERSION,
-                    "capabilities": {},
-                    "clientInfo": _CLIENT_INFO,
-                },
+    def _new_client(self, server: McpServer, template: McpCallTemplate) -> MCPClient:
+        if server.url is None:
+            return MCPClient(
+                command=[server.command, *server.args],
+                timeout=template.timeout,
+                client_info=_CLIENT_INFO,
+                working_dir=server.cwd,
+                env=server.env or None,
+                startup_timeout=template.timeout,
             )
-            await client.notify("notifications/initialized")
-        except BaseException:
-            await client.close()
-            raise
-        return client
+        base = self.context.http_config
+        allow = base.allow_insecure or self.context.allow_insecure
+        config = merge_config(type(base), base, {"base_url": None})
+        return MCPClient(
+            server.url,
+            timeout=template.timeout,
+            client_info=_CLIENT_INFO,
+            config=config,
+            allow_insecure=allow,
+            auth=auth_from_utcp(template.auth, allow_insecure=allow),
+        )
 
-    async def _client(self, manual_name: str, server_name: str) -> STDIOClient:
+    async def _client(self, manual_name: str, server_name: str) -> MCPClient:
         servers = self._servers.setdefault(manual_name, {})
         client = servers.get(server_name)
-        if client is not None and not client.is_closed and client.is_running:
+        if client is not None and client.failure is None:
             return client
         template = self._specs.get(manual_name)
         spec = (
@@ -168,48 +146,36 @@ class McpTransport(Transport):
         )
         if template is None or spec is None:
             raise errors.ConfigError(f"manual {manual_name!r} has no MCP server {server_name!r}")
-        if client is not None:
+        if client is not None:  # its server exited: start it again
+            del servers[server_name]
             await client.close()
-        client = await self._start(spec, template.timeout)
-        servers[server_name] = client
-        return client
+        client = self._new_client(spec, template)
+        return await connect_cached(servers, server_name, client, client)
 
     async def register_manual(self, manual_name: str, template: CallTemplate) -> Discovery:
-        """Start each server and list its tools."""
+        """Check every URL, connect to each server and list its tools."""
         assert isinstance(template, McpCallTemplate)
-        at_urls = [s for s in template.servers if s.url is not None]
-        if at_urls:
-            raise not_supported(at_urls)
+        for server in template.servers:  # before anything is started or contacted
+            self._check(server)
         self._specs[manual_name] = template
         tools: list[Tool] = []
         problems: list[str] = []
         raw_template = template.to_dict()
         for server in template.servers:
             client = await self._client(manual_name, server.name)
-            cursor: str | None = None
-            for _ in range(_MAX_PAGES):
-                params = {"cursor": cursor} if cursor else {}
-                listing = await client.request("tools/list", params)
-                if not isinstance(listing, Mapping):
-                    raise errors.ProtocolError(
-                        f"MCP server {server.name!r}: tools/list result is not an object"
-                    )
-                for entry in listing.get("tools") or []:
-                    tool = _mcp_tool(server.name, entry, raw_template)
-                    if isinstance(tool, str):
-                        problems.append(tool)
-                    else:
-                        tools.append(tool)
-                cursor = listing.get("nextCursor")
-                if not cursor:
-                    break
+            for entry in await client.list_tools():
+                tool = _mcp_tool(server.name, entry, raw_template)
+                if isinstance(tool, str):
+                    problems.append(tool)
+                else:
+                    tools.append(tool)
         return Discovery(
             manual=Manual(info={"servers": [s.name for s in template.servers]}, tools=tuple(tools)),
             problems=tuple(problems),
         )
 
     async def deregister_manual(self, manual_name: str) -> None:
-        """Stop the manual's server processes."""
+        """Close the manual's sessions (stdio servers end, HTTP sessions are deleted)."""
         self._specs.pop(manual_name, None)
         for client in self._servers.pop(manual_name, {}).values():
             await client.close()
@@ -225,10 +191,9 @@ class McpTransport(Transport):
         )
         server_name, _, mcp_name = local.partition(".")
         client = await self._client(manual_name, server_name)
-        result = await client.request("tools/call", {"name": mcp_name, "arguments": dict(args)})
-        return tool_result(tool.name, result)
+        return tool_result(tool.name, await client.call_tool(mcp_name, args))
 
     async def close(self) -> None:
-        """Stop every server still running."""
+        """Close every session still open."""
         for name in list(self._servers):
             await self.deregister_manual(name)

@@ -18,7 +18,7 @@ sse        url, http_method, event_type, reconnect, retry_timeout, headers,
 websocket  url, message, protocol, keep_alive, response_format, timeout,
            headers, header_fields, auth
 mcp        config.mcpServers.{name}.{command, args, env, cwd} (stdio) or
-           {url, transport} (Streamable HTTP: parsed, not usable yet), timeout
+           {url, transport} (Streamable HTTP), timeout
 grpc       target, secure, proto_files, proto_include_paths, services,
            service, method, metadata, timeout, auth
 ========== ==================================================================
@@ -419,9 +419,7 @@ class McpServer:
         args: Its arguments.
         env: Extra environment variables.
         cwd: Working directory.
-        url: The server's URL (a Streamable HTTP server; not usable by the
-            tool client yet: registering such a manual fails with a message
-            saying so).
+        url: The server's URL (a Streamable HTTP server).
         transport: ``"stdio"``, or the transport named for a URL server.
     """
 
@@ -436,7 +434,7 @@ class McpServer:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class McpCallTemplate(CallTemplate):
-    """MCP servers (``{"config": {"mcpServers": {...}}}``): stdio, or a URL (not usable yet).
+    """MCP servers (``{"config": {"mcpServers": {...}}}``): stdio, or a URL (Streamable HTTP).
 
     Attributes:
         servers: The servers, in the order given.

@@ -207,6 +207,14 @@ class MCPClient(BaseClient):
         """Events dropped because handlers were too slow (see ``max_queued_events``)."""
         return self._session.dropped_events
 
+    @property
+    def failure(self) -> errors.CommunicationError | None:
+        """The error every request raises once the connection is gone for good, else None.
+
+        ``ProcessExitedError`` for a stdio server that exited.
+        """
+        return self._session._failure
+
     # -- events ----------------------------------------------------------------------
 
     def on(self, event: str, handler: Handler | None = None) -> Any:
