@@ -310,6 +310,50 @@ async def test_a_hook_that_never_answers_times_out(peer: Peer) -> None:
     assert isinstance(exc, errors.TimeoutError) and exc.code == "ERR_TIMEOUT"
 
 
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        (400, {"error": "invalid_client_metadata"}, OAuthError),
+        (201, {"client_secret": "x"}, errors.ProtocolError),  # no client_id
+        (
+            201,
+            {"client_id": "c", "token_endpoint_auth_method": "tls_client_auth"},
+            errors.ProtocolError,
+        ),
+        (
+            201,
+            {"client_id": "c", "token_endpoint_auth_method": "client_secret_post"},
+            errors.ProtocolError,
+        ),
+    ],
+    ids=["refused", "no-client-id", "unusable-method", "secret-method-without-secret"],
+)
+async def test_bad_registration_answers(
+    peer: Peer, status: int, body: dict[str, Any], error: type[Exception]
+) -> None:
+    peer.state.json("POST", "/register", body, status)
+    callback = Callback()
+    exc = await connect_fails(peer.url, MCPOAuth(authorize=callback))
+    assert type(exc) is error
+    if isinstance(exc, OAuthError):
+        assert exc.error == "invalid_client_metadata" and exc.status_code == 400
+    assert callback.urls == []
+
+
+async def test_step_up_asks_for_the_challenged_scope_too_and_stops_at_the_limit(
+    peer: Peer,
+) -> None:
+    peer.state.mcp.behaviour["tools/call"] = "insufficient-scope"  # always 403
+    callback = Callback()
+    async with MCPClient(peer.url, auth=MCPOAuth(authorize=callback)) as mcp:
+        with pytest.raises(MCPAuthorizationError) as info:
+            await mcp.call_tool("x")
+        await mcp.ping()  # the session is still usable
+    assert info.value.status_code == 403 and info.value.error == "insufficient_scope"
+    scopes = [parse_qs(urlsplit(url).query)["scope"][0] for url in callback.urls]
+    assert scopes == ["mcp", "mcp files:write admin", "mcp files:write admin"]
+
+
 async def test_no_way_to_register_is_a_config_error(peer: Peer) -> None:
     metadata_documents(peer.state, peer.base, registration_endpoint=None)
     exc = await connect_fails(peer.url, MCPOAuth(authorize=Callback()))
