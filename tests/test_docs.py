@@ -16,6 +16,8 @@ A block is preceded by one marker comment:
 * ``<!-- run: stdio -->``: ``"python"`` replaced by this interpreter, and
   ``worker.py`` / ``jsonrpc_server.py`` by the test children in
   ``tests/servers/``;
+* ``<!-- run: a2a -->``: ``http://127.0.0.1:9999`` replaced by the URL of an
+  A2A agent served by the a2a-sdk (``tests/agents/a2a/sdk_agent.py``);
 * ``<!-- run: none -->``: run as is, no server needed;
 * ``<!-- run: pytest -->``: the block is a test module: it is run by pytest in
   a child process, in a folder of its own outside the repository (the
@@ -46,7 +48,7 @@ from tests.conftest import HTTPServer
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 SERVERS = Path(__file__).resolve().parent / "servers"
 BLOCK = re.compile(r"(?:<!--\s*(?P<marker>[^>]*?)\s*-->\s*\n)?```python\n(?P<code>.*?)```", re.S)
-KINDS = ("http", "sse", "ws", "mqtt", "grpc", "stdio", "none", "pytest")
+KINDS = ("http", "sse", "ws", "mqtt", "grpc", "stdio", "a2a", "none", "pytest")
 
 
 def _blocks() -> list[tuple[str, int, str, str]]:
@@ -124,6 +126,11 @@ async def _prepare(server: str, code: str, http_url: str, stack: contextlib.Asyn
         grpc_server = await stack.enter_async_context(serve_grpc())
         code = code.replace("127.0.0.1:50051", grpc_server.target)
         return code.replace('"protos/agent_service.proto"', repr(str(PROTO_FILE)))
+    if server == "a2a":
+        from tests.agents.a2a.sdk_agent import serve_agent
+
+        agent = await stack.enter_async_context(serve_agent())
+        return code.replace("http://127.0.0.1:9999", agent.url)
     if server == "stdio":
         code = code.replace('"python"', repr(sys.executable))
         code = code.replace('"worker.py"', repr(str(SERVERS / "workers" / "worker.py")))
