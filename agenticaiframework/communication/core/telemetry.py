@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DISABLED",
+    "SCOPE",
     "TRACE_KEYS",
     "Instrumentation",
     "TraceLogFilter",
@@ -66,7 +67,9 @@ __all__ = [
     "extract_pairs",
     "install_log_correlation",
     "instrumentation_for",
+    "measure",
     "monotonic",
+    "traced_call",
 ]
 
 T = TypeVar("T")
