@@ -24,6 +24,7 @@ import pytest
 
 from agenticaiframework.communication.agents.mcp import MCPAuthorizationError, MCPClient
 from agenticaiframework.communication.agents.mcp.auth import (
+    LoopbackCallback,
     MCPOAuth,
     MemoryTokenStore,
     OAuthError,
@@ -186,6 +187,23 @@ async def test_the_2024_11_05_http_sse_transport_is_authorized_too(servers: Any)
         result = await mcp.call_tool("add", {"a": 20, "b": 22})
         assert result["structuredContent"] == {"result": 42}
     assert browser.param("resource") == url and len(browser.urls) == 1
+
+
+async def test_a_cli_catches_the_redirect_on_a_loopback_listener(servers: Any) -> None:
+    server = servers()
+    pages: list[bytes] = []
+
+    async def browser(url: str) -> None:  # the user's browser: follows every redirect
+        async with httpx.AsyncClient(follow_redirects=True) as client:
+            response = await client.get(url)
+        pages.append(response.content)
+
+    async with LoopbackCallback(open_browser=browser) as callback:
+        oauth = MCPOAuth(authorize=callback, redirect_uri=callback.redirect_uri)
+        async with MCPClient(server.url, auth=oauth) as mcp:
+            await mcp.ping()
+    assert len(pages) == 1 and b"You can close this window" in pages[0]
+    assert oauth.tokens is not None
 
 
 async def test_tokens_in_the_store_are_reused_without_the_user(servers: Any) -> None:

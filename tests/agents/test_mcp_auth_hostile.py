@@ -18,7 +18,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from agenticaiframework.communication.agents.mcp import MCPAuthorizationError, MCPClient
-from agenticaiframework.communication.agents.mcp.auth import MCPOAuth, OAuthError
+from agenticaiframework.communication.agents.mcp.auth import (
+    LoopbackCallback,
+    MCPOAuth,
+    OAuthError,
+)
 from agenticaiframework.communication.agents.mcp.auth.core import (
     PKCE,
     OAuthTokens,
@@ -483,3 +487,45 @@ def test_private_key_jwt_configuration_errors() -> None:
         MCPOAuth(authorize=Callback(), client_id="x", token_endpoint_auth_method="private_key_jwt")
     with pytest.raises(errors.ConfigError, match="not both"):
         MCPOAuth(client_id="x", private_key="k", client_assertion=lambda aud: "j")
+
+
+async def _raw(port: int, data: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    return answer
+
+
+async def test_the_loopback_listener_answers_only_the_callback() -> None:
+    async def browser(url: str) -> None:
+        state = parse_qs(urlsplit(url).query)["state"][0]
+        request = f"GET /callback?code=c1&state={state} HTTP/1.1\r\n\r\n".encode()
+        assert (await _raw(callback.port, request)).startswith(b"HTTP/1.1 200")
+
+    async with LoopbackCallback(max_request=2048, open_browser=browser) as callback:
+        port = callback.port
+        ok = b"GET /callback?code=c&state=s HTTP/1.1\r\nHost: x\r\n\r\n"
+        assert (await _raw(port, ok)).startswith(b"HTTP/1.1 409")  # nobody waiting
+        assert (await _raw(port, b"GET /favicon.ico HTTP/1.1\r\n\r\n")).startswith(b"HTTP/1.1 404")
+        assert (await _raw(port, b"GET /callback?code=c HTTP/1.1\r\n\r\n")).startswith(
+            b"HTTP/1.1 400"
+        )
+        assert (await _raw(port, ok.replace(b"GET", b"POST"))).startswith(b"HTTP/1.1 405")
+        assert (await _raw(port, b"GET /" + b"x" * 4096)).startswith(b"HTTP/1.1 431")
+        assert (await _raw(port, b"garbage\r\n\r\n")).startswith(b"HTTP/1.1 400")
+        got = await callback("https://as.example/authorize?state=s9")
+        assert got == f"http://127.0.0.1:{port}/callback?code=c1&state=s9"
+    assert "listening" not in repr(callback)
+
+
+async def test_closing_the_listener_fails_a_waiting_call() -> None:
+    opened = asyncio.Event()
+    callback = LoopbackCallback(open_browser=lambda url: opened.set())
+    waiting = asyncio.ensure_future(callback("https://as.example/authorize"))
+    await opened.wait()
+    await callback.close()
+    with pytest.raises(errors.ClosedError):
+        await waiting

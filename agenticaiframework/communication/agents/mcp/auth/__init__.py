@@ -2,16 +2,19 @@
 
 ``flow.py``: :class:`MCPOAuth`, the auth flow for ``MCPClient(url, auth=...)``;
 ``core.py``: the documents, URLs and values of the flow, without I/O;
-``store.py``: :class:`TokenStore` and the in-memory default.
+``store.py``: :class:`TokenStore` and the in-memory default;
+``loopback.py``: :class:`LoopbackCallback`, the user step of a CLI.
 """
 
 from .core import ClientInfo, OAuthError, OAuthTokens
 from .flow import AuthorizeHook, MCPOAuth
+from .loopback import LoopbackCallback
 from .store import MemoryTokenStore, TokenStore
 
 __all__ = [
     "AuthorizeHook",
     "ClientInfo",
+    "LoopbackCallback",
     "MCPOAuth",
     "MemoryTokenStore",
     "OAuthError",
