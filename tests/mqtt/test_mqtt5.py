@@ -25,86 +25,12 @@ from agenticaiframework.communication.mqtt import MQTTAuthError
 from agenticaiframework.communication.testing import servers as amqtt_servers
 from tests import test_demo_amqtt
 from tests.servers.mosquitto import Mosquitto
+from tests.servers.mqtt_hostile import MQTTPeer, read_packet, subscribe_qos, varint
 
 from .test_mqtt import eventually, take
 
 # The demo test's fixture: amqtt in an environment of its own (pip install, ~10 s).
 amqtt_venv = test_demo_amqtt.amqtt_venv
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-async def _read_packet(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    first = (await reader.readexactly(1))[0]
-    length, shift = 0, 0
-    while True:
-        byte = (await reader.readexactly(1))[0]
-        length += (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            break
-    return first >> 4, await reader.readexactly(length)
-
-
-def _subscribe_qos(payload: bytes) -> list[int]:
-    """The requested QoS of each filter in a SUBSCRIBE payload (after the packet id)."""
-    levels, i = [], 0
-    while i < len(payload):
-        i += 2 + int.from_bytes(payload[i : i + 2], "big")
-        levels.append(payload[i])
-        i += 1
-    return levels
-
-
-class MiniBroker:
-    """A loopback TCP server on a free port whose subclasses speak just enough MQTT."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    async def __aenter__(self) -> Any:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in list(self._writers):
-            writer.transport.abort()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        self._writers.add(writer)
-        try:
-            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-                await self._serve(reader, writer)
-        finally:
-            self._tasks.discard(task)
-            self._writers.discard(writer)
-            writer.transport.abort()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        raise NotImplementedError
 
 
 @pytest.fixture
@@ -142,7 +68,7 @@ async def test_auto_speaks_5_to_mosquitto(broker: Mosquitto) -> None:
         MQTTConfig(session_expiry=-1)
 
 
-class Broker311(MiniBroker):
+class Broker311(MQTTPeer):
     """A well-behaved MQTT 3.1.1-only broker: an MQTT 5 CONNECT gets return code 1
     (unacceptable protocol version) and the connection is closed; 3.1.1 clients
     can subscribe and get their own QoS 0 publishes back."""
@@ -152,10 +78,10 @@ class Broker311(MiniBroker):
         self.connects = 0
         self.levels: list[int] = []
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         filters: list[bytes] = []
         while True:
-            kind, body = await _read_packet(reader)
+            kind, body = await read_packet(reader)
             if kind == 1:  # CONNECT: protocol name (2 + 4 bytes), then the level
                 self.connects += 1
                 self.levels.append(body[6])
@@ -167,12 +93,12 @@ class Broker311(MiniBroker):
             elif kind == 8:  # SUBSCRIBE
                 size = int.from_bytes(body[2:4], "big")
                 filters.append(body[4 : 4 + size])
-                granted = bytes(b & 0x03 for b in _subscribe_qos(body[2:]))
-                writer.write(bytes([0x90]) + _varint(2 + len(granted)) + body[:2] + granted)
+                granted = bytes(b & 0x03 for b in subscribe_qos(body[2:]))
+                writer.write(bytes([0x90]) + varint(2 + len(granted)) + body[:2] + granted)
             elif kind == 3:  # PUBLISH (QoS 0): echo it when subscribed to that exact topic
                 size = int.from_bytes(body[:2], "big")
                 if body[2 : 2 + size] in filters:
-                    writer.write(bytes([0x30]) + _varint(len(body)) + body)
+                    writer.write(bytes([0x30]) + varint(len(body)) + body)
             elif kind == 12:
                 writer.write(b"\xd0\x00")
             elif kind == 14:
@@ -210,7 +136,7 @@ async def test_auto_falls_back_to_311_on_amqtt(amqtt_venv: Path) -> None:
             assert (await take(sub, 1, timeout=10))[0].payload == {"ok": True}
 
 
-class SlowAckBroker(MiniBroker):
+class SlowAckBroker(MQTTPeer):
     """An MQTT 5 broker that announces Receive Maximum 2 and acknowledges each
     QoS 1 PUBLISH late, recording how many were unacknowledged at once."""
 
@@ -219,7 +145,7 @@ class SlowAckBroker(MiniBroker):
         self.most_in_flight = 0
         self.acked = 0
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         in_flight = 0
 
         def ack(packet_id: bytes) -> None:
@@ -230,7 +156,7 @@ class SlowAckBroker(MiniBroker):
 
         loop = asyncio.get_running_loop()
         while True:
-            kind, body = await _read_packet(reader)
+            kind, body = await read_packet(reader)
             if kind == 1:  # CONNACK, properties: Receive Maximum (0x21) = 2
                 writer.write(b"\x20\x06\x00\x00\x03\x21\x00\x02")
             elif kind == 3:
@@ -521,7 +447,7 @@ async def test_request_without_responder_times_out(broker: Mosquitto) -> None:
 # -- reason codes ---
 
 
-class DisconnectingBroker(MiniBroker):
+class DisconnectingBroker(MQTTPeer):
     """An MQTT 5 broker that accepts, then soon ends the connection with a
     DISCONNECT carrying ``reason``."""
 
@@ -529,8 +455,8 @@ class DisconnectingBroker(MiniBroker):
         super().__init__()
         self.reason = reason
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        kind, _ = await _read_packet(reader)
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        kind, _ = await read_packet(reader)
         assert kind == 1
         writer.write(b"\x20\x03\x00\x00\x00")
         await asyncio.sleep(0.3)

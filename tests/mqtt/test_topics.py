@@ -16,6 +16,9 @@ from agenticaiframework.communication.mqtt.topics import (
     validate_topic,
 )
 
+# No I/O here: the engine plays no part, so one engine is enough.
+pytestmark = pytest.mark.parametrize("mqtt_engine", ["aiomqtt"], indirect=True)
+
 
 @pytest.mark.parametrize(
     ("flt", "topic", "expected"),

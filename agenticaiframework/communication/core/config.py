@@ -582,6 +582,10 @@ class MQTTConfig(BaseConfig):
             past it the reader waits (TCP back-pressure), nothing is dropped.
         message_format: How received payloads are decoded.
         connect_timeout: Seconds allowed for the CONNECT handshake.
+        engine: The MQTT library underneath: ``"aiomqtt"`` (None, the
+            default) or ``"gmqtt"`` (faster; ``pip install
+            'agenticaiframework-communication[mqtt-gmqtt]'``). Same API and
+            behaviour on both.
     """
 
     host: str = "localhost"
@@ -605,6 +609,7 @@ class MQTTConfig(BaseConfig):
     max_queued_messages: int = 10000
     message_format: MessageFormat = "auto"
     connect_timeout: float = 10.0
+    engine: str | None = None
 
     def _validate(self) -> None:
         if not isinstance(self.host, str) or not self.host:
@@ -612,6 +617,7 @@ class MQTTConfig(BaseConfig):
         _check_int("port", self.port, minimum=1)
         if self.port > 65535:
             raise _fail("port", f"must be <= 65535, got {self.port!r}")
+        _check_choice("engine", self.engine, (None, "aiomqtt", "gmqtt"))
         _check_choice("default_qos", self.default_qos, (0, 1, 2))
         _check_int("keepalive", self.keepalive)
         _check_choice("protocol_version", self.protocol_version, (None, 4, 5))

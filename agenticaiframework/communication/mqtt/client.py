@@ -1,4 +1,4 @@
-"""MQTTClient: publish/subscribe on aiomqtt, with reconnect, queues and topic routing.
+"""MQTTClient: publish/subscribe with reconnect, queues and topic routing, on aiomqtt or gmqtt.
 
 Use::
 
@@ -61,22 +61,14 @@ import asyncio
 import collections
 import inspect
 import math
-import socket
 import ssl
-import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
-import aiomqtt
-import paho.mqtt.client as paho
-from aiomqtt.exceptions import MqttConnectError
-from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ..core import errors
 from ..core.codecs import Message, decode_payload, encode_bytes
@@ -87,6 +79,19 @@ from ..core.lifecycle import BaseClient, ClientState
 from ..core.retry import retrying
 from ..core.security import check_endpoint, check_url
 from ..core.tls import client_ssl_context
+from .engine import (
+    TOPIC_ALIAS_MAXIMUM,
+    ConnectRefused,
+    EarlyClose,
+    Engine,
+    Incoming,
+    Item,
+    Lost,
+    Settings,
+    engine_class,
+)
+from .properties import UTF8, PropsOut, block_length, gmqtt_to_paho, read
+from .reasons import MQTTAuthError, reason_error
 from .topics import (
     TopicRouter,
     named_filter,
@@ -100,16 +105,12 @@ __all__ = ["MQTTAuthError", "MQTTClient", "MQTTMessage", "MessageHandler"]
 
 _SCHEMES = frozenset({"mqtt", "mqtts"})
 _EVENTS = ("connect", "disconnect", "reconnect", "message", "error")
-_AUTH_CONNACK_CODES = frozenset({4, 5, 134, 135})  # 3.1.1 bad creds/not authorised; MQTT 5 same
-_NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 _UNREAD: Any = object()
-_UNSUPPORTED_PROTOCOL = 0x84  # CONNACK of a 3.1.1 broker to an MQTT 5 CONNECT, as paho reads it
-_AUTH_REASONS = frozenset({0x86, 0x87, 0x8C})  # bad credentials, not authorized, bad auth method
+# CONNACK of a 3.1.1 broker to an MQTT 5 CONNECT: 1 (3.1.1's "unacceptable
+# protocol version"), or 0x84 as paho reads the same byte.
+_REFUSES_V5 = frozenset({0x01, 0x84})
 _REPLY_ERROR = "agenticai-error"  # user property of an on_request reply whose handler raised
 _NEVER_EXPIRES = 0xFFFFFFFF
-_PAHO_INFLIGHT = 20  # paho's default window of unacknowledged QoS 1/2 publishes
-_UTF8 = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-_UTF8.PayloadFormatIndicator = 1  # shared, never changed: text/JSON without other properties
 
 MessageHandler = Callable[[str, Any], Any]
 """An ``on_message`` handler: ``handler(topic, payload)``, sync or async."""
@@ -143,7 +144,7 @@ class MQTTMessage:
         mid: int = 0,
         *,
         message_format: str = "auto",
-        properties: Properties | None = None,
+        properties: Any = None,
     ) -> None:
         self.topic = topic
         self.raw = raw
@@ -156,14 +157,18 @@ class MQTTMessage:
 
     @property
     def properties(self) -> Properties | None:
-        """The raw MQTT 5 properties (paho ``Properties``), or None.
+        """The raw MQTT 5 properties (paho ``Properties``, whatever the engine), or None.
 
         None over MQTT 3.1.1 and for a message that carries no properties.
         """
-        return self._props
+        props = self._props
+        if type(props) is dict:
+            props = self._props = gmqtt_to_paho(props)
+        found: Properties | None = props
+        return found
 
     def _prop(self, name: str) -> Any:
-        return getattr(self._props, name, None)
+        return read(self._props, name)
 
     @property
     def user_property_pairs(self) -> list[tuple[str, str]]:
@@ -245,21 +250,6 @@ class MQTTMessage:
         )
 
 
-class _Item:
-    """A publish waiting in the outgoing queue."""
-
-    __slots__ = ("data", "props", "qos", "retain", "topic")
-
-    def __init__(
-        self, topic: str, data: bytes, qos: int, retain: bool, props: Properties | None = None
-    ) -> None:
-        self.topic = topic
-        self.data = data
-        self.qos = qos
-        self.retain = retain
-        self.props = props
-
-
 class _Route:
     """One ``on_message``/``on_request`` handler and what its filter names."""
 
@@ -273,33 +263,6 @@ class _Route:
         self.reply = reply  # publish the return value to the response topic
 
 
-class MQTTAuthError(errors.AuthenticationError):
-    """The broker refused an operation as not authorized (``ERR_AUTH``).
-
-    Attributes:
-        reason_code: The MQTT 5 reason code (0x87 not authorized, 0x86 bad
-            user name or password, 0x8C bad authentication method).
-    """
-
-    def __init__(self, message: str, *, reason_code: int) -> None:
-        super().__init__(message)
-        self.reason_code = reason_code
-
-
-def _reason_error(code: object, what: str) -> errors.CommunicationError:
-    """The error for an MQTT 5 failure reason code (>= 0x80), the reason kept.
-
-    Not authorized and bad credentials are :class:`MQTTAuthError` (``ERR_AUTH``);
-    every other code is a :class:`RemoteError` whose ``remote_code`` is the code.
-    """
-    value = _code(code)
-    name = code.getName() if isinstance(code, ReasonCode) else "refused"  # type: ignore[no-untyped-call]
-    text = f"MQTT {what}: broker answered {name} (0x{value:02X})"
-    if value in _AUTH_REASONS:
-        return MQTTAuthError(text, reason_code=value)
-    return errors.RemoteError(text, remote_code=value)
-
-
 class _Delivery:
     """A received message whose handlers are being run; resumable after a cancellation."""
 
@@ -311,333 +274,13 @@ class _Delivery:
         self.step = 0  # handlers started so far; len(handlers) + 1 once the event ran
 
 
-class _Lost(Exception):
-    """Internal: the connection died under a publish (it was re-queued or must fail)."""
-
-
-class _EarlyClose(aiomqtt.MqttCodeError):
-    """Internal: the broker closed the connection before its CONNACK."""
-
-
-class _Engine(aiomqtt.Client):
-    """The narrow seam to aiomqtt: one instance per connection.
-
-    It hands incoming messages straight to the owner (no aiomqtt queue and no
-    task per message), tracks publish acknowledgements in futures that fail
-    when the link dies, and can pause reading the socket for back-pressure.
-    """
-
-    def __init__(self, deliver: Callable[[paho.MQTTMessage], None], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.deliver = deliver
-        self.acks: dict[int, tuple[asyncio.Future[bool], _Item]] = {}
-        self.session_present = False
-        self.connack: Properties | None = None  # the broker's CONNACK properties (MQTT 5)
-        self.server_disconnect: ReasonCode | None = None  # reason of a DISCONNECT from the broker
-        self._reader: tuple[int, Callable[[], None]] | None = None
-        self._reading = True
-        context: ssl.SSLContext | None = kwargs.get("tls_context")
-        if context is not None:
-            # paho leaks the TLS socket when the handshake fails; wrap it ourselves.
-            wrapper = _tls_wrapper(context, kwargs["hostname"])
-            self._client._ssl_wrap_socket = wrapper  # type: ignore[method-assign,assignment]
-        _install_fast_publish(self._client, v5=kwargs.get("protocol") == aiomqtt.ProtocolVersion.V5)
-        self._direct_write = all(hasattr(self._client, name) for name in _PAHO_SEND)
-
-    # -- paho callbacks (run on the event loop thread) ---------------------
-
-    def _on_connect(
-        self,
-        client: paho.Client,
-        userdata: Any,
-        flags: paho.ConnectFlags,
-        reason_code: ReasonCode,
-        properties: Properties | None = None,
-    ) -> None:
-        self.session_present = bool(flags.session_present)
-        self.connack = properties
-        super()._on_connect(client, userdata, flags, reason_code, properties)
-
-    def _on_disconnect(
-        self,
-        client: paho.Client,
-        userdata: Any,
-        flags: paho.DisconnectFlags,
-        reason_code: ReasonCode,
-        properties: Properties | None = None,
-    ) -> None:
-        if flags.is_disconnect_packet_from_server:
-            self.server_disconnect = reason_code
-        connected = self._connected
-        if not connected.done():
-            # Lost before CONNACK: fail the connect now rather than at its timeout.
-            connected.set_exception(_EarlyClose(reason_code, "connection lost before CONNACK"))
-            return
-        if connected.cancelled():
-            # The connect timed out (which cancels the future): nobody waits for
-            # this connection, and aiomqtt would call .exception() on it.
-            return
-        super()._on_disconnect(client, userdata, flags, reason_code, properties)
-
-    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
-        self.deliver(message)
-
-    def _on_publish(
-        self,
-        client: paho.Client,
-        userdata: Any,
-        mid: int,
-        reason_code: ReasonCode,
-        properties: Properties,
-    ) -> None:
-        entry = self.acks.pop(mid, None)
-        if entry is None:
-            super()._on_publish(client, userdata, mid, reason_code, properties)
-        elif not entry[0].done():
-            if reason_code.value >= 0x80:  # 0x10 "no matching subscribers" is a success
-                entry[0].set_exception(_reason_error(reason_code, f"publish to {entry[1].topic!r}"))
-            else:
-                entry[0].set_result(True)
-
-    def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        # As aiomqtt's own, but the reader callback is kept so that reading can
-        # be paused and resumed (back-pressure from a slow consumer).
-        def on_readable() -> None:
-            try:
-                while True:
-                    client.loop_read()
-                    pending = getattr(client.socket(), "pending", None)
-                    if pending is not None and pending() > 0:
-                        continue
-                    break
-            except Exception as exc:  # a broken socket ends the connection
-                if not self._disconnected.done():
-                    self._disconnected.set_exception(exc)
-
-        fileno = sock.fileno()
-        self._reader = (fileno, on_readable)
-
-        def register() -> None:
-            if self._reading:
-                self._loop.add_reader(fileno, on_readable)
-            self._misc_task = self._loop.create_task(self._misc_loop(), name="mqtt-engine-misc")
-
-        self._loop.call_soon_threadsafe(register)
-
-    def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        self._reader = None
-        super()._on_socket_close(client, userdata, sock)
-
-    # -- our operations ------------------------------------------------------
-
-    def pause_reading(self) -> None:
-        """Stop reading the socket until :meth:`resume_reading`."""
-        if self._reading:
-            self._reading = False
-            if self._reader is not None:
-                self._loop.remove_reader(self._reader[0])
-
-    def resume_reading(self) -> None:
-        """Read the socket again."""
-        if not self._reading:
-            self._reading = True
-            if self._reader is not None:
-                self._loop.add_reader(*self._reader)
-
-    async def send(self, item: _Item) -> bool:
-        """Publish one message and wait until it is written (QoS 0) or acknowledged.
-
-        Safe to cancel: the acknowledgement is no longer awaited.
-
-        Returns:
-            True when delivered to the broker; False when the link died first
-            and the message was put back in the owner's queue.
-
-        Raises:
-            _Lost: The link is down and the message was not taken.
-        """
-        client = self._client
-        if self._direct_write:
-            info = _write_now(
-                client,
-                lambda: client.publish(item.topic, item.data, item.qos, item.retain, item.props),
-            )
-        else:
-            info = client.publish(item.topic, item.data, item.qos, item.retain, item.props)
-        if info.rc != paho.MQTT_ERR_SUCCESS and info.rc != paho.MQTT_ERR_QUEUE_SIZE:
-            raise _Lost(paho.error_string(info.rc))
-        if info.rc == paho.MQTT_ERR_QUEUE_SIZE:
-            raise _Lost("paho outgoing queue full")
-        if info.is_published():
-            return True
-        fut: asyncio.Future[bool] = self._loop.create_future()
-        self.acks[info.mid] = (fut, item)
-        try:
-            return await fut
-        finally:
-            self.acks.pop(info.mid, None)
-
-    async def wait_disconnected(self) -> BaseException | None:
-        """Wait until the connection ends.
-
-        Returns:
-            The reason, or None for a clean disconnect.
-        """
-        ended = self._disconnected
-        # asyncio.wait, not await: the future may end up cancelled (aiomqtt
-        # cancels it when its own wait for it times out), which must read as
-        # "ended", not as a cancellation of the caller.
-        await asyncio.wait([ended])
-        if ended.cancelled():
-            return _Lost("connection ended")
-        return ended.exception()
-
-    def on_lost(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` as soon as the connection ends (for any reason).
-
-        Args:
-            callback: A plain function, run on the event loop.
-        """
-        self._disconnected.add_done_callback(lambda _: callback())
-
-    @property
-    def is_connected(self) -> bool:
-        """Connected and not yet disconnected."""
-        connected = self._connected
-        # A timed-out connect leaves the future cancelled; .exception() would raise.
-        return (
-            connected.done()
-            and not connected.cancelled()
-            and connected.exception() is None
-            and not self._disconnected.done()
-        )
-
-    async def shutdown(self, timeout: float) -> None:
-        """Disconnect (gracefully when possible) and release socket and tasks.
-
-        Args:
-            timeout: Seconds allowed for the DISCONNECT handshake.
-        """
-        try:
-            if self.is_connected:
-                try:
-                    async with asyncio.timeout(timeout):
-                        await self.__aexit__(None, None, None)
-                except (TimeoutError, aiomqtt.MqttError) as exc:
-                    self._logger.debug("MQTT disconnect did not complete: %s", exc)
-        finally:
-            if self._lock.locked():
-                self._lock.release()
-            # Connections that never completed (or died) may leave the socket open.
-            if self._client.socket() is not None:
-                self._client._sock_close()  # paho has no public close
-            if not self._disconnected.done():
-                self._disconnected.set_result(None)
-            elif not self._disconnected.cancelled():
-                self._disconnected.exception()  # mark the reason retrieved
-            misc = self._misc_task
-            if misc is not None and not misc.done():
-                misc.cancel()
-                await asyncio.wait([misc])
-
-
-T = TypeVar("T")
-
-
-def _write_now(client: paho.Client, queue: Callable[[], T]) -> T:
-    """Run ``queue`` (a paho call that queues a packet) and write the packet at once.
-
-    Left to paho, every packet registers a writer on the loop, waits one loop
-    pass, is written, and unregisters the writer: two selector changes and a
-    loop pass per packet. Here paho writes in the call; only when the socket
-    cannot take it all is the writer registered, as before.
-    """
-    register = client._on_socket_register_write
-    was_registered = client._registered_write
-    client._on_socket_register_write = None
-    try:
-        return queue()
-    finally:
-        client._on_socket_register_write = register
-        if client.want_write():
-            if not was_registered:
-                client._registered_write = False  # flagged above with no callback to call
-            client._call_socket_register_write()
-
-
-_PAHO_SEND = ("_on_socket_register_write", "_registered_write", "_call_socket_register_write")
-_PAHO_RECEIVE = ("_in_packet", "_handle_on_message", "_send_puback", "_manual_ack")
-
-
-def _install_fast_publish(client: paho.Client, *, v5: bool) -> None:
-    """Receive QoS 0/1 PUBLISH packets without paho's per-message overhead.
-
-    paho builds and fills a ``Properties`` object for every MQTT 5 PUBLISH,
-    which costs about as much as the rest of receiving it, and queues each
-    PUBACK through a writer registration on the loop. Here messages without
-    properties (an empty block, one zero byte; MQTT 3.1.1 has none) are built
-    as paho builds them, with ``properties=None``, and the PUBACK is written
-    at once (:func:`_write_now`). Everything else (properties present, QoS 2,
-    anything malformed) goes to paho's own handler, and so does everything
-    when paho's internals are not the ones this was written against.
-    """
-    if not all(hasattr(client, name) for name in (*_PAHO_RECEIVE, *_PAHO_SEND)):
-        return
-    original = client._handle_publish
-    message_type = paho.MQTTMessage
-    success = paho.MQTT_ERR_SUCCESS
-    now = time.monotonic
-    skip = 1 if v5 else 0  # the (empty) properties block before the payload
-
-    def handle_publish() -> MQTTErrorCode:
-        incoming = client._in_packet
-        header = incoming["command"]
-        packet = incoming["packet"]
-        qos = (header & 0x06) >> 1
-        size = int.from_bytes(packet[:2], "big")
-        at = 2 + size + (2 if qos else 0)
-        if qos == 2 or size == 0 or len(packet) < at + skip or (skip and packet[at] != 0):
-            return original()
-        message = message_type(
-            mid=int.from_bytes(packet[at - 2 : at], "big") if qos else 0,
-            topic=bytes(packet[2 : 2 + size]),
-        )
-        message.dup = bool(header & 0x08)
-        message.qos = qos
-        message.retain = bool(header & 0x01)
-        message.payload = bytes(packet[at + skip :])
-        message.timestamp = now()
-        client._handle_on_message(message)
-        if qos == 1 and not client._manual_ack:
-            mid = message.mid
-            return _write_now(client, lambda: client._send_puback(mid))
-        return success
-
-    client._handle_publish = handle_publish  # type: ignore[method-assign]
-
-
-def _tls_wrapper(context: ssl.SSLContext, host: str) -> Callable[[socket.socket], ssl.SSLSocket]:
-    def wrap(tcp_sock: socket.socket) -> ssl.SSLSocket:
-        tls_sock = context.wrap_socket(
-            tcp_sock, server_hostname=host, do_handshake_on_connect=False
-        )
-        try:
-            tls_sock.do_handshake()
-        except BaseException:
-            tls_sock.close()
-            raise
-        return tls_sock
-
-    return wrap
-
-
 class _Inbox:
     """Received messages for the consumer; pauses the reader when full."""
 
     __slots__ = ("_bound", "_end", "_items", "_low", "_pause", "_paused", "_resume", "_waiter")
 
     def __init__(self, bound: int, pause: Callable[[], None], resume: Callable[[], None]) -> None:
-        self._items: collections.deque[paho.MQTTMessage] = collections.deque()
+        self._items: collections.deque[Incoming] = collections.deque()
         self._bound = bound
         self._low = bound // 2
         self._pause = pause
@@ -654,7 +297,7 @@ class _Inbox:
     def __len__(self) -> int:
         return len(self._items)
 
-    def put(self, message: paho.MQTTMessage) -> None:
+    def put(self, message: Incoming) -> None:
         self._items.append(message)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -673,7 +316,7 @@ class _Inbox:
     def clear(self) -> None:
         self._items.clear()
 
-    async def get(self) -> paho.MQTTMessage:
+    async def get(self) -> Incoming:
         while not self._items:
             if self._end is not None:
                 # The same instance is raised to every later call: drop the
@@ -691,32 +334,6 @@ class _Inbox:
 
 class _ClosedNormally(Exception):
     """Internal: the inbox ended because the client was closed."""
-
-
-def _translate(exc: BaseException, where: str) -> errors.CommunicationError:
-    """Map an aiomqtt/paho/OS failure to our error tree (the one boundary)."""
-    if isinstance(exc, errors.CommunicationError):
-        return exc
-    if isinstance(exc, aiomqtt.MqttCodeError):
-        rc = exc.rc
-        value = rc.value if isinstance(rc, ReasonCode) else rc
-        if isinstance(exc, MqttConnectError) and value in _AUTH_CONNACK_CODES:
-            return errors.AuthenticationError(f"broker {where} refused the credentials: {exc}")
-        if isinstance(exc, MqttConnectError):
-            return errors.ConnectionError(f"broker {where} refused the connection: {exc}")
-        return errors.ConnectionError(f"MQTT {where}: {exc}")
-    if isinstance(exc, aiomqtt.MqttError):
-        if "timed out" in str(exc):
-            return errors.TimeoutError(f"MQTT {where}: {exc}")
-        return errors.ConnectionError(f"MQTT {where}: {exc}")
-    if isinstance(exc, TimeoutError):
-        return errors.TimeoutError(f"MQTT {where}: no answer in time")
-    return errors.ConnectionError(f"MQTT {where}: {type(exc).__name__}: {exc}")
-
-
-def _code(code: object) -> int:
-    value = code.value if isinstance(code, ReasonCode) else code
-    return value if isinstance(value, int) else 0x80
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -766,9 +383,10 @@ class MQTTClient(BaseClient):
         self._events = EventEmitter(_EVENTS, self.logger)
         self._router: TopicRouter[_Route] = TopicRouter()
         self._subscriptions: dict[str, int] = {}
-        self._outbox: collections.deque[_Item] = collections.deque()
+        self._engine_class = engine_class(cfg.engine)  # ConfigError naming the extra to install
+        self._outbox: collections.deque[Item] = collections.deque()
         self._inbox = _Inbox(cfg.max_queued_messages, self._pause_reading, self._resume_reading)
-        self._engine: _Engine | None = None
+        self._engine: Engine | None = None
         self._online = False
         self._failure: errors.CommunicationError | None = None
         self._pending: _Delivery | None = None
@@ -980,41 +598,34 @@ class MQTTClient(BaseClient):
         self._inbox.clear()
         self._pending = None
 
-    def _new_engine(self) -> _Engine:
+    def _new_engine(self) -> Engine:
         cfg = self.config
-        v5 = self._try_v5
-        properties: Properties | None = None
         expiry = cfg.session_expiry
         if expiry is None:
             expiry = 0 if cfg.clean_session else _NEVER_EXPIRES
-        if v5 and expiry:
-            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            properties.SessionExpiryInterval = expiry
         will = None
         if cfg.will is not None:
-            will = aiomqtt.Will(
-                cfg.will.topic,
-                encode_bytes(cfg.will.payload),
-                cfg.will.qos,
-                cfg.will.retain,
-            )
-        return _Engine(
-            self._inbox.put if self._reply_bytes is None else self._incoming,
-            hostname=cfg.host,
+            will = (cfg.will.topic, encode_bytes(cfg.will.payload), cfg.will.qos, cfg.will.retain)
+        settings = Settings(
+            host=cfg.host,
             port=cfg.port,
+            client_id=cfg.client_id,
             username=cfg.username,
             password=cfg.password,
-            logger=self.logger.getChild("aiomqtt"),
-            identifier=cfg.client_id,
-            protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
-            will=will,
-            clean_session=None if v5 else cfg.clean_session,
-            clean_start=cfg.clean_session if v5 else paho.MQTT_CLEAN_START_FIRST_ONLY,
+            v5=self._try_v5,
+            clean_session=cfg.clean_session,
+            session_expiry=expiry,
             keepalive=cfg.keepalive,
             timeout=cfg.connect_timeout,
-            properties=properties,
-            tls_context=self._ssl,
-            socket_options=_NODELAY,
+            ssl=self._ssl,
+            will=will,
+            logger=self.logger,
+            # Not on the first CONNECT of "auto": a 3.1.1 broker may hang on a
+            # CONNECT with properties instead of refusing it (amqtt does).
+            topic_aliases=TOPIC_ALIAS_MAXIMUM if self._negotiated or cfg.protocol == "5" else 0,
+        )
+        return self._engine_class(
+            settings, self._inbox.put if self._reply_bytes is None else self._incoming
         )
 
     async def _establish(self, *, first: bool = False) -> None:
@@ -1034,42 +645,36 @@ class MQTTClient(BaseClient):
         try:
             try:
                 async with asyncio.timeout(cfg.connect_timeout):
-                    await engine.__aenter__()
-            except aiomqtt.MqttError as exc:
+                    await engine.connect()
+            except (ConnectRefused, EarlyClose) as exc:
                 if not self._refuses_v5(exc):
                     raise
                 # A 3.1.1 broker: "auto" speaks 3.1.1 to it from now on.
-                self.logger.info("MQTT %s refused MQTT 5 (%s); using 3.1.1", where, exc)
+                self.logger.info("MQTT %s refused MQTT 5 (%s); using 3.1.1", where, exc.message)
                 self._try_v5 = False
                 await engine.shutdown(cfg.connect_timeout)
                 engine = self._new_engine()
                 async with asyncio.timeout(cfg.connect_timeout):
-                    await engine.__aenter__()
+                    await engine.connect()
         except BaseException as exc:
             await engine.shutdown(cfg.connect_timeout)
-            if isinstance(exc, aiomqtt.MqttError | OSError | TimeoutError):
-                # Our deadline and aiomqtt's own (the same length) race: both
-                # mean the broker accepted the socket but sent no CONNACK.
-                if isinstance(exc, TimeoutError) or "timed out" in str(exc):
-                    raise errors.TimeoutError(
-                        f"MQTT connect to {where}: no CONNACK within {cfg.connect_timeout:g}s"
-                    ) from exc
-                raise _translate(exc, f"connect to {where}") from exc
+            # Our deadline and the library's own (the same length) race: both
+            # mean the broker accepted the socket but sent no CONNACK.
+            if isinstance(exc, TimeoutError):
+                raise errors.TimeoutError(
+                    f"MQTT connect to {where}: no CONNACK within {cfg.connect_timeout:g}s"
+                ) from exc
+            if isinstance(exc, OSError):
+                raise errors.ConnectionError(
+                    f"MQTT connect to {where}: {type(exc).__name__}: {exc}"
+                ) from exc
             raise
         self._v5 = self._try_v5
         self._negotiated = True
         # Subscription identifiers route MQTT 5 copies to their handlers, when
-        # the broker supports them (CONNACK says so; absent means yes).
-        self._use_sids = self._v5 and (
-            getattr(engine.connack, "SubscriptionIdentifierAvailable", 1) == 1
-        )
-        self._max_packet = getattr(engine.connack, "MaximumPacketSize", None)
-        receive_maximum = getattr(engine.connack, "ReceiveMaximum", None)
-        if receive_maximum is not None and receive_maximum < _PAHO_INFLIGHT:
-            # Flow control: no more unacknowledged QoS 1/2 publishes than the
-            # broker takes; paho holds the rest until acknowledgements arrive.
-            # (paho's setter refuses a connected client; the window is read per publish.)
-            engine._client._max_inflight_messages = receive_maximum
+        # the broker supports them.
+        self._use_sids = engine.sids_available
+        self._max_packet = engine.max_packet
         try:
             requeue = cfg.auto_reconnect
             engine.on_lost(lambda: self._settle_inflight(engine, requeue=requeue))
@@ -1084,7 +689,7 @@ class MQTTClient(BaseClient):
                 item = self._outbox.popleft()
                 try:
                     delivered = await engine.send(item)
-                except _Lost as exc:
+                except Lost as exc:
                     self._outbox.appendleft(item)
                     raise errors.ConnectionError(
                         f"MQTT {where}: lost while flushing: {exc}"
@@ -1112,9 +717,9 @@ class MQTTClient(BaseClient):
         """Whether a failed first CONNECT under ``"auto"`` means "this broker has no MQTT 5"."""
         if not self._try_v5 or self._negotiated or self.config.protocol != "auto":
             return False
-        if isinstance(exc, _EarlyClose):
+        if isinstance(exc, EarlyClose):
             return True  # some 3.1.1 brokers just hang up on an MQTT 5 CONNECT
-        return isinstance(exc, MqttConnectError) and _code(exc.rc) in (_UNSUPPORTED_PROTOCOL, 1)
+        return isinstance(exc, ConnectRefused) and exc.reason in _REFUSES_V5
 
     async def _supervise(self) -> None:
         """Own the connection until it fails for good; whatever ends it is reported.
@@ -1149,9 +754,9 @@ class MQTTClient(BaseClient):
                 return
             reason = await engine.wait_disconnected()
             refused = engine.server_disconnect
-            if refused is not None and _code(refused) >= 0x80:
+            if refused is not None and refused >= 0x80:
                 # The broker said why it ended the connection (MQTT 5 DISCONNECT).
-                stated = _reason_error(refused, f"connection to {where} ended by the broker")
+                stated = reason_error(refused, f"connection to {where} ended by the broker")
                 stated.__cause__ = reason
                 reason = stated
             self._online = False
@@ -1214,7 +819,7 @@ class MQTTClient(BaseClient):
         error.__cause__ = failure
         return error
 
-    def _settle_inflight(self, engine: _Engine, *, requeue: bool) -> None:
+    def _settle_inflight(self, engine: Engine, *, requeue: bool) -> None:
         """The link died: put unacknowledged QoS 1/2 publishes back in front, in order."""
         entries = list(engine.acks.values())
         engine.acks.clear()
@@ -1226,7 +831,7 @@ class MQTTClient(BaseClient):
                 if requeue:
                     fut.set_result(False)
                 else:
-                    fut.set_exception(_Lost("connection closed"))
+                    fut.set_exception(Lost("connection closed"))
 
     def _pause_reading(self) -> None:
         if self._engine is not None:
@@ -1329,11 +934,12 @@ class MQTTClient(BaseClient):
         return pairs
 
     async def _send_subscribe(
-        self, pairs: list[tuple[str, int]], engine: _Engine | None = None
+        self, pairs: list[tuple[str, int]], engine: Engine | None = None
     ) -> None:
         engine = engine or self._engine
         if engine is None:
             return
+        timeout = self.config.connect_timeout
         try:
             if self._v5 and (self._use_sids or self._sub_options):
                 # One SUBSCRIBE per filter, each with its subscription identifier
@@ -1343,39 +949,32 @@ class MQTTClient(BaseClient):
                 answers = await asyncio.gather(
                     *(
                         engine.subscribe(
-                            flt,
-                            # paho takes the QoS in the options when there are any
-                            0 if flt in self._sub_options else level,
-                            options=self._options_for(flt, level),
-                            properties=self._sid_properties(flt) if self._use_sids else None,
+                            [(flt, level, self._sub_options.get(flt))],
+                            self._sid_for(flt) if self._use_sids else None,
+                            timeout,
                         )
                         for flt, level in pairs
                     )
                 )
-                codes: list[Any] = [answer[0] for answer in answers]
+                codes = [answer[0] for answer in answers]
             else:
-                codes = list(await engine.subscribe(pairs))
-        except aiomqtt.MqttError as exc:
+                codes = await engine.subscribe(
+                    [(flt, level, None) for flt, level in pairs], None, timeout
+                )
+        except errors.CommunicationError:
             if self.config.auto_reconnect and not engine.is_connected:
                 return  # restored by the reconnect
-            raise _translate(exc, f"subscribe {[p[0] for p in pairs]}") from exc
+            raise
         refused = [
-            (flt, code) for (flt, _), code in zip(pairs, codes, strict=False) if _code(code) >= 0x80
+            (flt, code) for (flt, _), code in zip(pairs, codes, strict=False) if code >= 0x80
         ]
         if refused:
             for flt, _ in refused:
                 self._subscriptions.pop(flt, None)
             names = ", ".join(flt for flt, _ in refused)
-            raise _reason_error(refused[0][1], f"subscription to {names}")
+            raise reason_error(refused[0][1], f"subscription to {names}", PacketTypes.SUBACK)
 
-    def _options_for(self, subscribed: str, level: int) -> SubscribeOptions | None:
-        options = self._sub_options.get(subscribed)
-        if options is None:
-            return None
-        no_local, as_published, handling = options
-        return SubscribeOptions(level, no_local, as_published, handling)  # type: ignore[no-untyped-call]
-
-    def _sid_properties(self, subscribed: str) -> Properties | None:
+    def _sid_for(self, subscribed: str) -> int | None:
         """The subscription identifier of a filter that has handlers (None without any).
 
         A filter without handlers gets none: its messages need no routing, and
@@ -1387,9 +986,7 @@ class MQTTClient(BaseClient):
                 return None
             sid = self._sids[subscribed] = len(self._sids) + 1
             self._sid_routes.clear()
-        props = Properties(PacketTypes.SUBSCRIBE)  # type: ignore[no-untyped-call]
-        props.SubscriptionIdentifier = sid
-        return props
+        return sid
 
     def _routes_for(self, message: MQTTMessage) -> tuple[_Route, ...]:
         """The handlers of the subscription(s) this copy of a message came through."""
@@ -1436,11 +1033,11 @@ class MQTTClient(BaseClient):
         engine = self._engine
         if self._online and engine is not None:
             try:
-                await engine.unsubscribe(filters)
-            except aiomqtt.MqttError as exc:
+                await engine.unsubscribe(filters, self.config.connect_timeout)
+            except errors.CommunicationError:
                 if self.config.auto_reconnect and not engine.is_connected:
                     return
-                raise _translate(exc, f"unsubscribe {filters}") from exc
+                raise
 
     # -- publish -------------------------------------------------------------
 
@@ -1504,7 +1101,7 @@ class MQTTClient(BaseClient):
         validate_topic(topic)
         data = b"" if payload is None else encode_bytes(payload)
         level = self.config.default_qos if qos is None else _check_qos(qos)
-        props: Properties | None = None
+        props: PropsOut | None = None
         if (
             user_properties is not None
             or content_type is not None
@@ -1521,8 +1118,8 @@ class MQTTClient(BaseClient):
                 correlation_data,
             )
         elif self._v5 and isinstance(payload, str | dict | list):
-            props = _UTF8
-        item = _Item(topic, data, level, retain, props)
+            props = UTF8
+        item = Item(topic, data, level, retain, props)
         if self._max_packet is not None:
             self._check_size(item, self._max_packet)
         engine = self._engine
@@ -1531,21 +1128,21 @@ class MQTTClient(BaseClient):
                 if await engine.send(item):
                     self._count_sent(item)
                 return
-            except _Lost as exc:
+            except Lost as exc:
                 if not self.config.auto_reconnect or self._failure is not None:
                     raise errors.ConnectionError(
                         f"MQTT publish to {topic!r} failed: {exc}"
                     ) from exc
         self._enqueue(item)
 
-    def _check_size(self, item: _Item, limit: int) -> None:
+    def _check_size(self, item: Item, limit: int) -> None:
         """Refuse a PUBLISH larger than the broker's Maximum Packet Size (MQTT 5).
 
         Sent anyway, the broker would drop the connection, and a queued QoS 1/2
         message would be re-sent after every reconnect.
         """
         size = len(item.data) + len(item.topic.encode()) + 2 + (2 if item.qos else 0)
-        size += len(item.props.pack()) if item.props is not None else 1  # type: ignore[no-untyped-call]
+        size += block_length(item.props)
         size += 1 + (1 if size < 128 else 2 if size < 16384 else 3 if size < 2097152 else 4)
         if size > limit:
             raise errors.MessageTooLargeError(
@@ -1561,15 +1158,15 @@ class MQTTClient(BaseClient):
         message_expiry: int | None,
         response_topic: str | None,
         correlation_data: bytes | str | None,
-    ) -> Properties:
+    ) -> PropsOut:
         if not self._v5:
             raise errors.ConfigError(
                 "publish properties (user_properties, content_type, message_expiry, "
                 "response_topic, correlation_data) need MQTT 5; this connection speaks 3.1.1"
             )
-        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        props: PropsOut = {}
         if isinstance(payload, str | dict | list):
-            props.PayloadFormatIndicator = 1
+            props["payload_format"] = 1
         if user_properties is not None:
             pairs = list(
                 user_properties.items() if isinstance(user_properties, Mapping) else user_properties
@@ -1584,11 +1181,11 @@ class MQTTClient(BaseClient):
                         f"user_properties: expected str names and values, got {pair!r}"
                     )
             if pairs:
-                props.UserProperty = [tuple(p) for p in pairs]
+                props["user_properties"] = [tuple(p) for p in pairs]
         if content_type is not None:
             if not isinstance(content_type, str):
                 raise errors.ConfigError(f"content_type: must be a str, got {content_type!r}")
-            props.ContentType = content_type
+            props["content_type"] = content_type
         if message_expiry is not None:
             if (
                 isinstance(message_expiry, bool)
@@ -1598,9 +1195,9 @@ class MQTTClient(BaseClient):
                 raise errors.ConfigError(
                     f"message_expiry: must be whole seconds >= 0, got {message_expiry!r}"
                 )
-            props.MessageExpiryInterval = message_expiry
+            props["message_expiry"] = message_expiry
         if response_topic is not None:
-            props.ResponseTopic = validate_topic(response_topic)
+            props["response_topic"] = validate_topic(response_topic)
         if correlation_data is not None:
             if isinstance(correlation_data, str):
                 correlation_data = correlation_data.encode()
@@ -1608,7 +1205,7 @@ class MQTTClient(BaseClient):
                 raise errors.ConfigError(
                     f"correlation_data: must be bytes or str, got {correlation_data!r}"
                 )
-            props.CorrelationData = bytes(correlation_data)
+            props["correlation_data"] = bytes(correlation_data)
         return props
 
     async def request(
@@ -1688,31 +1285,32 @@ class MQTTClient(BaseClient):
             raise errors.RemoteError(f"MQTT request to {topic!r} failed: {failure}")
         return response
 
-    def _incoming(self, raw: paho.MQTTMessage) -> None:
+    def _incoming(self, raw: Incoming) -> None:
         """Engine callback once requests are in use: responses go to their waiter."""
-        if raw._topic != self._reply_bytes:
+        if raw[0] != self._reply_bytes:
             self._inbox.put(raw)
             return
-        correlation = getattr(raw.properties, "CorrelationData", None)
+        _, payload, qos, retain, mid, props = raw
+        correlation = read(props, "CorrelationData")
         future = self._requests.get(correlation) if correlation is not None else None
         if future is None or future.done():
             self.logger.debug("dropped a response nobody waits for (late or unknown)")
             return
         message = MQTTMessage(
             self._reply_topic or "",
-            bytes(raw.payload),
-            raw.qos,
-            bool(raw.retain),
-            raw.mid,
+            payload,
+            qos,
+            retain,
+            mid,
             message_format=self._format,
-            properties=raw.properties,
+            properties=props,
         )
         stats = self.stats
         stats.received += 1
         stats.bytes_received += len(message.raw)
         future.set_result(message)
 
-    def _enqueue(self, item: _Item) -> None:
+    def _enqueue(self, item: Item) -> None:
         self._ensure_usable()
         if self._failure is not None:
             raise self._failed_error()
@@ -1726,7 +1324,7 @@ class MQTTClient(BaseClient):
             )
         self._outbox.append(item)
 
-    def _count_sent(self, item: _Item) -> None:
+    def _count_sent(self, item: Item) -> None:
         stats = self.stats
         stats.sent += 1
         stats.bytes_sent += len(item.data)
@@ -1782,22 +1380,22 @@ class MQTTClient(BaseClient):
         """The next usable message off the inbox; unusable ones are counted and reported."""
         inbox = self._inbox
         while True:
-            raw = await inbox.get()
+            raw_topic, payload, qos, retain, mid, props = await inbox.get()
             try:
-                topic = raw.topic
+                topic = raw_topic.decode()
             except UnicodeDecodeError as exc:
                 await self._reject(
-                    f"dropped a message whose topic is not valid UTF-8: {raw._topic[:64]!r}", exc
+                    f"dropped a message whose topic is not valid UTF-8: {raw_topic[:64]!r}", exc
                 )
                 continue
             message = MQTTMessage(
                 topic,
-                bytes(raw.payload),
-                raw.qos,
-                bool(raw.retain),
-                raw.mid,
+                payload,
+                qos,
+                retain,
+                mid,
                 message_format=self._format,
-                properties=raw.properties,
+                properties=props,
             )
             stats = self.stats
             stats.received += 1
@@ -1927,10 +1525,7 @@ class MQTTClient(BaseClient):
             engine = self._engine
             if not self._online or engine is None or not engine.is_connected:
                 raise errors.ConnectionError("not connected")
-            try:
-                await engine.unsubscribe(self._health_topic, timeout=math.inf)
-            except aiomqtt.MqttError as exc:
-                raise _translate(exc, "health probe") from exc
+            await engine.unsubscribe([self._health_topic], math.inf)
             return f"MQTT {cfg.host}:{cfg.port}: connected, broker answered"
 
         what = f"MQTT {cfg.host}:{cfg.port}"

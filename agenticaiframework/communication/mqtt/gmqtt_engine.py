@@ -1,0 +1,585 @@
+"""The gmqtt engine (``engine="gmqtt"``, extra ``mqtt-gmqtt``): one instance per connection.
+
+gmqtt speaks MQTT on an asyncio protocol (no selector juggling, no thread),
+which is where its speed comes from. It is used for what it does well:
+building packets, the CONNACK/SUBACK/UNSUBACK/PUBREC/PUBREL/PUBCOMP
+handshakes, keep-alive. Three things are ours, because gmqtt's own do not fit
+the client's contract:
+
+* reading: QoS 0/1 PUBLISH and PUBACK are handled in the read loop itself
+  (PUBACK reason codes are read, which gmqtt ignores), packets of a
+  reserved type end the connection as a protocol error instead of being
+  logged and ignored, and reading can pause for back-pressure;
+* reconnecting: gmqtt reconnects on its own; here the client does, so the
+  engine's reconnect does nothing;
+* flow control: gmqtt turns the broker's Receive Maximum into an error when
+  more publishes are in flight; here publishes wait for a free slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import gmqtt
+from gmqtt.mqtt.connection import MQTTConnection
+from gmqtt.mqtt.constants import MQTTv50, MQTTv311
+from gmqtt.mqtt.package import Package
+from gmqtt.mqtt.protocol import MQTTProtocol
+
+from ..core import errors
+from .engine import (
+    ConnectRefused,
+    EarlyClose,
+    Incoming,
+    Item,
+    Lost,
+    Settings,
+    TopicAliases,
+)
+from .properties import NAMES, UTF8, PropsOut
+from .reasons import AUTH_CONNACK_CODES, reason_error
+
+__all__ = ["GmqttEngine"]
+
+_GMQTT_UTF8 = {"payload_format_id": 1}
+_MAX_IDS = 65536
+_PUBACK = 0x40
+_PUBLISH = 0x30
+_READ_SIZE = 65536
+_PUBACK_TYPE, _PUBREC_TYPE, _PUBCOMP_TYPE = 0x40, 0x50, 0x70
+
+
+def _gmqtt_props(props: PropsOut) -> dict[str, Any]:
+    if props is UTF8:
+        return _GMQTT_UTF8
+    return {NAMES[name][1]: value for name, value in props.items()}
+
+
+class _Protocol(MQTTProtocol):  # type: ignore[misc]
+    """gmqtt's protocol with our read loop (see the module docs)."""
+
+    def __init__(self, engine: GmqttEngine, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.engine = engine
+        self.reader_task: asyncio.Future[None] | None = None
+        self.resumed = asyncio.Event()
+        self.resumed.set()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.reader_task = self._read_loop_future
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.engine.lost_reason = exc
+        super().connection_lost(exc)
+
+    async def _read_loop(self) -> None:
+        await self._connected.wait()
+        buf = b""
+        resumed = self.resumed
+        while self._connected.is_set():
+            if not resumed.is_set():
+                await resumed.wait()
+            try:
+                chunk = await self.read(_READ_SIZE)
+            except (ConnectionResetError, OSError):
+                break
+            self._connection._last_data_in = time.monotonic()
+            buf += chunk
+            try:
+                parsed = self._read_packet(buf)
+            except Exception as exc:  # a packet we cannot read ends the connection
+                self.engine.protocol_error(f"Protocol error: unreadable packet ({exc!r})")
+                break
+            if parsed == -1:
+                self.engine.protocol_error("Protocol error: malformed remaining length")
+                break
+            if parsed < 0:  # already reported
+                break
+            if self._transport.is_closing():
+                break
+            buf = buf[parsed:]
+
+    def _read_packet(self, data: bytes) -> int:
+        engine = self.engine
+        parsed = 0
+        size = len(data)
+        while size - parsed >= 2:
+            length = 0
+            multiplier = 1
+            at = parsed + 1
+            while True:
+                if at >= size:
+                    return parsed
+                byte = data[at]
+                length += (byte & 0x7F) * multiplier
+                at += 1
+                if not byte & 0x80:
+                    break
+                multiplier *= 128
+                if multiplier > 2097152:
+                    return -1
+            end = at + length
+            if end > size:
+                return parsed
+            command = data[parsed]
+            kind = command & 0xF0
+            body = data[at:end]
+            parsed = end
+            if kind == _PUBLISH and command & 0x06 != 0x04:
+                engine.on_publish(command, body)
+            elif kind == _PUBACK:
+                engine.on_ack(_PUBACK_TYPE, body)
+            elif kind == 0 or kind == 0xF0:
+                engine.protocol_error(f"Protocol error: packet of reserved type {kind >> 4}")
+                return -2
+            else:
+                self._connection.put_package(Package(command, body))
+        return parsed
+
+
+def _done() -> asyncio.Future[None]:
+    fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    fut.set_result(None)
+    return fut
+
+
+class _Client(gmqtt.Client):  # type: ignore[misc]
+    """gmqtt's client with our protocol, and without its own reconnecting."""
+
+    def __init__(self, engine: GmqttEngine, client_id: str | None, **kwargs: Any) -> None:
+        super().__init__(client_id, **kwargs)
+        self.engine = engine
+
+    def reconnect(self, delay: bool = False) -> asyncio.Future[None]:
+        """Nothing to do: the client reconnects (with a new engine).
+
+        A done future rather than a coroutine: gmqtt wraps what this returns
+        in ``ensure_future``, and a task still pending when the loop stops
+        would be cancelled and reported by gmqtt's done-callback.
+        """
+        return _done()
+
+    def _resend_qos_messages(self) -> asyncio.Future[None]:
+        # The client re-sends unacknowledged publishes itself (re-queued).
+        return _done()
+
+    async def _create_connection(
+        self, host: str, port: int, ssl: Any, clean_session: bool, keepalive: int
+    ) -> MQTTConnection:
+        self._exit_reconnecting_state()
+        self._package_handler.clear_topics_aliases()
+        self._connack_received.clear()
+        self._connection_lost.clear()
+        factory = partial(
+            _Protocol,
+            self.engine,
+            connection_state=self._connection_state,
+            id_generator=self._package_handler.id_generator,
+        )
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.create_connection(factory, host, port, ssl=ssl)
+        return MQTTConnection(
+            transport,
+            protocol,
+            clean_session,
+            keepalive,
+            package_handler=self._package_handler,
+            logger=self._logger,
+        )
+
+
+class GmqttEngine:
+    """One MQTT connection through gmqtt (see :class:`.engine.Engine`)."""
+
+    def __init__(self, settings: Settings, deliver: Callable[[Incoming], None]) -> None:
+        self.deliver = deliver
+        self.acks: dict[int, tuple[asyncio.Future[bool], Item]] = {}
+        self.session_present = False
+        self.server_disconnect: int | None = None
+        self.sids_available = False
+        self.max_packet: int | None = None
+        self.lost_reason: Exception | None = None
+        self._settings = settings
+        self._where = f"{settings.host}:{settings.port}"
+        self._v5 = settings.v5
+        self._connack = False
+        self._error_text: str | None = None
+        self._pending: dict[int, asyncio.Future[list[int]]] = {}
+        self._window: asyncio.Semaphore | None = None
+        self._aliases_in: dict[int, bytes] = {}
+        self._aliases_out: TopicAliases | None = None
+        self._disconnected: asyncio.Future[BaseException | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._protocol: _Protocol | None = None
+        connect_props: dict[str, Any] = {}
+        if settings.v5:
+            if settings.topic_aliases:
+                connect_props["topic_alias_maximum"] = settings.topic_aliases
+            if settings.session_expiry:
+                connect_props["session_expiry_interval"] = settings.session_expiry
+        will = None
+        if settings.will is not None:
+            topic, payload, qos, retain = settings.will
+            will = gmqtt.Message(topic, payload, qos=qos, retain=retain)
+        logger = settings.logger.getChild("gmqtt")
+        self._client = client = _Client(
+            self,
+            settings.client_id,
+            clean_session=settings.clean_session,
+            will_message=will,
+            logger=logger,
+            **connect_props,
+        )
+        if settings.username is not None:
+            client.set_auth_credentials(settings.username, settings.password)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_suback
+        client.on_unsubscribe = self._on_suback
+        handler = client._package_handler
+        self._handler = handler
+        connack = handler._handle_connack_packet
+        pubrec = handler._handle_pubrec_packet
+        pubcomp = handler._handle_pubcomp_packet
+
+        def on_connack(cmd: int, packet: bytes) -> None:
+            result = packet[1] if len(packet) > 1 else 0x80
+            if result:
+                handler._error = self._refusal(result)
+                handler._permanent_failure = True
+                client._connack_received.set()
+                return
+            connack(cmd, packet)
+            # gmqtt makes Receive Maximum a hard limit on packet ids (publishes
+            # past it raise); the flow control is ours, in send().
+            handler.id_generator._max = _MAX_IDS
+
+        def on_pubrec(cmd: int, packet: bytes) -> None:
+            self.on_ack(_PUBREC_TYPE, packet)
+            pubrec(cmd, packet)
+
+        def on_pubcomp(cmd: int, packet: bytes) -> None:
+            pubcomp(cmd, packet)
+            self.on_ack(_PUBCOMP_TYPE, packet)
+
+        handler._handle_connack_packet = on_connack
+        handler._handle_pubrec_packet = on_pubrec
+        handler._handle_pubcomp_packet = on_pubcomp
+
+    # -- connection ----------------------------------------------------------
+
+    def _refusal(self, result: int) -> errors.CommunicationError:
+        text = gmqtt.MQTTConnectError(result)
+        if result in AUTH_CONNACK_CODES:
+            return errors.AuthenticationError(
+                f"broker {self._where} refused the credentials: {text}"
+            )
+        return ConnectRefused(f"broker {self._where} refused the connection: {text}", reason=result)
+
+    async def connect(self) -> None:
+        """CONNECT; see :meth:`.engine.Engine.connect`."""
+        settings = self._settings
+        try:
+            await self._client.connect(
+                settings.host,
+                settings.port,
+                ssl=settings.ssl or False,
+                keepalive=settings.keepalive,
+                version=MQTTv50 if settings.v5 else MQTTv311,
+                raise_exc=True,
+            )
+        except errors.CommunicationError:
+            raise
+        except OSError as exc:
+            raise errors.ConnectionError(
+                f"MQTT connect to {self._where}: {type(exc).__name__}: {exc}"
+            ) from exc
+        self._connack = True
+        props = self._handler._connack_properties
+
+        def first(name: str) -> Any:
+            values = props.get(name)
+            return values[0] if values else None
+
+        self.sids_available = settings.v5 and first("sub_id_available") in (None, 1)
+        self.max_packet = first("maximum_packet_size")
+        receive_maximum = first("receive_maximum")
+        if receive_maximum:
+            self._window = asyncio.Semaphore(receive_maximum)
+        alias_maximum = first("topic_alias_maximum")
+        if alias_maximum:
+            self._aliases_out = TopicAliases(alias_maximum)
+        connection = self._client._connection
+        self._protocol = connection._protocol
+
+    def _on_connect(self, client: Any, session_present: int, result: int, props: Any) -> None:
+        self.session_present = bool(session_present)
+
+    def _on_disconnect(self, client: Any, packet: Any = b"", exc: Any = None) -> None:
+        if isinstance(packet, bytes | bytearray) and packet and self.server_disconnect is None:
+            self.server_disconnect = packet[0]
+        if not self._connack:
+            # Lost before (or instead of) CONNACK: fail the connect now.
+            handler = self._handler
+            if handler._error is None:
+                if self._error_text is not None:
+                    handler._error = errors.ConnectionError(
+                        f"MQTT connect to {self._where}: {self._error_text}"
+                    )
+                else:
+                    handler._error = EarlyClose(
+                        f"MQTT connect to {self._where}: connection lost before CONNACK"
+                    )
+            client._connack_received.set()
+        self._end()
+
+    def _end(self) -> None:
+        if self._disconnected.done():
+            return
+        reason: BaseException | None
+        if self._error_text is not None:
+            reason = errors.ProtocolError(f"MQTT {self._where}: {self._error_text}")
+        elif self.lost_reason is not None:
+            reason = self.lost_reason
+        else:
+            reason = Lost("connection closed")
+        self._disconnected.set_result(reason)
+        lost = Lost("connection lost")
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(lost)
+        self._pending.clear()
+
+    def protocol_error(self, text: str) -> None:
+        """The broker sent what is not MQTT: end the connection, saying why."""
+        self._error_text = text
+        self._settings.logger.warning("MQTT %s: %s", self._where, text)
+        connection = self._client._connection
+        if connection is not None:
+            connection._transport.close()
+
+    @property
+    def is_connected(self) -> bool:
+        """Connected (CONNACK received) and not yet lost."""
+        return self._connack and not self._disconnected.done()
+
+    # -- incoming ------------------------------------------------------------
+
+    def on_publish(self, command: int, body: bytes) -> None:
+        """A QoS 0/1 PUBLISH, straight from the read loop."""
+        qos = (command >> 1) & 3
+        size = (body[0] << 8) | body[1]
+        at = 2 + size
+        topic = body[2:at]
+        mid = 0
+        if qos:
+            mid = (body[at] << 8) | body[at + 1]
+            at += 2
+        props: Any = None
+        if self._v5:
+            if body[at] == 0:
+                at += 1
+            else:
+                parsed, rest = self._handler._parse_properties(body[at:])
+                if parsed is None:
+                    self.protocol_error("Protocol error: malformed PUBLISH properties")
+                    return
+                props, body, at = parsed, rest, 0
+                alias = parsed.get("topic_alias")
+                if alias:
+                    known = self._incoming_alias(topic, alias[0])
+                    if not known:
+                        return
+                    topic = known
+        self.deliver((topic, body[at:], qos, bool(command & 1), mid, props))
+        if qos:
+            protocol = self._protocol
+            if protocol is not None:
+                protocol._transport.write(b"\x40\x02" + mid.to_bytes(2, "big"))
+
+    def _incoming_alias(self, topic: bytes, alias: int) -> bytes | None:
+        if topic:
+            if 0 < alias <= self._settings.topic_aliases:
+                self._aliases_in[alias] = topic
+            return topic
+        known = self._aliases_in.get(alias)
+        if known is None:
+            self._settings.logger.warning("dropped a message with unknown topic alias %d", alias)
+        return known
+
+    def _on_message(self, client: Any, topic: Any, payload: bytes, qos: int, props: Any) -> None:
+        # QoS 2 messages come through gmqtt's handler (it runs the handshake).
+        retain = bool(props.pop("retain", 0))
+        props.pop("dup", None)
+        raw = topic.encode() if isinstance(topic, str) else topic
+        self.deliver((raw, payload, qos, retain, 0, props or None))
+
+    def on_ack(self, kind: int, body: bytes) -> None:
+        """PUBACK (from the read loop), PUBREC or PUBCOMP of one of our publishes."""
+        mid = (body[0] << 8) | body[1]
+        reason = body[2] if len(body) > 2 else 0
+        if kind == _PUBACK_TYPE:
+            self._handler.id_generator.free_id(mid)
+        elif kind == _PUBREC_TYPE and reason < 0x80:
+            return  # the handshake goes on; PUBCOMP ends it
+        entry = self.acks.pop(mid, None)
+        if entry is None or entry[0].done():
+            return
+        if reason >= 0x80:
+            entry[0].set_exception(
+                reason_error(reason, f"publish to {entry[1].topic!r}", kind >> 4)
+            )
+        else:
+            entry[0].set_result(True)
+
+    def _on_suback(self, client: Any, mid: int, codes: Any, props: Any = None) -> None:
+        fut = self._pending.pop(mid, None)
+        if fut is not None and not fut.done():
+            fut.set_result(list(codes))
+
+    # -- operations ------------------------------------------------------------
+
+    async def send(self, item: Item) -> bool:
+        """Publish; see :meth:`.engine.Engine.send`. Safe to cancel."""
+        protocol = self._protocol
+        if protocol is None or self._disconnected.done():
+            raise Lost("not connected")
+        if protocol._paused:  # the socket's write buffer is full: wait for it
+            try:
+                await protocol._drain_helper()
+            except ConnectionError as exc:
+                raise Lost(str(exc)) from exc
+            if self._disconnected.done():
+                raise Lost("connection lost")
+        qos = item.qos
+        window = self._window
+        if qos and window is not None:
+            await window.acquire()
+        try:
+            props = item.props
+            kwargs = _gmqtt_props(props) if props is not None else {}
+            topic = item.topic
+            aliases = self._aliases_out
+            if aliases is not None:
+                alias, known = aliases.use(topic)
+                if alias:
+                    kwargs = {**kwargs, "topic_alias": alias}
+                    if known:
+                        topic = ""
+            if self._disconnected.done() or protocol._transport.is_closing():
+                raise Lost("connection lost")
+            message = gmqtt.Message(topic, item.data, qos=qos, retain=item.retain, **kwargs)
+            # Not gmqtt's Client.publish: it also stores every QoS 1/2 packet
+            # for its own resending, which the client does (re-queueing).
+            mid, _ = protocol.send_publish(message)
+            if not qos:
+                return True
+            fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            self.acks[mid] = (fut, item)
+            try:
+                return await fut
+            finally:
+                self.acks.pop(mid, None)
+        finally:
+            if qos and window is not None:
+                window.release()
+
+    async def subscribe(
+        self,
+        entries: list[tuple[str, int, tuple[bool, bool, int] | None]],
+        sid: int | None,
+        timeout: float,
+    ) -> list[int]:
+        """One SUBSCRIBE; see :meth:`.engine.Engine.subscribe`."""
+        subs = [
+            gmqtt.Subscription(flt, qos, *(opts or (False, False, 0))) for flt, qos, opts in entries
+        ]
+        kwargs = {} if sid is None else {"subscription_identifier": sid}
+        return await self._request(
+            lambda connection: connection.subscribe(subs, **kwargs),
+            timeout,
+            f"subscribe {[e[0] for e in entries]}",
+        )
+
+    async def unsubscribe(self, filters: list[str], timeout: float) -> None:
+        """One UNSUBSCRIBE; see :meth:`.engine.Engine.unsubscribe`."""
+        await self._request(
+            lambda connection: connection.unsubscribe(filters), timeout, f"unsubscribe {filters}"
+        )
+
+    async def _request(
+        self, send: Callable[[MQTTConnection], int], timeout: float, what: str
+    ) -> list[int]:
+        connection = self._client._connection
+        if connection is None or self._disconnected.done():
+            raise errors.ConnectionError(f"MQTT {what}: not connected")
+        mid = send(connection)
+        fut: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self._pending[mid] = fut
+        try:
+            async with asyncio.timeout(None if timeout == float("inf") else timeout):
+                return await fut
+        except TimeoutError:
+            raise errors.TimeoutError(f"MQTT {what}: no answer within {timeout:g}s") from None
+        except Lost as exc:
+            raise errors.ConnectionError(f"MQTT {what}: {exc}") from exc
+        finally:
+            self._pending.pop(mid, None)
+
+    def pause_reading(self) -> None:
+        """Stop reading the socket until :meth:`resume_reading`."""
+        protocol = self._protocol or self._current_protocol()
+        if protocol is not None:
+            protocol.resumed.clear()
+
+    def resume_reading(self) -> None:
+        """Read the socket again."""
+        protocol = self._protocol or self._current_protocol()
+        if protocol is not None:
+            protocol.resumed.set()
+
+    def _current_protocol(self) -> _Protocol | None:
+        connection = self._client._connection
+        return connection._protocol if connection is not None else None  # type: ignore[no-any-return]
+
+    async def wait_disconnected(self) -> BaseException | None:
+        """Wait until the connection ends; the reason."""
+        return await asyncio.shield(self._disconnected)
+
+    def on_lost(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` as soon as the connection ends (for any reason)."""
+        self._disconnected.add_done_callback(lambda _: callback())
+
+    async def shutdown(self, timeout: float) -> None:
+        """Disconnect (gracefully when possible) and release socket and tasks."""
+        client = self._client
+        connection: MQTTConnection | None = client._connection
+        client._is_active = False
+        if connection is None:
+            self._end()
+            return
+        protocol = connection._protocol
+        try:
+            async with asyncio.timeout(timeout):
+                if self.is_connected:
+                    connection.send_disconnect()
+                await connection.close()
+        except (TimeoutError, OSError) as exc:
+            self._settings.logger.debug("MQTT disconnect did not complete: %s", exc)
+            connection._transport.abort()
+        finally:
+            keepalive = connection._keep_connection_callback
+            if keepalive is not None:
+                keepalive.cancel()
+            task = protocol.reader_task
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.wait([task])
+            self._end()
