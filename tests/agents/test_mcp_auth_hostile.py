@@ -358,6 +358,21 @@ async def test_step_up_asks_for_the_challenged_scope_too_and_stops_at_the_limit(
     assert scopes == ["mcp", "mcp files:write admin", "mcp files:write admin"]
 
 
+async def test_a_hook_that_raises_is_an_oauth_error_with_the_cause(peer: Peer) -> None:
+    def no_browser(url: str) -> str:
+        raise RuntimeError("no browser here")
+
+    exc = await connect_fails(peer.url, MCPOAuth(authorize=no_browser))
+    assert isinstance(exc, OAuthError) and "RuntimeError: no browser here" in str(exc)
+    assert isinstance(exc.__cause__, RuntimeError)
+
+    async def broken(audience: str) -> str:
+        raise KeyError("kms")
+
+    exc = await connect_fails(peer.url, MCPOAuth(client_id="w", client_assertion=broken))
+    assert isinstance(exc, OAuthError) and isinstance(exc.__cause__, KeyError)
+
+
 async def test_no_way_to_register_is_a_config_error(peer: Peer) -> None:
     metadata_documents(peer.state, peer.base, registration_endpoint=None)
     exc = await connect_fails(peer.url, MCPOAuth(authorize=Callback()))

@@ -648,9 +648,16 @@ class MCPOAuth(Auth):
                 result = self._authorize(url)
                 if inspect.isawaitable(result):
                     result = await result
+        except errors.CommunicationError:
+            raise
         except TimeoutError as exc:
             raise errors.TimeoutError(
                 f"authorize: the user step took longer than {self.authorize_timeout:g} s"
+            ) from exc
+        except Exception as exc:
+            # Raised as ours, the cause chained: the transport reports only our errors.
+            raise OAuthError(
+                f"authorize: the user step failed: {type(exc).__name__}: {exc}"
             ) from exc
         code = parse_callback(
             result,
@@ -725,9 +732,16 @@ class MCPOAuth(Auth):
         """A signed client assertion whose audience is the authorization server's issuer."""
         assert self.client_id is not None
         if self._client_assertion is not None:
-            value = self._client_assertion(asm.issuer)
-            if inspect.isawaitable(value):
-                value = await value
+            try:
+                value = self._client_assertion(asm.issuer)
+                if inspect.isawaitable(value):
+                    value = await value
+            except errors.CommunicationError:
+                raise
+            except Exception as exc:
+                raise OAuthError(
+                    f"client_assertion: the hook failed: {type(exc).__name__}: {exc}"
+                ) from exc
             if not isinstance(value, str) or not value:
                 raise errors.ConfigError("client_assertion: must return the JWT as a string")
             return value
