@@ -112,3 +112,27 @@ async def test_gives_up_after_max_resumes(proxied: tuple[RunningAgent, FaultProx
         proxy.resume()
     assert "gave up resuming" in str(info.value)
     assert client.stats.reconnects == 2
+
+
+async def test_task_that_ends_while_the_stream_is_down_still_ends_the_loop(
+    proxied: tuple[RunningAgent, FaultProxy],
+) -> None:
+    agent, proxy = proxied
+    events: list[object] = []
+    async with A2AClient(agent.url, resume_delay=0.05) as client:
+        direct_card = dict(client.card)
+        direct_card["supportedInterfaces"] = [
+            {**i, "url": i["url"].replace(proxy.url, agent.url)}
+            for i in client.card["supportedInterfaces"]
+        ]
+        async with A2AClient(card=direct_card) as direct:
+            async for event in client.stream("chunks 6 0.05"):
+                events.append(event)
+                if isinstance(event, ArtifactUpdate) and event.text == "chunk 0;":
+                    await proxy.reset()
+                    task_id = event.task_id
+                    # The task ends while nobody listens: resubscribing is then refused.
+                    while (await direct.get_task(task_id)).state != "completed":
+                        await asyncio.sleep(0.05)
+    assert "".join(_chunks(events)) == "".join(f"chunk {i};" for i in range(6))
+    assert isinstance(events[-1], StatusUpdate) and events[-1].state == "completed"

@@ -160,12 +160,48 @@ async def _remote_card_may_not_point_here() -> None:
         assert agent.state.headers == []
 
 
+def redirect_app(location: str, seen: list[str]) -> Any:
+    """An app answering every request with a redirect to ``location``."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["path"])
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 302,
+                "headers": [(b"location", location.encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+    return app
+
+
+async def _remote_card_may_not_redirect_here() -> None:
+    async with serve_agent() as agent:
+        seen: list[str] = []
+        local_card = f"{agent.url}/.well-known/agent-card.json"
+        async with serve_asgi(redirect_app(local_card, seen)) as url:
+            port = int(url.rsplit(":", 1)[1])
+            async with forward(port) as remote_port:
+                client = A2AClient(
+                    f"http://{REMOTE_NAME}:{remote_port}", allow_insecure=True, card_cache=False
+                )
+                with pytest.raises(errors.SecurityError) as info:
+                    await client.connect()
+                await client.close()
+        assert "redirect" in str(info.value)
+        assert seen == ["/.well-known/agent-card.json"]
+        assert agent.state.card_requests == []
+
+
 async def _remote_scenarios() -> None:
     await _remote_plain_card_refused()
     await _remote_card_may_not_point_here()
+    await _remote_card_may_not_redirect_here()
 
 
 @needs_netns
-async def test_remote_cards_plain_http_refused_and_may_not_point_at_this_machine() -> None:
+async def test_remote_cards_plain_http_refused_and_may_not_point_or_redirect_here() -> None:
     """One namespace for both rules (starting one costs seconds)."""
     await run_in_netns(_remote_scenarios)

@@ -24,7 +24,7 @@ from ...core import errors
 from ...core.auth import APIKeyAuth, Auth, BearerAuth, OAuth2Auth, build_auth
 from ...core.codecs import loads
 from ...core.security import redact_url
-from ...http.client import HTTPClient
+from .bindings._http import GuardedHTTPClient
 from .errors import A2AAuthError, VersionNotSupportedError
 
 __all__ = [
@@ -395,6 +395,7 @@ async def fetch_card(
     max_size: int = DEFAULT_MAX_CARD_SIZE,
     timeout: float | None = 30.0,
     cache: CardCache | None = CARD_CACHE,
+    refuse_local: bool = False,
 ) -> dict[str, Any]:
     """GET the agent card (conditionally, when a cached copy has an ETag) and check it.
 
@@ -405,11 +406,14 @@ async def fetch_card(
         max_size: Largest card body, in bytes.
         timeout: Seconds the fetch may take.
         cache: Where cards are kept (None: no caching).
+        refuse_local: The card URL is on another machine: a redirect may not
+            lead to this machine or a private network.
 
     Returns:
         The card, validated.
 
     Raises:
+        SecurityError: A redirect to a forbidden place.
         A2AAuthError: 401/403.
         HTTPStatusError: Another non-2xx status.
         MessageTooLargeError: The card exceeds ``max_size``.
@@ -424,7 +428,7 @@ async def fetch_card(
     headers = {"Accept": "application/json"}
     if entry is not None and entry.etag:
         headers["If-None-Match"] = entry.etag
-    async with HTTPClient(**options) as http:
+    async with GuardedHTTPClient(refuse_local=refuse_local, **options) as http:
         response = await http.get(url, headers=headers, timeout=timeout, max_response_size=max_size)
     status = response.status_code
     if status == 304 and entry is not None:

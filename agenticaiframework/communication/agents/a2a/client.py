@@ -250,6 +250,7 @@ class A2AClient(BaseClient):
                 max_size=self._max_card,
                 timeout=self._timeout,
                 cache=self._cache,
+                refuse_local=self._remote_card(),
             )
             card = copy.deepcopy(card)
         source = self._target
@@ -282,6 +283,7 @@ class A2AClient(BaseClient):
             timeout=self._timeout,
             stream_timeout=self._stream_timeout,
             auth_hint=card_mod.auth_hint(card),
+            refuse_local=self._remote_card(),
             logger=self.logger,
         )
         binding_cls = load_binding(interface.binding)
@@ -334,7 +336,6 @@ class A2AClient(BaseClient):
             context_id=context_id,
             media_type=media_type,
             metadata=message_metadata,
-            extensions=self._extensions,
             reference_task_ids=reference_task_ids,
             message_id=message_id,
         )
@@ -729,6 +730,7 @@ class A2AClient(BaseClient):
                 max_size=self._max_card,
                 timeout=timeout,
                 cache=None,
+                refuse_local=self._remote_card(),
             )
             return f"agent {str(card.get('name'))[:80]!r} at {self._target}"
 

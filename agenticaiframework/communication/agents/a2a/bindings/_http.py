@@ -17,13 +17,13 @@ from typing import Any
 
 from ....core import errors
 from ....core.codecs import dumps, loads
-from ....core.security import redact_url
+from ....core.security import check_not_local, redact_url
 from ....http.client import HTTPClient, HTTPResponse
 from ....sse.client import EventStreamDecoder
 from ..errors import A2AAuthError
 from .base import BindingContext
 
-__all__ = ["MAX_BAD_EVENTS", "HTTPBinding"]
+__all__ = ["MAX_BAD_EVENTS", "GuardedHTTPClient", "HTTPBinding"]
 
 MAX_BAD_EVENTS = 32
 _PREVIEW = 4096
@@ -41,6 +41,26 @@ def content_type(response: HTTPResponse) -> str:
     """The media type of a response, lower case, without parameters."""
     value: str = response.headers.get("content-type", "")
     return value.split(";", 1)[0].strip().lower()
+
+
+class GuardedHTTPClient(HTTPClient):
+    """An HTTPClient whose redirect hops may not lead to this machine or a private network.
+
+    For URLs a card from another machine gave us (and that card's own URL):
+    the first URL is checked by the client before use, each hop here.
+
+    Args:
+        refuse_local: Apply the check (False: a plain HTTPClient).
+        **options: :class:`HTTPConfig` fields.
+    """
+
+    def __init__(self, *, refuse_local: bool, **options: Any) -> None:
+        super().__init__(**options)
+        self._refuse_local = refuse_local
+
+    async def _check_redirect(self, url: str) -> None:
+        if self._refuse_local:
+            await check_not_local(url, what="a redirect from a remote agent")
 
 
 class HTTPBinding:
@@ -61,7 +81,9 @@ class HTTPBinding:
             if name.lower() not in taken
         }
         headers.update(service)
-        self.http = HTTPClient(headers=headers, **options)
+        self.http: HTTPClient = GuardedHTTPClient(
+            refuse_local=context.refuse_local, headers=headers, **options
+        )
         self.url = context.url
         self.shown = redact_url(context.url)
         self.max = context.max_message_size

@@ -33,6 +33,12 @@ the security policy on every URL) lives in the client. The contract:
   message goes through ``redact_url``/``redact_text``.
 * Service parameters (``A2A-Version``, ``A2A-Extensions``) travel as HTTP
   headers or gRPC metadata: ``context.service_params``.
+* The URL policy: the client checks an HTTP interface URL (``check_url``)
+  before building the binding, and for a card from another machine
+  (``context.refuse_local``) refuses any interface on this machine or a
+  private network (``check_not_local``, for a gRPC ``host:port`` too). A
+  gRPC binding applies the TLS policy to its target itself (GRPCClient does,
+  with ``allow_insecure`` from ``context.options``).
 
 Bindings are found by the card's ``protocolBinding`` name through
 :data:`BINDINGS`: ``"GRPC"`` -> module ``bindings/grpc.py``, class
@@ -101,6 +107,8 @@ class BindingContext:
         stream_timeout: Seconds a stream may stay silent before it counts as
             dropped (None: no limit; agents may work long between events).
         auth_hint: What the agent card asks for, for the message of a 401.
+        refuse_local: The card came from another machine: no request may go
+            to this machine or a private network (a redirect hop included).
         logger: Where the binding logs.
     """
 
@@ -114,6 +122,7 @@ class BindingContext:
     timeout: float | None = 60.0
     stream_timeout: float | None = None
     auth_hint: str = ""
+    refuse_local: bool = False
     logger: logging.Logger = field(
         default_factory=lambda: logging.getLogger("agenticaiframework.communication.a2a")
     )
