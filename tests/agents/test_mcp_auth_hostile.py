@@ -21,6 +21,7 @@ from agenticaiframework.communication.agents.mcp import MCPAuthorizationError, M
 from agenticaiframework.communication.agents.mcp.auth import (
     LoopbackCallback,
     MCPOAuth,
+    MemoryTokenStore,
     OAuthError,
 )
 from agenticaiframework.communication.agents.mcp.auth.core import (
@@ -371,6 +372,16 @@ async def test_a_hook_that_raises_is_an_oauth_error_with_the_cause(peer: Peer) -
 
     exc = await connect_fails(peer.url, MCPOAuth(client_id="w", client_assertion=broken))
     assert isinstance(exc, OAuthError) and isinstance(exc.__cause__, KeyError)
+
+
+async def test_a_token_store_that_fails_is_an_authentication_error(peer: Peer) -> None:
+    class BrokenStore(MemoryTokenStore):
+        async def get_tokens(self, resource: str) -> None:
+            raise OSError("disk gone")
+
+    exc = await connect_fails(peer.url, MCPOAuth(authorize=Callback(), store=BrokenStore()))
+    assert type(exc) is errors.AuthenticationError and "OSError: disk gone" in str(exc)
+    assert isinstance(exc.__cause__, OSError)
 
 
 async def test_no_way_to_register_is_a_config_error(peer: Peer) -> None:

@@ -29,7 +29,7 @@ import httpx
 from ....core import errors
 from ....core.auth import Auth, OAuth2Auth
 from ....core.codecs import loads
-from ....core.security import check_url, redact_url, resolves_to_local
+from ....core.security import check_url, redact_text, redact_url, resolves_to_local
 from ....http.client import HTTPClient, HTTPResponse
 from ..streamable_http import parse_bearer_challenge
 from .core import (
@@ -298,34 +298,45 @@ class MCPOAuth(Auth):
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """Send with the current token; on 401 or 403 insufficient_scope, authorize and resend."""
-        if self._resource is None:
-            self.bind(str(request.url.copy_with(query=None, fragment=None)))
-        token = await self._bearer()
-        if token is not None:
-            request.headers["Authorization"] = f"Bearer {token}"
-        response = yield request
-        step_ups = 0
-        rounds = 0
-        refreshed = False
-        while response.status_code in (401, 403):
-            challenge = parse_bearer_challenge(response.headers.get("www-authenticate", ""))
-            if response.status_code == 401:
-                # Once more after a refresh the server refused: a full authorization.
-                if rounds and not refreshed:
-                    return
-                rounds += 1
-                step_up = False
-            elif challenge.get("error") == "insufficient_scope" and step_ups < self.max_step_ups:
-                step_ups += 1
-                step_up = True
-            else:
-                return
-            await _read_bounded(response)
-            token, refreshed = await self._recover(
-                challenge, token, step_up=step_up, may_refresh=rounds < 2
-            )
-            request.headers["Authorization"] = f"Bearer {token}"
+        try:
+            if self._resource is None:
+                self.bind(str(request.url.copy_with(query=None, fragment=None)))
+            token = await self._bearer()
+            if token is not None:
+                request.headers["Authorization"] = f"Bearer {token}"
             response = yield request
+            step_ups = 0
+            rounds = 0
+            refreshed = False
+            while response.status_code in (401, 403):
+                challenge = parse_bearer_challenge(response.headers.get("www-authenticate", ""))
+                if response.status_code == 401:
+                    # Once more after a refresh the server refused: a full authorization.
+                    if rounds and not refreshed:
+                        return
+                    rounds += 1
+                    step_up = False
+                elif (
+                    challenge.get("error") == "insufficient_scope" and step_ups < self.max_step_ups
+                ):
+                    step_ups += 1
+                    step_up = True
+                else:
+                    return
+                await _read_bounded(response)
+                token, refreshed = await self._recover(
+                    challenge, token, step_up=step_up, may_refresh=rounds < 2
+                )
+                request.headers["Authorization"] = f"Bearer {token}"
+                response = yield request
+        except errors.CommunicationError:
+            raise
+        except Exception as exc:
+            # A token store or hook of the user's failed: ours, with the cause chained
+            # (the transport reports only our errors).
+            raise errors.AuthenticationError(
+                f"MCP authorization failed: {type(exc).__name__}: {redact_text(str(exc))[:300]}"
+            ) from exc
 
     # -- tokens ------------------------------------------------------------------------
 
