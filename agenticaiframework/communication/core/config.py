@@ -394,6 +394,10 @@ class WebSocketConfig(BaseConfig):
             like the auth headers, on a redirect to another origin.
         engine: The wire library: None (the default, ``"websockets"``),
             ``"websockets"`` or ``"picows"`` (the ``picows`` extra).
+        trace_field: Opt-in trace context in messages: when set (e.g.
+            ``"_trace"``) and tracing is live, each JSON object sent gets
+            ``{field: {"traceparent": ...}}`` and a received one's field
+            parents its span. None (default): messages are sent unchanged.
     """
 
     ping_interval: float = 20.0
@@ -421,8 +425,13 @@ class WebSocketConfig(BaseConfig):
     request_timeout: float = 30.0
     credential_headers: Sequence[str] = ()
     engine: str | None = None
+    trace_field: str | None = None
 
     def _validate(self) -> None:
+        if self.trace_field is not None and not (
+            isinstance(self.trace_field, str) and self.trace_field
+        ):
+            raise _fail("trace_field", f"must be a field name or None, got {self.trace_field!r}")
         if self.engine is not None:
             _check_choice("engine", self.engine, ("websockets", "picows"))
         _check_number("request_timeout", self.request_timeout)

@@ -112,6 +112,11 @@ _INSTRUMENTS: Final[dict[str, tuple[str, str, str]]] = {
     ),
     "messaging.process.duration": ("histogram", "s", "Duration of processing one message."),
     "mcp.client.operation.duration": ("histogram", "s", "Duration of MCP requests."),
+    "agentcomm.websocket.request.duration": (
+        "histogram",
+        "s",
+        "Duration of WebSocket request() calls, to the reply.",
+    ),
     "agentcomm.client.reconnects": ("counter", "{reconnect}", "Reconnects of a client."),
     "agentcomm.client.queued_messages": (
         "counter",
@@ -321,6 +326,22 @@ class Instrumentation:
     def event(span: Span, name: str, attributes: Mapping[str, Any] | None = None) -> None:
         """Add an event to a span (a reconnect, a flush of queued sends)."""
         span.add_event(name, attributes)
+
+    def received(
+        self, name: str, attributes: Mapping[str, Any], context: Context | None = None
+    ) -> None:
+        """A message taken by the application: a CONSUMER span and the consumed counter.
+
+        The span's parent is the sender's context when the message carried one.
+
+        Args:
+            name: The span name (``receive <destination>``).
+            attributes: Messaging attributes.
+            context: The context the message carried, or None.
+        """
+        self.count("messaging.client.consumed.messages", 1, attributes)
+        if self.tracing:
+            self.start_span(name, "consumer", attributes, context=context).end()
 
     # -- propagation ---------------------------------------------------------------------
 

@@ -90,6 +90,7 @@ from ..core.security import (
     origin_of,
     redact_text,
 )
+from ..core.telemetry import extract_field, traced_call
 from ..core.tls import client_ssl_context
 from . import engine as _engine
 from .engine import DialOptions, Link, check_engine
@@ -422,6 +423,12 @@ class WebSocketClient(BaseClient):
                 connection dropped while this message was being written.
             ClosedError: The client was closed.
         """
+        if self._otel.enabled:
+            await self._otel_send(message)
+            return
+        await self._send(message)
+
+    async def _send(self, message: Message) -> None:
         data = encode(message)
         conn = self._conn
         if self._live and conn is not None and conn.is_open:
@@ -472,6 +479,8 @@ class WebSocketClient(BaseClient):
                 close_code=item.code,
                 close_reason=item.reason,
             )
+        if self._otel.enabled:
+            self._otel_received(item)
         return item
 
     def __aiter__(self) -> Self:
@@ -486,6 +495,8 @@ class WebSocketClient(BaseClient):
         item = await self._next()
         if type(item) is _End:
             raise StopAsyncIteration
+        if self._otel.enabled:
+            self._otel_received(item)
         return item
 
     async def request(self, message: Mapping[str, Any], timeout: float | None = None) -> Any:
@@ -518,6 +529,18 @@ class WebSocketClient(BaseClient):
             ConnectionError: The connection was lost for good before the reply.
             ClosedError: The client was closed while waiting.
         """
+        if self._otel.enabled:
+            attributes = {**self._otel_attributes(), "messaging.operation.name": "request"}
+            return await traced_call(
+                self._otel,
+                f"request {attributes['messaging.destination.name']}",
+                attributes,
+                "agentcomm.websocket.request.duration",
+                lambda: self._request(message, timeout),
+            )
+        return await self._request(message, timeout)
+
+    async def _request(self, message: Mapping[str, Any], timeout: float | None) -> Any:
         if not isinstance(message, Mapping):
             raise errors.ProtocolError(
                 f"request() needs a dict message, got {type(message).__name__}"
@@ -620,8 +643,18 @@ class WebSocketClient(BaseClient):
 
     async def _dial(self) -> Link:
         """Open one connection: the handshake (each redirect hop checked), then the auth message."""
+        if self._otel.tracing:
+            attributes = self._otel_attributes()
+            attributes["url.full"] = self._safe_url
+            with self._otel.span("websocket connect", "client", attributes):
+                return await self._dial_link()
+        return await self._dial_link()
+
+    async def _dial_link(self) -> Link:
         cfg = self._config
         headers = dict(cfg.headers)
+        if self._otel.tracing:  # the connect span is current
+            self._otel.inject(headers)
         url = self._url
         if self._auth is not None:
             headers.update(await self._auth.headers())
@@ -1079,9 +1112,59 @@ class WebSocketClient(BaseClient):
                 f"{self._safe_url} (send_queue_size={cfg.send_queue_size})"
             )
         self._outbox.append(data)
+        if self._otel.enabled:
+            self._otel.count(
+                "agentcomm.client.queued_messages", 1, {"agentcomm.protocol": "websocket"}
+            )
+
+    # -- telemetry ------------------------------------------------------------
+
+    def _otel_attributes(self) -> dict[str, Any]:
+        parts = urlsplit(self._url)
+        secure = parts.scheme.lower() == "wss"
+        return {
+            "messaging.system": "websocket",
+            "messaging.destination.name": parts.path or "/",
+            "server.address": parts.hostname or "",
+            "server.port": parts.port or (443 if secure else 80),
+        }
+
+    async def _otel_send(self, message: Message) -> None:
+        """A send in its PRODUCER span; with ``trace_field``, a JSON object carries the context."""
+        otel = self._otel
+        attributes = self._otel_attributes()
+        attributes["messaging.operation.name"] = "send"
+        otel.count("messaging.client.sent.messages", 1, attributes)
+        if not otel.tracing:
+            await self._send(message)
+            return
+        field = self._config.trace_field
+        with otel.span(f"send {attributes['messaging.destination.name']}", "producer", attributes):
+            await self._send(otel.inject_field(message, field) if field else message)
+
+    def _otel_received(self, message: Message) -> None:
+        field = self._config.trace_field
+        attributes = self._otel_attributes()
+        attributes["messaging.operation.name"] = "receive"
+        context = extract_field(message, field) if field else None
+        self._otel.received(
+            f"receive {attributes['messaging.destination.name']}", attributes, context
+        )
+
+    def _otel_reconnected(self, attempts: int, queued: int) -> None:
+        """A reconnect: counted; a span with its attempts and the queued sends it flushes."""
+        otel = self._otel
+        otel.count("agentcomm.client.reconnects", 1, {"agentcomm.protocol": "websocket"})
+        if otel.tracing:
+            span = otel.start_span("websocket reconnect", "internal", self._otel_attributes())
+            span.add_event("reconnect", {"agentcomm.reconnect.attempts": attempts})
+            span.add_event("flush", {"agentcomm.queued_messages": queued})
+            span.end()
 
     async def _after_reconnect(self, conn: Link, attempts: int) -> None:
         """Flush the outage queue in order, go live, then fire reconnect and open."""
+        if self._otel.enabled:
+            self._otel_reconnected(attempts, len(self._outbox))
         outbox = self._outbox
         while outbox:
             if not conn.is_open:
