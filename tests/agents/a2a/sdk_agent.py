@@ -75,6 +75,7 @@ class AgentState:
         release: Set to let every ``wait`` task complete.
         started: Task ids whose work began (``wait`` and ``chunks``).
         headers: The headers of each A2A request (not the card's).
+        paths: The path of each A2A request.
         card_requests: The headers of each agent card request.
         token_requests: Headers and form body of each OAuth2 token request.
         canceled: Task ids canceled.
@@ -83,6 +84,7 @@ class AgentState:
     release: asyncio.Event = field(default_factory=asyncio.Event)
     started: list[str] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
     card_requests: list[dict[str, str]] = field(default_factory=list)
     token_requests: list[tuple[dict[str, str], str]] = field(default_factory=list)
     canceled: set[str] = field(default_factory=set)
@@ -274,6 +276,7 @@ class _Guard:
         if scope["type"] == "http" and scope["path"].startswith("/a2a/"):
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
             self.state.headers.append(headers)
+            self.state.paths.append(scope["path"])
             if not self._allowed(headers):
                 response = JSONResponse(
                     {"error": "unauthorized"},

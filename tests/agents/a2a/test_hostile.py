@@ -60,8 +60,10 @@ class Hostile:
     def __init__(self) -> None:
         self.base = ""
         self.stopped = asyncio.Event()
+        self.paths: list[str] = []
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.paths.append(scope["raw_path"].decode())
         name, _, rest = scope["path"].strip("/").partition("/")
         body = b""
         while True:
@@ -108,6 +110,18 @@ class Hostile:
             bad = {"name": "b", "supportedInterfaces": [{"url": 42, "protocolBinding": "JSONRPC"}]}
             await _start(send, b"application/json")
             await _chunk(send, json.dumps(bad).encode(), more=False)
+        elif name == "rest-tenant":
+            card3 = _card(self.base, name)
+            card3["supportedInterfaces"] = [
+                {
+                    "url": f"{self.base}/{name}/rest",
+                    "protocolBinding": "HTTP+JSON",
+                    "protocolVersion": "1.0",
+                    "tenant": "acme corp",
+                }
+            ]
+            await _start(send, b"application/json")
+            await _chunk(send, json.dumps(card3).encode(), more=False)
         else:
             await _start(send, b"application/json")
             await _chunk(send, json.dumps(_card(self.base, name)).encode(), more=False)
@@ -136,6 +150,10 @@ class Hostile:
             await _chunk(send, _event({"artifactUpdate": artifact}, request_id))
             await _chunk(send, b"data: nope\n\n")
             await _chunk(send, _event({"statusUpdate": done}, request_id), more=False)
+        elif name == "rest-tenant":
+            await _start(send, b"application/json")
+            reply = {"message": {"messageId": "m", "role": "ROLE_AGENT", "parts": [{"text": "hi"}]}}
+            await _chunk(send, json.dumps(reply).encode(), more=False)
         elif name == "wrong-id":
             await _start(send, b"application/json")
             reply = {"jsonrpc": "2.0", "id": "someone-else", "result": {"message": {}}}
@@ -235,3 +253,12 @@ async def test_malformed_replies_are_clear_errors(
         with pytest.raises(error) as info:
             await agent.send("hi")
     assert words in str(info.value)
+
+
+async def test_rest_puts_the_tenant_in_the_path(hostile: tuple[str, Hostile]) -> None:
+    base, app = hostile
+    async with client(base, "rest-tenant") as agent:
+        assert agent.interface.tenant == "acme corp"
+        reply = await agent.send("hi")
+    assert reply.text == "hi"
+    assert app.paths[-1] == "/rest-tenant/rest/acme%20corp/message:send"

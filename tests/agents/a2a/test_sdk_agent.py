@@ -338,3 +338,15 @@ async def test_oauth2_client_credentials_at_the_card_token_url() -> None:
     assert "grant_type=client_credentials" in form
     assert "scope=agent.use" in form
     assert headers["authorization"].startswith("Basic ")
+
+
+async def test_the_interface_tenant_goes_into_every_request(agent: RunningAgent) -> None:
+    # JSON-RPC carries it in params (HTTP+JSON in the path: see test_hostile.py).
+    async with A2AClient(agent.url, card_cache=False) as plain:
+        card = dict(plain.card)
+    card["supportedInterfaces"] = [{**i, "tenant": "acme"} for i in card["supportedInterfaces"]]
+    async with A2AClient(card=card, binding="jsonrpc") as client:
+        assert client.interface.tenant == "acme"
+        task = await client.send("task")
+        assert isinstance(task, Task)
+        assert (await client.get_task(task.id)).state == "completed"
