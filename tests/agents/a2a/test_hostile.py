@@ -152,8 +152,8 @@ class Hostile:
             await _chunk(send, _event({"statusUpdate": done}, request_id), more=False)
         elif name == "rest-tenant":
             await _start(send, b"application/json")
-            reply = {"message": {"messageId": "m", "role": "ROLE_AGENT", "parts": [{"text": "hi"}]}}
-            await _chunk(send, json.dumps(reply).encode(), more=False)
+            hi = {"message": {"messageId": "m", "role": "ROLE_AGENT", "parts": [{"text": "hi"}]}}
+            await _chunk(send, json.dumps(hi).encode(), more=False)
         elif name == "wrong-id":
             await _start(send, b"application/json")
             reply = {"jsonrpc": "2.0", "id": "someone-else", "result": {"message": {}}}
