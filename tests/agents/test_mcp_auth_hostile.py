@@ -223,6 +223,12 @@ async def test_bad_authorization_server_metadata(
             "invalid_grant",
         ),
         (401, {"error": "invalid_client"}, OAuthError, "invalid_client"),
+        (
+            400,
+            {"error": "invalid_grant", "error_description": "bad the-code"},
+            OAuthError,
+            "invalid_grant",
+        ),
         (500, "boom", OAuthError, None),
         (200, "not json", errors.ProtocolError, None),
         (200, {"token_type": "Bearer"}, errors.ProtocolError, None),
@@ -234,7 +240,16 @@ async def test_bad_authorization_server_metadata(
             None,
         ),
     ],
-    ids=["invalid-grant", "invalid-client", "500", "not-json", "no-token", "mac", "bad-expiry"],
+    ids=[
+        "invalid-grant",
+        "invalid-client",
+        "echo",
+        "500",
+        "not-json",
+        "no-token",
+        "mac",
+        "bad-expiry",
+    ],
 )
 async def test_token_endpoint_errors_are_clear(
     peer: Peer, status: int, body: Any, error: type[Exception], oauth_error: str | None

@@ -15,14 +15,14 @@ import hashlib
 import math
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ....core import errors
 from ....core.auth import _expires_in
-from ....core.security import check_not_local, check_url, redact_text, redact_url
+from ....core.security import REDACTED, check_not_local, check_url, redact_text, redact_url
 
 __all__ = [
     "PKCE",
@@ -536,13 +536,16 @@ def parse_callback(result: Any, *, state: str, issuer: str, iss_required: bool) 
 # -- the token endpoint -------------------------------------------------------------------
 
 
-def token_error(status: int, body: Any, what: str) -> OAuthError:
+def token_error(status: int, body: Any, what: str, hide: Iterable[str | None] = ()) -> OAuthError:
     """The error for a refusal by a token or registration endpoint.
 
     Args:
         status: The HTTP status.
         body: The decoded JSON body, if it was JSON.
         what: ``token request to https://...`` (already redacted).
+        hide: The secrets the request carried (code, verifier, secret,
+            refresh token ...): a server that echoes one back in its
+            ``error_description`` gets ``***`` printed instead.
 
     Returns:
         An :class:`OAuthError` naming the server's ``error`` code.
@@ -556,6 +559,9 @@ def token_error(status: int, body: Any, what: str) -> OAuthError:
     message = f"{what}: answered {status}"
     if code:
         message += f" {code}" + (f": {description}" if description else "")
+    for secret in hide:
+        if secret and len(secret) >= 4:
+            message = message.replace(secret, REDACTED)
     return OAuthError(message, error=code, status_code=status)
 
 

@@ -732,7 +732,10 @@ class MCPOAuth(Auth):
         )
         body = _json_or_none(response)
         if response.status_code != 200:
-            raise token_error(response.status_code, body, what)
+            secrets_sent = [form.get(name) for name in ("code", "code_verifier", "refresh_token")]
+            raise token_error(
+                response.status_code, body, what, (*secrets_sent, client.client_secret, assertion)
+            )
         if body is None:
             raise errors.ProtocolError(f"{what}: the token response is not JSON")
         return parse_token_response(
