@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
+import trustme
 from a2a.server.request_handlers import DefaultRequestHandlerV2
 from a2a.server.request_handlers.grpc_handler import GrpcHandler
 from a2a.server.routes import create_agent_card_routes
@@ -32,7 +34,7 @@ from agenticaiframework.communication.agents.a2a.bindings.grpc import (
 from agenticaiframework.communication.agents.a2a.client import A2AClient
 from agenticaiframework.communication.agents.a2a.errors import A2AAuthError, TaskNotFoundError
 from agenticaiframework.communication.agents.a2a.types import A2AObject
-from agenticaiframework.communication.core.errors import ConfigError, SecurityError
+from agenticaiframework.communication.core.errors import ConfigError, ConnectionError, SecurityError
 from agenticaiframework.communication.grpc.descriptors import schema_from_protos
 from agenticaiframework.communication.testing.http import serve_asgi
 from agenticaiframework.communication.testing.proxy import FaultProxy
@@ -95,11 +97,19 @@ class GRPCAgent:
 
 
 @contextlib.asynccontextmanager
-async def serve_grpc_agent(token: str | None = None) -> AsyncIterator[GRPCAgent]:
-    """The SDK's gRPC server (plus the card over HTTP) on 127.0.0.1, for the block."""
+async def serve_grpc_agent(
+    token: str | None = None, tls: tuple[bytes, bytes] | None = None
+) -> AsyncIterator[GRPCAgent]:
+    """The SDK's gRPC server (plus the card over HTTP) on 127.0.0.1, for the block.
+
+    ``tls``: (private key, certificate chain) PEM: serve gRPC over TLS.
+    """
     state = AgentState()
     server = grpc.aio.server(interceptors=[_RequireBearer(token)] if token else [])
-    port = server.add_insecure_port("127.0.0.1:0")
+    if tls is None:
+        port = server.add_insecure_port("127.0.0.1:0")
+    else:
+        port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials([tls]))
     late = _Late()
     async with serve_asgi(late) as url:
         card = build_card(url, token=token)
@@ -340,3 +350,24 @@ async def test_plain_text_grpc_to_a_remote_host_is_refused_before_any_connection
         await client.connect()
     assert info.value.code == "ERR_SECURITY"
     await client.close()
+
+
+async def test_grpcs_interface_with_the_ca_given(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    ca_path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_path))
+    tls = (cert.private_key_pem.bytes(), b"".join(c.bytes() for c in cert.cert_chain_pems))
+    async with serve_grpc_agent(tls=tls) as secured:
+        card = secured.card_for(f"grpcs://127.0.0.1:{secured.port}")
+        async with A2AClient(card=card, binding="grpc", ca_certs=str(ca_path)) as client:
+            reply = await client.send("hello over tls")
+            assert reply.text == "Hello! You said: hello over tls"  # type: ignore[union-attr]
+            events = await collect(client.stream("chunks 2"))
+            assert states(events)[-1] == "completed"
+        # Without our CA the server's certificate is not trusted: no message goes out.
+        started = len(secured.state.started)
+        async with A2AClient(card=card, binding="grpc", timeout=5) as untrusted:
+            with pytest.raises(ConnectionError):
+                await untrusted.send("chunks 1")
+        assert len(secured.state.started) == started
