@@ -350,6 +350,23 @@ async def test_session_keeps_qos1_messages_while_client_is_away(broker: Mosquitt
             assert [m.payload for m in got] == ["0", "1", "2"]
 
 
+async def test_session_delivers_more_queued_messages_than_the_brokers_window(
+    broker: Mosquitto,
+) -> None:
+    # Mosquitto sends at most 20 unacknowledged QoS 1 messages; the rest of the
+    # session's 100 come only as we acknowledge, including those that arrive in
+    # the same read as the CONNACK.
+    common: dict[str, Any] = {"client_id": "window-sub", "clean_session": False}
+    async with MQTTClient(broker.url, **common) as sub:
+        await sub.subscribe("win/#", qos=1)
+    async with MQTTClient(broker.url) as pub:
+        for i in range(100):
+            await pub.publish(f"win/{i}", str(i), qos=1)
+    async with MQTTClient(broker.url, **common) as sub:
+        got = await take(sub, 100)
+    assert [m.payload for m in got] == [str(i) for i in range(100)]
+
+
 async def test_queued_publishes_flush_in_order_and_bound(broker: Mosquitto) -> None:
     async with proxied(broker) as proxy:
         pub = MQTTClient(f"mqtt://127.0.0.1:{proxy.port}", max_queued_publishes=5, **FAST)

@@ -1,4 +1,4 @@
-"""MQTT: :class:`MQTTClient` on aiomqtt, and I/O-free topic matching (``topics.py``)."""
+"""MQTT: :class:`MQTTClient` on aiomqtt or gmqtt (``engine=``), and I/O-free topic matching."""
 
 from .client import (
     MessageHandler,

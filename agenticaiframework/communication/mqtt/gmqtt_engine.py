@@ -72,6 +72,10 @@ class _Protocol(MQTTProtocol):  # type: ignore[misc]
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self.reader_task = self._read_loop_future
+        # Set now, not after connect() returns: a persistent session's queued
+        # messages may come in the same read as the CONNACK, and their PUBACKs
+        # are written through it.
+        self.engine._protocol = self
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.engine.lost_reason = exc
@@ -297,6 +301,8 @@ class GmqttEngine:
             )
         except errors.CommunicationError:
             raise
+        except gmqtt.MQTTConnectError as exc:  # a CONNACK gmqtt could not read
+            raise errors.ConnectionError(f"MQTT connect to {self._where}: {exc}") from exc
         except OSError as exc:
             raise errors.ConnectionError(
                 f"MQTT connect to {self._where}: {type(exc).__name__}: {exc}"
@@ -316,8 +322,6 @@ class GmqttEngine:
         alias_maximum = first("topic_alias_maximum")
         if alias_maximum:
             self._aliases_out = TopicAliases(alias_maximum)
-        connection = self._client._connection
-        self._protocol = connection._protocol
 
     def _on_connect(self, client: Any, session_present: int, result: int, props: Any) -> None:
         self.session_present = bool(session_present)
@@ -449,7 +453,7 @@ class GmqttEngine:
     async def send(self, item: Item) -> bool:
         """Publish; see :meth:`.engine.Engine.send`. Safe to cancel."""
         protocol = self._protocol
-        if protocol is None or self._disconnected.done():
+        if protocol is None or not self._connack or self._disconnected.done():
             raise Lost("not connected")
         if protocol._paused:  # the socket's write buffer is full: wait for it
             try:
@@ -535,19 +539,15 @@ class GmqttEngine:
 
     def pause_reading(self) -> None:
         """Stop reading the socket until :meth:`resume_reading`."""
-        protocol = self._protocol or self._current_protocol()
+        protocol = self._protocol
         if protocol is not None:
             protocol.resumed.clear()
 
     def resume_reading(self) -> None:
         """Read the socket again."""
-        protocol = self._protocol or self._current_protocol()
+        protocol = self._protocol
         if protocol is not None:
             protocol.resumed.set()
-
-    def _current_protocol(self) -> _Protocol | None:
-        connection = self._client._connection
-        return connection._protocol if connection is not None else None  # type: ignore[no-any-return]
 
     async def wait_disconnected(self) -> BaseException | None:
         """Wait until the connection ends; the reason."""
