@@ -248,6 +248,15 @@ async def test_a_refused_refresh_token_means_a_new_authorization(servers: Any) -
     assert grants == ["authorization_code", "authorization_code"]
 
 
+async def test_closing_never_asks_the_user_again(servers: Any) -> None:
+    server = servers()
+    browser = Browser()
+    async with MCPClient(server.url, auth=MCPOAuth(authorize=browser)) as mcp:
+        await mcp.ping()
+        await server.post("/test/revoke-all")  # the DELETE of close() will get 401
+    assert len(browser.urls) == 1
+
+
 async def test_a_token_near_expiry_is_refreshed_before_sending(servers: Any) -> None:
     server = servers()
     browser = Browser()

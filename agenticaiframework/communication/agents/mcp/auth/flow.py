@@ -308,7 +308,8 @@ class MCPOAuth(Auth):
             step_ups = 0
             rounds = 0
             refreshed = False
-            while response.status_code in (401, 403):
+            # Ending a session is not worth asking the user again (it runs on close).
+            while response.status_code in (401, 403) and request.method != "DELETE":
                 challenge = parse_bearer_challenge(response.headers.get("www-authenticate", ""))
                 if response.status_code == 401:
                     # Once more after a refresh the server refused: a full authorization.
