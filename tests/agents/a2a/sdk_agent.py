@@ -76,6 +76,7 @@ class AgentState:
         started: Task ids whose work began (``wait`` and ``chunks``).
         headers: The headers of each A2A request (not the card's).
         paths: The path of each A2A request.
+        failing_subscribes: Answer this many REST subscriptions with 503 first.
         card_requests: The headers of each agent card request.
         token_requests: Headers and form body of each OAuth2 token request.
         canceled: Task ids canceled.
@@ -85,6 +86,7 @@ class AgentState:
     started: list[str] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
+    failing_subscribes: int = 0
     card_requests: list[dict[str, str]] = field(default_factory=list)
     token_requests: list[tuple[dict[str, str], str]] = field(default_factory=list)
     canceled: set[str] = field(default_factory=set)
@@ -277,6 +279,10 @@ class _Guard:
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
             self.state.headers.append(headers)
             self.state.paths.append(scope["path"])
+            if self.state.failing_subscribes and scope["path"].endswith(":subscribe"):
+                self.state.failing_subscribes -= 1
+                await JSONResponse({"error": "restarting"}, status_code=503)(scope, receive, send)
+                return
             if not self._allowed(headers):
                 response = JSONResponse(
                     {"error": "unauthorized"},

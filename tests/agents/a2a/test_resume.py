@@ -136,3 +136,21 @@ async def test_task_that_ends_while_the_stream_is_down_still_ends_the_loop(
                         await asyncio.sleep(0.05)
     assert "".join(_chunks(events)) == "".join(f"chunk {i};" for i in range(6))
     assert isinstance(events[-1], StatusUpdate) and events[-1].state == "completed"
+
+
+async def test_a_gateway_error_while_resuming_is_tried_again(
+    proxied: tuple[RunningAgent, FaultProxy],
+) -> None:
+    agent, proxy = proxied
+    events: list[object] = []
+    async with A2AClient(agent.url, binding="rest", resume_delay=0.05) as client:
+        async for event in client.stream("chunks 8 0.03"):
+            events.append(event)
+            if isinstance(event, ArtifactUpdate) and event.text == "chunk 1;":
+                agent.state.failing_subscribes = 2
+                await proxy.cut()
+        reconnects = client.stats.reconnects
+    assert agent.state.failing_subscribes == 0
+    assert reconnects == 3
+    assert "".join(_chunks(events)) == "".join(f"chunk {i};" for i in range(8))
+    assert isinstance(events[-1], StatusUpdate) and events[-1].state == "completed"

@@ -559,6 +559,11 @@ class A2AClient(BaseClient):
                 )
             except (errors.ConnectionError, errors.TimeoutError) as exc:
                 problem = exc
+            except errors.HTTPStatusError as exc:
+                # A gateway answering 5xx while the agent restarts: worth another try.
+                if not resumed or exc.status_code < 500:
+                    raise
+                problem = exc
             except UnsupportedOperationError:
                 if not resumed:
                     raise

@@ -53,6 +53,13 @@ class RESTBinding(HTTPBinding):
         self._base = base
 
     def _error(self, status: int, body: Any, what: str) -> errors.CommunicationError:
+        if not (isinstance(body, dict) and isinstance(body.get("error"), dict)):
+            # Not an A2A error body: a proxy, a gateway, a server restarting.
+            return errors.HTTPStatusError(
+                f"{what}: {self.shown} answered {status}",
+                status_code=status,
+                body_preview=str(body)[:300] if body is not None else "",
+            )
         return a2a_errors.from_rest_error(status, body, what=what)
 
     async def _call(
