@@ -8,7 +8,9 @@ this module (one per mode), except where a test needs its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -196,3 +198,60 @@ async def test_tool_schemas_come_from_the_typescript_server() -> None:
     assert add["inputSchema"]["properties"].keys() == {"a", "b"}
     assert add["outputSchema"]["properties"]["result"]["type"] == "integer"
     assert json.dumps(tools["echo"]["inputSchema"]["required"]) == '["text"]'
+
+
+# -- a stalled network: bounded waits ------------------------------------------------
+
+
+async def test_server_stalling_at_connect_is_a_timeout(servers: Servers) -> None:
+    # The proxy accepts the TCP connection and then forwards nothing: the
+    # initialize POST gets no response headers. The call itself has no deadline.
+    async with FaultProxy(servers("stateful-sse")) as proxy:
+        proxy.stall()
+        mcp = MCPClient(proxy.url, timeout=None, timeout_seconds=0.5)
+        with pytest.raises(errors.TimeoutError, match="no response headers") as info:
+            await asyncio.wait_for(mcp.connect(), 10)
+        assert info.value.code == "ERR_TIMEOUT"
+        await mcp.close()
+
+
+async def test_server_stalling_later_is_a_timeout_for_notifications(servers: Servers) -> None:
+    async with FaultProxy(servers("stateful-sse")) as proxy:
+        async with MCPClient(proxy.url, timeout=None, timeout_seconds=0.5) as mcp:
+            await mcp.ping()
+            proxy.stall()
+            with pytest.raises(errors.TimeoutError, match="no response headers"):
+                await asyncio.wait_for(mcp.notify("notifications/roots/list_changed"), 10)
+            proxy.resume()
+            await mcp.ping()  # the session goes on once the network does
+
+
+@pytest.fixture
+def full_backlog() -> Iterator[int]:
+    """A loopback port whose accept queue is full: a new connection is never established."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+    try:
+        yield port
+    finally:
+        for sock in (*fillers, listener):
+            sock.close()
+
+
+async def test_connecting_is_bounded_even_without_a_deadline(full_backlog: int) -> None:
+    # No call deadline and no bound on the response headers: only connect_timeout.
+    url = f"http://127.0.0.1:{full_backlog}/mcp"
+    mcp = MCPClient(url, timeout=None, timeout_seconds=0, connect_timeout=0.5, max_retries=0)
+    with pytest.raises(errors.TimeoutError) as info:
+        await asyncio.wait_for(mcp.connect(), 10)
+    assert info.value.code == "ERR_TIMEOUT"
+    await mcp.close()

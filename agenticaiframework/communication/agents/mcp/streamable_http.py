@@ -30,9 +30,13 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import logging
 import re
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
+
+import httpx
 
 from ...core import errors
 from ...core.codecs import loads
@@ -198,9 +202,8 @@ class StreamableHTTPTransport:
                 await self._fall_back(message)
             return
         headers = self._headers()
-        async with self._http.stream(
-            "POST", self._url, json=message, headers=headers, timeout=None
-        ) as response:
+        what = message.get("method") or "a reply"
+        async with self._open("POST", headers, what, json=message) as response:
             status = response.status_code
             if status in (200, 202, 204):
                 return
@@ -287,6 +290,45 @@ class StreamableHTTPTransport:
             pass
         return bytes(data[:_PREVIEW]).decode("utf-8", "replace")
 
+    @contextlib.asynccontextmanager
+    async def _open(
+        self, verb: str, headers: dict[str, str], what: str, *, json: Any = None, bound: bool = True
+    ) -> AsyncIterator[HTTPResponse]:
+        """Send a request and stream its response; reading the body is never bounded.
+
+        Connecting is bounded by ``connect_timeout`` and, when ``bound``, the
+        wait for the response headers by ``timeout_seconds`` (0: no bound).
+
+        Raises:
+            TimeoutError: No connection, or no response headers, in time.
+        """
+        config = self._http.config
+        connect = config.connect_timeout or None
+        # Connect, write and pool bounded, read not: an event stream may idle.
+        limits: Any = httpx.Timeout(None, connect=connect, write=connect, pool=connect)
+        wait = (config.timeout_seconds or None) if bound else None
+        async with contextlib.AsyncExitStack() as stack:
+            scope = asyncio.timeout(wait)
+            try:
+                async with scope:
+                    response = await stack.enter_async_context(
+                        self._http.stream(
+                            verb,
+                            self._url,
+                            json=json,
+                            headers=headers,
+                            timeout=limits,
+                            max_response_size=None,
+                        )
+                    )
+            except TimeoutError as exc:
+                if not scope.expired():
+                    raise  # connecting timed out (already our TimeoutError)
+                raise errors.TimeoutError(
+                    f"{what}: {self._shown} sent no response headers within {wait:g}s"
+                ) from exc
+            yield response
+
     async def _post_request(self, message: dict[str, Any], ready: asyncio.Future[None]) -> None:
         session = self._session
         assert session is not None
@@ -294,13 +336,10 @@ class StreamableHTTPTransport:
         method = message["method"]
         headers = self._headers()
         try:
-            async with self._http.stream(
-                "POST",
-                self._url,
-                json=message,
-                headers=headers,
-                timeout=None,
-                max_response_size=None,
+            # A JSON-response server sends the headers with the reply: only
+            # initialize (answered at once) has them bounded; a call has its deadline.
+            async with self._open(
+                "POST", headers, method, json=message, bound=method == "initialize"
             ) as response:
                 if response.status_code != 200:
                     raise await self._status_error(response, method, headers.get("MCP-Session-Id"))
@@ -419,9 +458,7 @@ class StreamableHTTPTransport:
                 decoder.resume_id,
             )
             try:
-                async with self._http.stream(
-                    "GET", self._url, headers=headers, timeout=None, max_response_size=None
-                ) as resumed:
+                async with self._open("GET", headers, f"{method} (resuming)") as resumed:
                     if resumed.status_code != 200:
                         raise await self._status_error(
                             resumed, f"{method} (resuming)", headers.get("MCP-Session-Id")
@@ -449,9 +486,7 @@ class StreamableHTTPTransport:
             if decoder.resume_id:
                 headers["Last-Event-ID"] = decoder.resume_id
             try:
-                async with self._http.stream(
-                    "GET", self._url, headers=headers, timeout=None, max_response_size=None
-                ) as response:
+                async with self._open("GET", headers, "the GET stream") as response:
                     status = response.status_code
                     self._settle_get()
                     if status == 405:
