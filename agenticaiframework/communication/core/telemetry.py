@@ -378,7 +378,12 @@ class Instrumentation:
             A new list.
         """
         headers = self.trace_headers(span)
-        kept = [(k, v) for k, v in pairs or () if k.lower() not in headers]
+        # A malformed pair is kept as it is: the caller's own validation reports it.
+        kept = [
+            pair
+            for pair in pairs or ()
+            if not (isinstance(pair, tuple | list) and pair and str(pair[0]).lower() in headers)
+        ]
         return kept + list(headers.items())
 
     def inject_meta(self, params: Any, span: Span | None = None) -> Any:

@@ -78,6 +78,7 @@ from ..core.health import HealthStatus, run_probe
 from ..core.lifecycle import BaseClient, ClientState
 from ..core.retry import retrying
 from ..core.security import check_endpoint, check_url
+from ..core.telemetry import error_type, extract_pairs, measure, monotonic
 from ..core.tls import client_ssl_context
 from .engine import (
     TOPIC_ALIAS_MAXIMUM,
@@ -253,11 +254,16 @@ class MQTTMessage:
 class _Route:
     """One ``on_message``/``on_request`` handler and what its filter names."""
 
-    __slots__ = ("handler", "names", "reply")
+    __slots__ = ("filter", "handler", "names", "reply")
 
     def __init__(
-        self, handler: MessageHandler, names: tuple[tuple[int, str], ...], reply: bool
+        self,
+        handler: MessageHandler,
+        names: tuple[tuple[int, str], ...],
+        reply: bool,
+        filter: str = "",
     ) -> None:
+        self.filter = filter  # the subscription filter, for telemetry (``process <filter>``)
         self.handler = handler
         self.names = names  # (level index, name) of each named wildcard
         self.reply = reply  # publish the return value to the response topic
@@ -548,7 +554,7 @@ class MQTTClient(BaseClient):
         def register(handler: H) -> H:
             if not callable(handler):
                 raise errors.ConfigError(f"handler for {topic_filter!r} must be callable")
-            self._router.add(flt, _Route(handler, names, reply))
+            self._router.add(flt, _Route(handler, names, reply, flt))
             self._sid_routes.clear()
             # Resubscribed when already subscribed without handlers: over MQTT 5
             # the subscription now needs its identifier.
@@ -792,6 +798,7 @@ class MQTTClient(BaseClient):
                 await self._events.emit("error", final)
                 return
             self.logger.info("MQTT reconnected to %s", where)
+            self._otel.count("agentcomm.client.reconnects", 1, {"agentcomm.protocol": "mqtt"})
             await self._events.emit("reconnect")
 
     def _log_retry(self, state: Any) -> None:
@@ -1093,6 +1100,43 @@ class MQTTClient(BaseClient):
                 gave up.
             ClosedError: The client is closed.
         """
+        if self._otel.enabled:
+            await self._otel_publish(
+                topic,
+                payload,
+                qos,
+                retain,
+                user_properties,
+                content_type,
+                message_expiry,
+                response_topic,
+                correlation_data,
+            )
+            return
+        await self._publish(
+            topic,
+            payload,
+            qos,
+            retain,
+            user_properties,
+            content_type,
+            message_expiry,
+            response_topic,
+            correlation_data,
+        )
+
+    async def _publish(
+        self,
+        topic: str,
+        payload: Message,
+        qos: int | None,
+        retain: bool,
+        user_properties: Mapping[str, str] | Iterable[tuple[str, str]] | None,
+        content_type: str | None,
+        message_expiry: int | None,
+        response_topic: str | None,
+        correlation_data: bytes | str | None,
+    ) -> None:
         if self._state is not ClientState.OPEN:
             self._ensure_usable()
             if self._failure is not None:
@@ -1323,6 +1367,7 @@ class MQTTClient(BaseClient):
                 f"(max_queued_publishes={bound})"
             )
         self._outbox.append(item)
+        self._otel.count("agentcomm.client.queued_messages", 1, {"agentcomm.protocol": "mqtt"})
 
     def _count_sent(self, item: Item) -> None:
         stats = self.stats
@@ -1363,6 +1408,8 @@ class MQTTClient(BaseClient):
         if delivery is None or self._state is ClientState.CLOSED:
             message = await self._take()
             handlers = self._routes_for(message)
+            if self._otel.enabled:
+                self._otel_taken(message, handlers)
             if not handlers and not self._events.has("message"):
                 return message  # nothing awaited after the take: nothing to lose
             delivery = _Delivery(message, handlers)
@@ -1422,7 +1469,9 @@ class MQTTClient(BaseClient):
                     # Counted before it runs: one cut short by a cancellation is not run twice.
                     delivery.step += 1
                     try:
-                        if route.names:
+                        if self._otel.enabled:
+                            result = await self._otel_process(route, message, payload)
+                        elif route.names:
                             levels = message.topic.split("/")
                             named = {name: levels[i] for i, name in route.names}
                             result = route.handler(message.topic, payload, **named)
@@ -1476,6 +1525,136 @@ class MQTTClient(BaseClient):
         self.stats.errors += 1
         self.logger.warning("%s", text)
         await self._events.emit("error", error)
+
+    # -- telemetry -----------------------------------------------------------
+
+    def _otel_attributes(self, topic: str, operation: str, qos: Any) -> dict[str, Any]:
+        cfg = self.config
+        attributes: dict[str, Any] = {
+            "messaging.system": "mqtt",
+            "messaging.operation.name": operation,
+            "messaging.destination.name": topic,
+            "server.address": cfg.host,
+            "server.port": cfg.port,
+        }
+        if qos in (0, 1, 2):
+            attributes["messaging.mqtt.qos"] = qos
+        if cfg.client_id:
+            attributes["messaging.client.id"] = cfg.client_id
+        return attributes
+
+    async def _otel_publish(
+        self,
+        topic: str,
+        payload: Message,
+        qos: int | None,
+        retain: bool,
+        user_properties: Mapping[str, str] | Iterable[tuple[str, str]] | None,
+        content_type: str | None,
+        message_expiry: int | None,
+        response_topic: str | None,
+        correlation_data: bytes | str | None,
+    ) -> None:
+        """A publish in its PRODUCER span; over MQTT 5 the context rides in user properties.
+
+        MQTT 3.1.1 has no place for it: the message goes out as it is.
+        """
+        otel = self._otel
+        level = self.config.default_qos if qos is None else qos
+        attributes = self._otel_attributes(topic, "publish", level)
+        otel.count("messaging.client.sent.messages", 1, attributes)
+        if not otel.tracing:
+            await self._publish(
+                topic,
+                payload,
+                qos,
+                retain,
+                user_properties,
+                content_type,
+                message_expiry,
+                response_topic,
+                correlation_data,
+            )
+            return
+        with otel.span(f"publish {topic}", "producer", attributes):
+            if self._v5:
+                pairs = (
+                    list(user_properties.items())
+                    if isinstance(user_properties, Mapping)
+                    else list(user_properties or ())
+                )
+                user_properties = otel.inject_pairs(pairs)
+            await self._publish(
+                topic,
+                payload,
+                qos,
+                retain,
+                user_properties,
+                content_type,
+                message_expiry,
+                response_topic,
+                correlation_data,
+            )
+
+    def _otel_taken(self, message: MQTTMessage, handlers: tuple[_Route, ...]) -> None:
+        """A message taken: counted; without handlers, its CONSUMER span (async for, receive)."""
+        otel = self._otel
+        attributes = self._otel_attributes(message.topic, "process", message.qos)
+        otel.count("messaging.client.consumed.messages", 1, attributes)
+        if otel.tracing and not handlers:
+            context = extract_pairs(message.user_property_pairs) if self._v5 else None
+            if message.mid:
+                attributes["messaging.message.id"] = str(message.mid)
+            otel.start_span(
+                f"process {message.topic}", "consumer", attributes, context=context
+            ).end()
+
+    async def _otel_process(self, route: _Route, message: MQTTMessage, payload: Any) -> Any:
+        """Run one handler in its CONSUMER span ``process <filter>``, timed.
+
+        The span's parent is the publisher's span when the message carried its
+        context (MQTT 5 user properties); otherwise it starts a new trace.
+        """
+        otel = self._otel
+        attributes = self._otel_attributes(message.topic, "process", message.qos)
+        if route.filter:
+            attributes["messaging.destination.template"] = route.filter
+        if message.mid:
+            attributes["messaging.message.id"] = str(message.mid)
+
+        async def run() -> Any:
+            if route.names:
+                levels = message.topic.split("/")
+                named = {name: levels[i] for i, name in route.names}
+                result = route.handler(message.topic, payload, **named)
+            else:
+                result = route.handler(message.topic, payload)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+
+        context = extract_pairs(message.user_property_pairs) if self._v5 else None
+        started = monotonic()
+        error: str | None = None
+        try:
+            if otel.tracing:
+                with otel.span(
+                    f"process {route.filter or message.topic}",
+                    "consumer",
+                    attributes,
+                    context=context,
+                ):
+                    return await run()
+            return await run()
+        except BaseException as exc:
+            error = error_type(exc)
+            raise
+        finally:
+            if otel.metering:
+                if error is not None:
+                    attributes["error.type"] = error
+                attributes.pop("messaging.message.id", None)  # per message: spans only
+                measure(otel, "messaging.process.duration", started, attributes)
 
     def __aiter__(self) -> MQTTClient:
         return self
