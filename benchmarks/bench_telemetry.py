@@ -152,6 +152,49 @@ async def run(quick: bool) -> list[Result]:
     return results
 
 
+async def cpu_per_operation(quick: bool) -> list[str]:
+    """This process's CPU time per operation for each variant (the server's CPU excluded).
+
+    On a shared machine wall-clock rates drift with the neighbours' load;
+    the client's own CPU time per operation is what telemetry adds to, and
+    is much steadier. Rounds are interleaved; the medians are reported.
+    """
+    import statistics
+    import time
+
+    n = 200 if quick else 2_000
+    rounds = 3 if quick else 10
+    workloads: list[tuple[str, Any, Call]] = [
+        ("HTTP GET", _http_clients, _http_get),
+        ("gRPC unary", _grpc_clients, _grpc_unary),
+        ("JSON-RPC over stdio", _stdio_clients, _jsonrpc),
+    ]
+    lines = ["| workload | off (µs CPU/op) | API, no SDK | SDK, dropping exporter | SDK overhead |"]
+    lines.append("| --- | ---: | ---: | ---: | ---: |")
+    for label, clients_of, call in workloads:
+        sdk, shutdown = _sdk()
+        try:
+            async with clients_of([{"telemetry": False}, {}, sdk]) as clients:
+                sides = [_side(c, call) for c in clients]
+                for side in sides:
+                    await side(n // 10)  # warm-up
+                cpu: list[list[float]] = [[], [], []]
+                for r in range(rounds):
+                    order = [0, 1, 2] if r % 2 == 0 else [2, 1, 0]
+                    for i in order:
+                        started = time.process_time()
+                        await sides[i](n // rounds)
+                        cpu[i].append((time.process_time() - started) / (n // rounds) * 1e6)
+                off, api, traced = (statistics.median(c) for c in cpu)
+                lines.append(
+                    f"| {label} | {off:,.0f} | {api:,.0f} ({api / off:.2f}x) | "
+                    f"{traced:,.0f} ({traced / off:.2f}x) | {traced - off:+,.0f} µs |"
+                )
+        finally:
+            shutdown()
+    return lines
+
+
 def overhead_lines(results: list[Result]) -> list[str]:
     """The SDK rows' overhead per operation, in percent and microseconds."""
     lines = []
@@ -165,6 +208,9 @@ def overhead_lines(results: list[Result]) -> list[str]:
 
 
 if __name__ == "__main__":
-    rows = asyncio.run(run("--quick" in sys.argv))
-    print(format_table("telemetry: variant vs telemetry=False", rows))
-    print("\n".join(["", *overhead_lines(rows)]))
+    if "--cpu" in sys.argv:
+        print("\n".join(asyncio.run(cpu_per_operation("--quick" in sys.argv))))
+    else:
+        rows = asyncio.run(run("--quick" in sys.argv))
+        print(format_table("telemetry: variant vs telemetry=False", rows))
+        print("\n".join(["", *overhead_lines(rows)]))
