@@ -200,7 +200,7 @@ def build_card(
         description="An a2a-sdk agent for the A2AClient tests.",
         version="1.0.0",
         capabilities=AgentCapabilities(streaming=streaming, push_notifications=False),
-        default_input_modes=["text/plain"],
+        default_input_modes=["text/plain", "application/json", "application/pdf", "image/png"],
         default_output_modes=["text/plain"],
         skills=[
             AgentSkill(id="echo", name="Echo", description="Echoes.", tags=["test"]),
@@ -303,6 +303,7 @@ def build_app(
         agent_executor=SDKAgentExecutor(state),
         task_store=InMemoryTaskStore(),
         agent_card=card,
+        validate_input_modes=True,
     )
     routes = [
         *create_agent_card_routes(card),

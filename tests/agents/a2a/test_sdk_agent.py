@@ -13,6 +13,7 @@ from agenticaiframework.communication.agents.a2a import (
     CARD_CACHE,
     A2AAuthError,
     ArtifactUpdate,
+    ContentTypeNotSupportedError,
     Message,
     Part,
     StatusUpdate,
@@ -350,3 +351,16 @@ async def test_the_interface_tenant_goes_into_every_request(agent: RunningAgent)
         task = await client.send("task")
         assert isinstance(task, Task)
         assert (await client.get_task(task.id)).state == "completed"
+
+
+@pytest.mark.parametrize("binding", BINDINGS)
+async def test_a_media_type_the_card_does_not_take_is_refused(
+    agent: RunningAgent, binding: str
+) -> None:
+    async with A2AClient(agent.url, binding=binding) as client:
+        assert "audio/wav" not in client.card["defaultInputModes"]
+        with pytest.raises(ContentTypeNotSupportedError) as info:
+            await client.send(b"RIFF....WAVE", media_type="audio/wav")
+    assert info.value.code == "ERR_A2A_CONTENT_TYPE_NOT_SUPPORTED"
+    assert info.value.remote_code == (-32005 if binding == "jsonrpc" else 400)
+    assert "audio/wav" in str(info.value)
