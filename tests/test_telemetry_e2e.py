@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 from opentelemetry.trace import SpanKind
 
-from agenticaiframework.communication import GRPCClient, HTTPClient
+from agenticaiframework.communication import GRPCClient, HTTPClient, MQTTClient
 from agenticaiframework.communication.agents.mcp import MCPClient
 from agenticaiframework.communication.testing.grpc import serve_grpc_proto
 from agenticaiframework.communication.testing.http import serve_asgi
 from tests.servers import trace_child
 from tests.servers.grpc_server import PROTO_FILE
+from tests.servers.mosquitto import Mosquitto
 from tests.telemetry_support import OTel, otel, traceparent_of
 
 __all__ = ["otel"]
@@ -55,7 +56,7 @@ async def http_app() -> AsyncIterator[tuple[str, _HeaderApp]]:
         yield url, app
 
 
-async def test_one_trace_across_http_grpc_and_mcp(
+async def test_one_trace_across_http_mqtt_grpc_and_mcp(
     http_app: tuple[str, _HeaderApp], otel: OTel
 ) -> None:
     url, app = http_app
@@ -63,6 +64,7 @@ async def test_one_trace_across_http_grpc_and_mcp(
     tracer = otel.tracer_provider.get_tracer("e2e")
     async with (
         serve_grpc_proto(PROTO_FILE, {"agents.v1.AgentService": service}) as grpc_server,
+        Mosquitto() as broker,
         HTTPClient(
             url.replace("://", f"://user:{PASSWORD}@"),
             headers={"Authorization": f"Bearer {TOKEN}"},
@@ -77,15 +79,35 @@ async def test_one_trace_across_http_grpc_and_mcp(
         MCPClient(
             command=[sys.executable, trace_child.__file__, f"--token={TOKEN}"], **otel.kwargs
         ) as mcp,
+        MQTTClient(broker.url, protocol="5", **otel.kwargs) as consumer,
+        MQTTClient(
+            broker.url.replace("://", f"://agent:{PASSWORD}@"), protocol="5", **otel.kwargs
+        ) as producer,
     ):
+        handled: list[Any] = []
+        consumer.on_message("events/+", qos=1)(lambda topic, payload: handled.append(payload))
+        await consumer.subscribe("events/+", qos=1)
         with tracer.start_as_current_span("agent turn") as parent:
             await http.get(f"/step?access_token={TOKEN}")
+            await producer.publish("events/step", {"token": TOKEN}, qos=1)
             await grpc.call("AgentService", "ExecuteTask", {"task_id": "t1"})
             result = await mcp.call_tool("add", {"a": 1, "b": 2, "secret": TOKEN})
+        received = await consumer.receive()  # runs the handler: outside the parent span
     trace_id = parent.get_span_context().trace_id
     http_span = otel.named("GET")[0]
     grpc_span = otel.named("agents.v1.AgentService/ExecuteTask")[0]
     mcp_span = otel.named("tools/call add")[0]
+    publish = otel.named("publish events/step")[0]
+    process = otel.named("process events/+")[0]
+    assert handled == [{"token": TOKEN}]
+    assert publish.kind is SpanKind.PRODUCER and publish.context.trace_id == trace_id
+    assert (
+        publish.parent is not None and publish.parent.span_id == parent.get_span_context().span_id
+    )
+    # The consumer ran later, in another client: its span joins the trace through the message.
+    assert process.kind is SpanKind.CONSUMER and process.context.trace_id == trace_id
+    assert process.parent is not None and process.parent.span_id == publish.context.span_id
+    assert received.user_properties["traceparent"] == traceparent_of(publish)
     for span, kind in (
         (http_span, SpanKind.CLIENT),
         (grpc_span, SpanKind.CLIENT),
