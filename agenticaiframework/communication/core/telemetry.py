@@ -69,6 +69,7 @@ __all__ = [
     "instrumentation_for",
     "measure",
     "monotonic",
+    "new_trace",
     "traced_call",
 ]
 
@@ -623,6 +624,18 @@ def extract(carrier: Mapping[str, Any] | None) -> Context | None:
     except ImportError:
         return None
     return propagate.extract({k: v for k, v in carrier.items() if isinstance(v, str)})
+
+
+def new_trace() -> Context:
+    """An empty context: a span started on it is the root of a new trace.
+
+    For a received message that carried no context (MQTT 3.1.1, or a
+    publisher without tracing): its span does not join whatever trace the
+    receiving task happens to be in.
+    """
+    from opentelemetry.context import Context
+
+    return Context()
 
 
 def extract_pairs(pairs: Iterable[tuple[str, str]] | None) -> Context | None:

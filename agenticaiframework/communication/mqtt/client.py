@@ -78,7 +78,7 @@ from ..core.health import HealthStatus, run_probe
 from ..core.lifecycle import BaseClient, ClientState
 from ..core.retry import retrying
 from ..core.security import check_endpoint, check_url
-from ..core.telemetry import error_type, extract_pairs, measure, monotonic
+from ..core.telemetry import error_type, extract_pairs, measure, monotonic, new_trace
 from ..core.tls import client_ssl_context
 from .engine import (
     TOPIC_ALIAS_MAXIMUM,
@@ -1602,7 +1602,9 @@ class MQTTClient(BaseClient):
         attributes = self._otel_attributes(message.topic, "process", message.qos)
         otel.count("messaging.client.consumed.messages", 1, attributes)
         if otel.tracing and not handlers:
-            context = extract_pairs(message.user_property_pairs) if self._v5 else None
+            context = (extract_pairs(message.user_property_pairs) if self._v5 else None) or (
+                new_trace()
+            )
             if message.mid:
                 attributes["messaging.message.id"] = str(message.mid)
             otel.start_span(
@@ -1633,7 +1635,9 @@ class MQTTClient(BaseClient):
                 result = await result
             return result
 
-        context = extract_pairs(message.user_property_pairs) if self._v5 else None
+        context = (extract_pairs(message.user_property_pairs) if self._v5 else None) or (
+            new_trace()
+        )
         started = monotonic()
         error: str | None = None
         try:
