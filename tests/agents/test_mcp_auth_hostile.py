@@ -523,6 +523,15 @@ async def test_a_client_assertion_hook_gets_the_issuer_as_audience(peer: Peer) -
     assert form["resource"] == peer.url
 
 
+def test_a_key_that_does_not_fit_the_algorithm_is_a_config_error() -> None:
+    from agenticaiframework.communication.agents.mcp.auth.core import sign_assertion
+    from tests.agents.test_mcp_auth import PRIVATE_KEY  # an EC key
+
+    with pytest.raises(errors.ConfigError, match="RS256") as info:
+        sign_assertion("c", "https://as", PRIVATE_KEY, algorithm="RS256", kid=None)
+    assert "PRIVATE KEY" not in str(info.value)
+
+
 def test_private_key_jwt_configuration_errors() -> None:
     with pytest.raises(errors.ConfigError, match="private_key"):
         MCPOAuth(authorize=Callback(), client_id="x", token_endpoint_auth_method="private_key_jwt")

@@ -16,7 +16,7 @@ import math
 import secrets
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -25,6 +25,8 @@ from ....core.auth import _expires_in
 from ....core.security import REDACTED, check_not_local, check_url, redact_text, redact_url
 
 __all__ = [
+    "AUTH_METHODS",
+    "JWT_BEARER_ASSERTION",
     "PKCE",
     "AuthServerMetadata",
     "ClientInfo",
@@ -35,13 +37,18 @@ __all__ = [
     "authorization_url",
     "canonical_resource",
     "check_discovered_url",
+    "choose_auth_method",
+    "client_auth",
+    "issuers_match",
     "parse_as_metadata",
     "parse_callback",
     "parse_resource_metadata",
     "parse_token_response",
+    "registered_client",
     "resource_allowed",
     "resource_metadata_urls",
     "select_scope",
+    "sign_assertion",
     "token_error",
     "union_scopes",
 ]
@@ -158,7 +165,6 @@ class AuthServerMetadata:
     authorization_response_iss_parameter_supported: bool = False
     jwks_uri: str | None = None
     url: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def urls(self) -> dict[str, str]:
         """Every URL of the document, by field name, for the policy check."""
@@ -775,8 +781,3 @@ def sign_assertion(
         raise errors.ConfigError(
             f"private_key: cannot sign a {algorithm} assertion with it ({type(exc).__name__})"
         ) from None
-
-
-def with_issuer(tokens: OAuthTokens, issuer: str) -> OAuthTokens:
-    """The same tokens, bound to ``issuer``."""
-    return replace(tokens, issuer=issuer)
