@@ -1,4 +1,4 @@
-"""``agentcomm demo --trace`` prints one span tree covering the demo's clients."""
+"""``agentcomm demo --trace`` prints the span tree of the demo's clients under one root."""
 
 from __future__ import annotations
 
@@ -18,12 +18,18 @@ DEMO = [sys.executable, "-m", "agenticaiframework.communication", "demo", "--tra
 def test_demo_trace_prints_one_tree_under_the_demo_span() -> None:
     proc = subprocess.run(DEMO, capture_output=True, text=True, timeout=55, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    tree = proc.stdout.split("span tree (OpenTelemetry, one trace):\n", 1)[1].splitlines()
+    tree = proc.stdout.split("span tree (OpenTelemetry):\n", 1)[1].splitlines()
     roots = [line for line in tree if line and not line.startswith(" ")]
-    assert len(roots) == 1 and roots[0].startswith("agentcomm demo [internal]")
+    assert roots[0].startswith("agentcomm demo [internal]")
+    # The demo's MQTT step speaks 3.1.1: its consumer span is the one other root (a new trace).
+    assert all(root.startswith("process agents/demo/status [consumer]") for root in roots[1:])
+    assert len(roots) <= 2
     children = "\n".join(tree[1:])
     assert "  POST [client]" in children and "http.response.status_code=201" in children
     assert "AgentService/ExecuteTask [client]" in children and "rpc.grpc.status_code=0" in children
+    assert "  websocket connect [client]" in children and "  request /agent [client]" in children
+    if "mqtt      round trip" in proc.stdout:
+        assert "  publish agents/demo/status [producer]" in children
     if "stdio     MCP tools/call" in proc.stdout:
         assert "  tools/call [client]" in children
 

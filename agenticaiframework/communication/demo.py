@@ -307,7 +307,7 @@ async def _traced_demo(out: TextIO) -> int:
     with provider.get_tracer("agentcomm.demo").start_as_current_span("agentcomm demo"):
         status = await run_demo(out)
     print("", file=out)
-    print("span tree (OpenTelemetry, one trace):", file=out)
+    print("span tree (OpenTelemetry):", file=out)
     for line in span_tree(exporter.get_finished_spans()):
         print(line, file=out)
     out.flush()
