@@ -30,8 +30,15 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from agenticaiframework.communication import GRPCClient, HTTPClient, STDIOClient
+from agenticaiframework.communication import (
+    GRPCClient,
+    HTTPClient,
+    MQTTClient,
+    STDIOClient,
+    WebSocketClient,
+)
 from tests.servers.grpc_server import PROTO_FILE
+from tests.servers.mosquitto import Mosquitto
 
 from .bench_stdio import _JSONRPC
 from .harness import Result, Side, compare_rows, format_table
@@ -86,6 +93,38 @@ async def _jsonrpc(client: STDIOClient, i: int) -> None:
     assert result["i"] == i
 
 
+async def _ws_request(client: WebSocketClient, i: int) -> None:
+    reply = await client.request({"n": i})
+    assert reply["n"] == i
+
+
+async def _mqtt_publish(client: MQTTClient, i: int) -> None:
+    await client.publish("bench/telemetry", b"x" * 64, qos=1)
+
+
+@contextlib.asynccontextmanager
+async def _ws_clients(kw: list[dict[str, Any]]) -> AsyncIterator[list[Any]]:
+    port = free_port()
+    async with (
+        child_server(["-m", "benchmarks.bench_websocket", "--serve", str(port)], port),
+        contextlib.AsyncExitStack() as stack,
+    ):
+        clients = []
+        for k in kw:
+            client = WebSocketClient(f"ws://127.0.0.1:{port}/echo", ping_interval=0, **k)
+            clients.append(await stack.enter_async_context(client))
+        yield clients
+
+
+@contextlib.asynccontextmanager
+async def _mqtt_clients(kw: list[dict[str, Any]]) -> AsyncIterator[list[Any]]:
+    async with Mosquitto() as broker, contextlib.AsyncExitStack() as stack:
+        pin_server(broker.pid)
+        yield [
+            await stack.enter_async_context(MQTTClient(broker.url, protocol="5", **k)) for k in kw
+        ]
+
+
 @contextlib.asynccontextmanager
 async def _http_clients(kw: list[dict[str, Any]]) -> AsyncIterator[list[Any]]:
     async with uvicorn_server() as url, contextlib.AsyncExitStack() as stack:
@@ -127,6 +166,8 @@ async def run(quick: bool) -> list[Result]:
         ("HTTP GET", "req/s", _http_clients, _http_get),
         ("gRPC unary", "calls/s", _grpc_clients, _grpc_unary),
         ("JSON-RPC over stdio", "rt/s", _stdio_clients, _jsonrpc),
+        ("WebSocket request()", "rt/s", _ws_clients, _ws_request),
+        ("MQTT 5 publish QoS 1", "msg/s", _mqtt_clients, _mqtt_publish),
     ]
     results: list[Result] = []
     for label, unit, clients_of, call in workloads:
@@ -168,6 +209,8 @@ async def cpu_per_operation(quick: bool) -> list[str]:
         ("HTTP GET", _http_clients, _http_get),
         ("gRPC unary", _grpc_clients, _grpc_unary),
         ("JSON-RPC over stdio", _stdio_clients, _jsonrpc),
+        ("WebSocket request()", _ws_clients, _ws_request),
+        ("MQTT 5 publish QoS 1", _mqtt_clients, _mqtt_publish),
     ]
     lines = ["| workload | off (µs CPU/op) | API, no SDK | SDK, dropping exporter | SDK overhead |"]
     lines.append("| --- | ---: | ---: | ---: | ---: |")
