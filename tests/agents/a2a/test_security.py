@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import pytest_asyncio
@@ -20,7 +20,8 @@ from agenticaiframework.communication.testing.http import serve_asgi
 from tests.servers import netns
 from tests.servers.netns import LOCAL_ALIAS, REMOTE_NAME, forward, run_in_netns
 
-from .sdk_agent import RunningAgent, serve_agent
+if TYPE_CHECKING:
+    from .sdk_agent import RunningAgent
 
 needs_netns = pytest.mark.skipif(
     not netns.available(), reason="needs unshare -rnm and ip (user and network namespaces)"
@@ -29,6 +30,9 @@ needs_netns = pytest.mark.skipif(
 
 @pytest_asyncio.fixture
 async def agent() -> AsyncIterator[RunningAgent]:
+    # Imported here: the namespace child imports this module and needs no a2a-sdk.
+    from .sdk_agent import serve_agent
+
     async with serve_agent() as running:
         yield running
 
@@ -138,8 +142,10 @@ async def _remote_plain_card_refused() -> None:
 
 
 async def _remote_card_may_not_point_here() -> None:
-    async with serve_agent() as agent:  # the local agent a hostile card points at
-        local_interface = f"{agent.url}/a2a/jsonrpc"
+    local_seen: list[str] = []
+    # The local service a hostile card points at: it must see no request.
+    async with serve_asgi(card_app(a_card(), local_seen)) as local:
+        local_interface = f"{local}/a2a/jsonrpc"
         alias_interface = local_interface.replace("127.0.0.1", LOCAL_ALIAS)
         for target in (local_interface, alias_interface):
             seen: list[str] = []
@@ -157,7 +163,7 @@ async def _remote_card_may_not_point_here() -> None:
                     await client.close()
             assert "this machine or a private network" in str(info.value)
             assert seen == ["/.well-known/agent-card.json"]
-        assert agent.state.headers == []
+    assert local_seen == []
 
 
 def redirect_app(location: str, seen: list[str]) -> Any:
@@ -178,9 +184,10 @@ def redirect_app(location: str, seen: list[str]) -> Any:
 
 
 async def _remote_card_may_not_redirect_here() -> None:
-    async with serve_agent() as agent:
+    local_seen: list[str] = []
+    async with serve_asgi(card_app(a_card(), local_seen)) as local:
         seen: list[str] = []
-        local_card = f"{agent.url}/.well-known/agent-card.json"
+        local_card = f"{local}/.well-known/agent-card.json"
         async with serve_asgi(redirect_app(local_card, seen)) as url:
             port = int(url.rsplit(":", 1)[1])
             async with forward(port) as remote_port:
@@ -192,7 +199,7 @@ async def _remote_card_may_not_redirect_here() -> None:
                 await client.close()
         assert "redirect" in str(info.value)
         assert seen == ["/.well-known/agent-card.json"]
-        assert agent.state.card_requests == []
+    assert local_seen == []
 
 
 async def _remote_scenarios() -> None:
