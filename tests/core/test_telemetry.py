@@ -179,3 +179,14 @@ def test_log_filter_adds_ids_only_inside_a_span(otel: OTel) -> None:
         assert log_filter.filter(inside)
     assert inside.trace_id == f"{span.get_span_context().trace_id:032x}"  # type: ignore[attr-defined]
     assert inside.span_id == f"{span.get_span_context().span_id:016x}"  # type: ignore[attr-defined]
+
+
+def test_live_tracing_covers_every_logger_of_the_package(otel: OTel) -> None:
+    part = logging.getLogger("agenticaiframework.communication.some.part")
+    assert not any(isinstance(f, TraceLogFilter) for f in part.filters)
+    instrumentation_for(HTTPConfig(**otel.kwargs), "http")
+    assert any(isinstance(f, TraceLogFilter) for f in part.filters)
+    assert any(
+        isinstance(f, TraceLogFilter)
+        for f in logging.getLogger("agenticaiframework.communication.mqtt").filters
+    )

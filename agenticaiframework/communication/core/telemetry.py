@@ -551,8 +551,6 @@ def _cancelled() -> type[BaseException]:
 #: The instrumentation of a client with telemetry off, or with nothing configured.
 DISABLED: Final = Instrumentation("disabled")
 
-_log_filter_installed = False
-
 
 def instrumentation_for(config: Any, protocol: str) -> Instrumentation:
     """Resolve a client's instrumentation from its config (once, at connect).
@@ -689,25 +687,27 @@ class TraceLogFilter(logging.Filter):
 _LOG_FILTER: Final = TraceLogFilter()
 
 
-def install_log_correlation(names: Iterable[str] = _OUR_LOGGERS) -> None:
-    """Install :class:`TraceLogFilter` on the package's loggers (idempotent).
+def install_log_correlation(names: Iterable[str] | None = None) -> None:
+    """Install :class:`TraceLogFilter` on loggers (idempotent).
 
-    Done by itself when a client's tracing is live; call it to cover loggers
-    of your own too.
+    Done by itself when a client's tracing goes live: then it covers every
+    logger of the package that exists (``agenticaiframework.communication``
+    and below). Call it with ``names`` to cover loggers of your own.
 
     Args:
-        names: Logger names.
+        names: Logger names; None for the package's loggers.
     """
-    global _log_filter_installed
-    default = names is _OUR_LOGGERS
-    if default and _log_filter_installed:
-        return
+    if names is None:
+        existing = [
+            name
+            for name in list(logging.root.manager.loggerDict)
+            if name == SCOPE or name.startswith(SCOPE + ".")
+        ]
+        names = [*_OUR_LOGGERS, *existing]
     for name in names:
         logger = logging.getLogger(name)
         if _LOG_FILTER not in logger.filters:
             logger.addFilter(_LOG_FILTER)
-    if default:
-        _log_filter_installed = True
 
 
 async def traced_call(
