@@ -3,7 +3,8 @@
 The agent is the a2a-sdk's own server (JSON-RPC and HTTP+JSON routes under
 uvicorn, in a child process: ``python -m benchmarks.bench_a2a --serve PORT``).
 Its executor answers ``hello`` with a direct message and ``events N`` with a
-task that sends N working status updates, then completes. Both clients are
+task that sends N working status updates (no message: the task stays
+small), then completes. Both clients are
 created once and reused (one keep-alive connection each), and both decode
 every event: ours into dicts, the SDK into protobuf messages.
 
@@ -69,11 +70,10 @@ def _serve(port: int) -> None:
                     )
                 )
                 updater = TaskUpdater(event_queue, task_id, context_id)
-                for index in range(int(words[1])):
-                    await updater.update_status(
-                        TaskState.TASK_STATE_WORKING,
-                        updater.new_agent_message([Part(text=f"step {index}")]),
-                    )
+                # Without a message each: the task's history stays small, so the
+                # agent's cost per event does not grow along the stream.
+                for _ in range(int(words[1])):
+                    await updater.update_status(TaskState.TASK_STATE_WORKING)
                 await updater.complete()
                 return
             await event_queue.enqueue_event(

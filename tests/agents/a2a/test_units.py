@@ -87,6 +87,12 @@ def test_tracker_snapshot_with_a_newer_status_reports_it_once() -> None:
     assert tracker.accept(status("TASK_STATE_COMPLETED", "2")) == []
 
 
+def test_tracker_keeps_repeated_statuses_outside_a_resync() -> None:
+    tracker = StreamTracker()
+    beats = [status("TASK_STATE_WORKING", "1"), status("TASK_STATE_WORKING", "1")]
+    assert [e for b in beats for e in tracker.accept(b)] == beats
+
+
 def test_tracker_keeps_a_chunk_that_only_looks_like_an_old_one() -> None:
     tracker = StreamTracker()
     tracker.accept(chunk(".", append=False))

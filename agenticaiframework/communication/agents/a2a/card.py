@@ -88,6 +88,29 @@ def _version_ok(version: str) -> bool:
     return major == PROTOCOL_VERSION.split(".", 1)[0]
 
 
+def _unwrap_oneofs(value: Any, depth: int = 0) -> Any:
+    """ts-proto's oneof form turned into ProtoJSON, in place (a security scheme's subtree).
+
+    The official JavaScript SDK (1.3) serves its card with ``JSON.stringify`` of
+    its in-memory object, so a oneof reaches the wire as ``{"scheme": {"$case":
+    "httpAuthSecurityScheme", "value": {...}}}`` where ProtoJSON has
+    ``{"httpAuthSecurityScheme": {...}}`` (OAuth2 flows likewise).
+    """
+    if isinstance(value, dict) and depth < 8:
+        for key in list(value):
+            inner = value[key]
+            if (
+                isinstance(inner, dict)
+                and isinstance(inner.get("$case"), str)
+                and set(inner) <= {"$case", "value"}
+            ):
+                del value[key]
+                value[inner["$case"]] = _unwrap_oneofs(inner.get("value"), depth + 1)
+            else:
+                _unwrap_oneofs(inner, depth + 1)
+    return value
+
+
 def validate_card(value: Any, *, source: str) -> dict[str, Any]:
     """Check that a decoded card is an A2A 1.x agent card we can use.
 
@@ -108,6 +131,10 @@ def validate_card(value: Any, *, source: str) -> dict[str, Any]:
         )
     if not isinstance(value.get("name"), str):
         raise errors.ProtocolError(f"agent card at {source}: 'name' is missing or not a string")
+    schemes = value.get("securitySchemes")
+    if isinstance(schemes, dict):
+        for scheme in schemes.values():
+            _unwrap_oneofs(scheme)
     interfaces = value.get("supportedInterfaces")
     if interfaces is None:
         if "url" in value or "preferredTransport" in value:

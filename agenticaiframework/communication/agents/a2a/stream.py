@@ -9,10 +9,11 @@ keeps what was delivered (the last status, each artifact's parts) and:
 * turns a snapshot into the updates the caller missed while the stream was
   down (new artifacts or appended parts as ``ArtifactUpdate``, a changed
   status as ``StatusUpdate``), never the snapshot itself;
-* drops live updates the caller already has: a status equal to the last one
-  delivered, an artifact equal to the one delivered, or appended parts that
-  the snapshot already brought (matched in order inside the window the
-  snapshot added).
+* drops live updates after a snapshot that the caller already has: a
+  status equal to the snapshot's (until another status arrives), an artifact
+  equal to the snapshot's, or appended parts the snapshot already brought
+  (matched in order inside the window the snapshot added). Outside that
+  window nothing is dropped: an agent may repeat a status on purpose.
 
 So the caller sees every update once, in order, and the iteration ends with
 the terminal (or interrupted: ``input-required``, ``auth-required``) state.
@@ -69,6 +70,7 @@ class StreamTracker:
         "_continuing",
         "_overlap",
         "_status",
+        "_status_overlap",
         "context_id",
         "delivered",
         "done",
@@ -86,6 +88,8 @@ class StreamTracker:
         self.delivered = 0
         self.dropped = 0
         self._status: Any = None
+        # After a resync: the first live status updates may repeat the snapshot's.
+        self._status_overlap = False
         self._artifacts: dict[str, list[Any]] = {}
         # artifactId -> [cursor, end]: parts the last snapshot added, that live appends may repeat.
         self._overlap: dict[str, list[int]] = {}
@@ -102,9 +106,11 @@ class StreamTracker:
         kind = event.kind
         if kind == "statusUpdate":
             status = event.get("status")
-            if status == self._status and self.delivered:
-                self.dropped += 1
-                return []
+            if self._status_overlap:
+                if status == self._status:
+                    self.dropped += 1
+                    return []
+                self._status_overlap = False
             self._status = status
             self._ids(event.get("taskId"), event.get("contextId"))
             if _is_final(status):
@@ -208,6 +214,7 @@ class StreamTracker:
         if isinstance(status, dict) and status != self._status:
             self._status = status
             out.append(StatusUpdate({**base, "status": status}))
+        self._status_overlap = True
         if _is_final(self._status):
             self.done = True
         self.delivered += len(out)
