@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -226,6 +227,21 @@ def test_security_and_url_parsing() -> None:
         MQTTClient("mqtt://127.0.0.1", clean_session=False)
     with pytest.raises(ConfigError, match="no_such"):
         MQTTClient("mqtt://127.0.0.1", no_such=1)
+
+
+# No broker and no engine at work: one run is enough.
+@pytest.mark.parametrize("mqtt_engine", ["aiomqtt"], indirect=True)
+def test_an_engine_that_is_not_installed_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "gmqtt", None)  # import gmqtt fails
+    monkeypatch.delitem(
+        sys.modules, "agenticaiframework.communication.mqtt.gmqtt_engine", raising=False
+    )
+    with pytest.raises(ConfigError) as info:
+        MQTTClient("mqtt://127.0.0.1", engine="gmqtt")
+    assert info.value.code == "ERR_CONFIG"
+    assert "pip install 'agenticaiframework-communication[mqtt-gmqtt]'" in str(info.value)
+    with pytest.raises(ConfigError, match="engine"):
+        MQTTClient("mqtt://127.0.0.1", engine="paho")
 
 
 async def test_publish_before_connect_and_after_close(broker: Mosquitto) -> None:

@@ -496,6 +496,8 @@ async def test_publish_refused_by_acl_is_err_auth_with_reason_code(tmp_path: Pat
             assert info.value.code == "ERR_AUTH"
             assert isinstance(info.value, MQTTAuthError) and info.value.reason_code == 0x87
             assert "secret/plans" in str(info.value)
+            with pytest.raises(MQTTAuthError, match="0x87"):  # QoS 2: refused in the PUBREC
+                await mqtt.publish("secret/plans", "x", qos=2)
             # 0x10 "no matching subscribers" is a success, and the client goes on.
             await mqtt.publish("open/nobody-listens", "x", qos=1)
             await mqtt.subscribe("open/#", qos=1)

@@ -226,6 +226,8 @@ class AiomqttEngine:
         )
         self._paho = client = conn._client
         _install_fast_publish(client, self, v5=v5)
+        if v5:
+            _install_pubrec_refusal(client)
         self._direct_write = all(hasattr(client, name) for name in _PAHO_SEND)
 
     # -- connection ----------------------------------------------------------
@@ -465,6 +467,34 @@ def _write_now(client: paho.Client, queue: Callable[[], T]) -> T:
 
 _PAHO_SEND = ("_on_socket_register_write", "_registered_write", "_call_socket_register_write")
 _PAHO_RECEIVE = ("_in_packet", "_send_puback", "_manual_ack")
+_PAHO_PUBREC = ("_handle_pubrec", "_out_message_mutex", "_out_messages", "_do_on_publish")
+
+
+def _install_pubrec_refusal(client: paho.Client) -> None:
+    """End a QoS 2 publish the broker refuses in its PUBREC (MQTT 5 reason >= 0x80).
+
+    paho ignores the reason and sends PUBREL anyway, so the refusal reads as
+    a success. Here the flow ends at the PUBREC (MQTT 5, 4.3.3): paho reports
+    it to ``on_publish`` with the reason code (which fails the publish) and
+    forgets the message, as it does on PUBCOMP.
+    """
+    if not all(hasattr(client, name) for name in _PAHO_PUBREC):
+        return
+    original = client._handle_pubrec
+
+    def handle_pubrec() -> MQTTErrorCode:
+        packet = client._in_packet["packet"]
+        if len(packet) > 2 and packet[2] >= 0x80:
+            mid = int.from_bytes(packet[:2], "big")
+            with client._out_message_mutex:
+                if mid in client._out_messages:
+                    reason = ReasonCode(PacketTypes.PUBREC, identifier=packet[2])  # type: ignore[no-untyped-call]
+                    props = Properties(PacketTypes.PUBREC)  # type: ignore[no-untyped-call]
+                    return client._do_on_publish(mid, reason, props)
+            return paho.MQTT_ERR_SUCCESS
+        return original()
+
+    client._handle_pubrec = handle_pubrec  # type: ignore[method-assign]
 
 
 def _install_fast_publish(client: paho.Client, engine: AiomqttEngine, *, v5: bool) -> None:
