@@ -7,6 +7,8 @@
 //   /                 open
 //   /secure           the same agent behind a bearer token (TOKEN, default "s3cret"):
 //                     its card declares the scheme; its interfaces answer 401 without it.
+//                     (The SDK serves the card with JSON.stringify of its object, so the
+//                     scheme arrives in ts-proto's oneof form: {"scheme": {"$case", "value"}}.)
 // What the agent does, by the first text part of the message:
 //   "task [N] [MS]"   a task: submitted -> working -> N artifact chunks (appended to one
 //                     artifact "report", one every MS ms) -> completed (default N=3, MS=0);
@@ -184,15 +186,6 @@ function makeCard(base, secure) {
   };
 }
 
-// The SDK's card handler serialises the card object with JSON.stringify, so its internal
-// oneof form ({scheme: {$case, value}}) would reach the wire; serve the ProtoJSON form.
-function wireCard(card) {
-  const schemes = Object.fromEntries(
-    Object.entries(card.securitySchemes).map(([name, s]) => [name, { [s.scheme.$case]: s.scheme.value }])
-  );
-  return { ...card, securitySchemes: schemes };
-}
-
 function requireBearer(req, res, next) {
   if (req.headers.authorization === `Bearer ${token}`) return next();
   res.status(401).set('WWW-Authenticate', 'Bearer').json({ error: 'a bearer token is required' });
@@ -206,7 +199,7 @@ function mount(prefix, secure) {
   cards.push([prefix, card]);
   const handler = new DefaultRequestHandler(card, new InMemoryTaskStore(), new TestAgent());
   const guard = secure ? [requireBearer] : [];
-  app.use(`${prefix}/${AGENT_CARD_PATH}`, agentCardHandler({ agentCardProvider: async () => wireCard(card) }));
+  app.use(`${prefix}/${AGENT_CARD_PATH}`, agentCardHandler({ agentCardProvider: handler }));
   app.use(`${prefix}/a2a/jsonrpc`, ...guard, jsonRpcHandler({ requestHandler: handler, userBuilder: UserBuilder.noAuthentication }));
   app.use(`${prefix}/a2a/rest`, ...guard, restHandler({ requestHandler: handler, userBuilder: UserBuilder.noAuthentication }));
 }

@@ -282,3 +282,49 @@ async def test_leaving_a_stream_early_closes_it_and_the_task_can_still_be_cancel
         # The task keeps running on the agent; cancel it so the agent is idle again.
         canceled = await agent.cancel_task(first["id"])
     assert canceled.state == "canceled"
+
+
+def test_a_js_sdk_card_with_oauth2_flows_in_oneof_form_is_read() -> None:
+    """The JS SDK serves oneofs as {"$case", "value"}; the card still names its token URL."""
+    from agenticaiframework.communication.agents.a2a.card import auth_from_card, validate_card
+
+    card = validate_card(
+        {
+            "name": "js",
+            "supportedInterfaces": [
+                {
+                    "url": "https://a.example/rpc",
+                    "protocolBinding": "JSONRPC",
+                    "protocolVersion": "1.0",
+                }
+            ],
+            "securitySchemes": {
+                "oauth": {
+                    "scheme": {
+                        "$case": "oauth2SecurityScheme",
+                        "value": {
+                            "description": "",
+                            "flows": {
+                                "flow": {
+                                    "$case": "clientCredentials",
+                                    "value": {"tokenUrl": "https://a.example/token", "scopes": {}},
+                                }
+                            },
+                        },
+                    }
+                }
+            },
+            "securityRequirements": [{"schemes": {"oauth": {"list": []}}}],
+        },
+        source="test",
+    )
+    assert card["securitySchemes"]["oauth"] == {
+        "oauth2SecurityScheme": {
+            "description": "",
+            "flows": {"clientCredentials": {"tokenUrl": "https://a.example/token", "scopes": {}}},
+        }
+    }
+    _auth, token_url = auth_from_card(
+        card, {"client_id": "id", "client_secret": "secret"}, allow_insecure=False
+    )
+    assert token_url == "https://a.example/token"
