@@ -287,6 +287,37 @@ async def test_mqtts_with_ca_certs(tmp_path: Path) -> None:
         await untrusted.close()
 
 
+async def test_mqtts_mutual_tls(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    server, client = ca.issue_cert("127.0.0.1"), ca.issue_cert("agent-1")
+    paths = {name: tmp_path / f"{name}.pem" for name in ("ca", "cert", "key", "ccert", "ckey")}
+    ca.cert_pem.write_to_path(str(paths["ca"]))
+    server.cert_chain_pems[0].write_to_path(str(paths["cert"]))
+    server.private_key_pem.write_to_path(str(paths["key"]))
+    client.cert_chain_pems[0].write_to_path(str(paths["ccert"]))
+    client.private_key_pem.write_to_path(str(paths["ckey"]))
+    tls_port = free_port()
+    extra = (
+        f"listener {tls_port} 127.0.0.1\ncafile {paths['ca']}\ncertfile {paths['cert']}\n"
+        f"keyfile {paths['key']}\nrequire_certificate true\n"
+    )
+    url = f"mqtts://127.0.0.1:{tls_port}"
+    async with Mosquitto(extra_config=extra):
+        async with MQTTClient(
+            url,
+            ca_certs=str(paths["ca"]),
+            client_cert=str(paths["ccert"]),
+            client_key=str(paths["ckey"]),
+        ) as mqtt:
+            await mqtt.subscribe("mtls/#", qos=1)
+            await mqtt.publish("mtls/x", "with a client certificate", qos=1)
+            assert (await take(mqtt, 1))[0].payload == "with a client certificate"
+        without = MQTTClient(url, ca_certs=str(paths["ca"]), connect_timeout=3)
+        with pytest.raises(ConnectionError):  # the broker wants a client certificate
+            await without.connect()
+        await without.close()
+
+
 # -- last will, outages, queues -----------------------------------------------------
 
 
