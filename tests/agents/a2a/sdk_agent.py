@@ -295,10 +295,15 @@ class _Guard:
 
 
 def build_app(
-    base: str, state: AgentState, *, token: str | None = None, auth_kind: str = "bearer"
+    base: str,
+    state: AgentState,
+    *,
+    token: str | None = None,
+    auth_kind: str = "bearer",
+    streaming: bool = True,
 ) -> Any:
     """The ASGI app: card, JSON-RPC and REST routes over one request handler."""
-    card = build_card(base, token=token, auth_kind=auth_kind)
+    card = build_card(base, token=token, auth_kind=auth_kind, streaming=streaming)
     handler = DefaultRequestHandlerV2(
         agent_executor=SDKAgentExecutor(state),
         task_store=InMemoryTaskStore(),
@@ -338,12 +343,18 @@ class RunningAgent:
     _token: str | None
     _auth_kind: str = "bearer"
 
-    def advertise(self, base: str) -> None:
+    def advertise(self, base: str, *, streaming: bool = True) -> None:
         """Serve a card whose interfaces are under ``base`` (a FaultProxy's URL, say).
 
         The agent starts afresh (no tasks); the state is kept.
+
+        Args:
+            base: The base URL of the interfaces.
+            streaming: What the card's ``capabilities.streaming`` says.
         """
-        self._late.app = build_app(base, self.state, token=self._token, auth_kind=self._auth_kind)
+        self._late.app = build_app(
+            base, self.state, token=self._token, auth_kind=self._auth_kind, streaming=streaming
+        )
 
 
 @contextlib.asynccontextmanager

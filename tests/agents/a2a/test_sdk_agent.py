@@ -364,3 +364,15 @@ async def test_a_media_type_the_card_does_not_take_is_refused(
     assert info.value.code == "ERR_A2A_CONTENT_TYPE_NOT_SUPPORTED"
     assert info.value.remote_code == (-32005 if binding == "jsonrpc" else 400)
     assert "audio/wav" in str(info.value)
+
+
+async def test_stream_from_an_agent_that_cannot_stream_is_one_send() -> None:
+    async with serve_agent() as plain:
+        plain.advertise(plain.url, streaming=False)
+        async with A2AClient(plain.url, card_cache=False) as client:
+            events = [event async for event in client.stream("task")]
+    assert len(events) == 1
+    assert isinstance(events[0], Task) and events[0].state == "completed"
+    assert plain.state.headers and all(
+        "text/event-stream" not in h.get("accept", "") for h in plain.state.headers
+    )

@@ -456,7 +456,9 @@ class A2AClient(BaseClient):
         :class:`Message` (``event.kind``). The iteration ends after the
         task's final state (terminal, or ``input-required``/``auth-required``)
         or a direct message reply; a dropped stream is resumed (see the
-        module docstring). Leaving the loop early closes the stream.
+        module docstring). Leaving the loop early closes the stream. When the
+        card says the agent cannot stream (``capabilities.streaming`` false),
+        the message goes by ``SendMessage`` and its answer is the one event.
 
         Args:
             content: As for :meth:`send`.
@@ -497,6 +499,13 @@ class A2AClient(BaseClient):
             reference_task_ids=reference_task_ids,
         )
         self.stats.sent += 1
+        capabilities = self.card.get("capabilities")
+        if isinstance(capabilities, dict) and capabilities.get("streaming") is False:
+            # The card says the agent cannot stream: one SendMessage, its answer as the one event.
+            reply = await binding.send_message(request)
+            self.stats.received += 1
+            yield parse_send_response(reply, what="SendMessage")
+            return
         tracker = StreamTracker(task_id, continuing=task_id is not None)
         async with aclosing(
             self._follow(
