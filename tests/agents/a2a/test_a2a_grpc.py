@@ -9,6 +9,7 @@ at run time through GRPCClient.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -371,3 +372,24 @@ async def test_grpcs_interface_with_the_ca_given(tmp_path: Path) -> None:
             with pytest.raises(ConnectionError):
                 await untrusted.send("chunks 1")
         assert len(secured.state.started) == started
+
+
+async def test_a_silent_stream_counts_as_dropped_and_is_resumed(agent: GRPCAgent) -> None:
+    """stream_timeout: the proxy holds every byte for a while; the task still ends once each."""
+    chunks = 12
+    async with FaultProxy(agent.port) as proxy:
+        card = agent.card_for(f"127.0.0.1:{proxy.port}")
+        async with A2AClient(
+            card=card, binding="grpc", stream_timeout=0.3, resume_delay=0.05, max_resumes=20
+        ) as client:
+            events: list[A2AObject] = []
+            held = False
+            async for event in client.stream(f"chunks {chunks} 0.05"):
+                events.append(event)
+                if not held and sum(1 for e in events if e.kind == "artifactUpdate") == 3:
+                    held = True
+                    proxy.stall()
+                    asyncio.get_running_loop().call_later(1.0, proxy.resume)
+            assert client.stats.reconnects >= 1
+    assert states(events).count("completed") == 1 and states(events)[-1] == "completed"
+    assert artifact_text(events) == "".join(f"chunk {i};" for i in range(chunks))
