@@ -9,6 +9,7 @@ import pytest
 import pytest_asyncio
 
 from agenticaiframework.communication import A2AClient
+from agenticaiframework.communication.agents import a2a
 from agenticaiframework.communication.agents.a2a import (
     CARD_CACHE,
     A2AAuthError,
@@ -376,3 +377,29 @@ async def test_stream_from_an_agent_that_cannot_stream_is_one_send() -> None:
     assert plain.state.headers and all(
         "text/event-stream" not in h.get("accept", "") for h in plain.state.headers
     )
+
+
+@pytest.mark.parametrize("binding", BINDINGS)
+async def test_push_and_extended_card_errors_keep_their_codes(
+    agent: RunningAgent, binding: str
+) -> None:
+    async with A2AClient(agent.url, binding=binding) as client:
+        task = await client.send("task")
+        assert isinstance(task, Task)
+        with pytest.raises(a2a.A2AError) as push:
+            await client.set_push_config(task.id, "https://hooks.example.com/a2a", token="t")
+        with pytest.raises(a2a.A2AError) as extended:
+            await client.get_extended_card()
+    assert push.value.code == "ERR_A2A_PUSH_NOT_SUPPORTED"
+    assert extended.value.code in (
+        "ERR_A2A_EXTENDED_CARD_NOT_CONFIGURED",
+        "ERR_A2A_UNSUPPORTED_OPERATION",
+    )
+
+
+async def test_health_check(agent: RunningAgent) -> None:
+    async with A2AClient(agent.url) as client:
+        status = await client.health_check()
+    assert status.is_healthy and "SDK test agent" in status.detail
+    down = await A2AClient(f"{agent.url}/nowhere/card.json").health_check()
+    assert not down.is_healthy and "404" in down.detail
