@@ -24,6 +24,7 @@ from ...core.codecs import loads
 from ...core.security import origin_of, redact_url
 from ...http.client import HTTPClient, HTTPResponse
 from ...sse.client import EventStreamDecoder
+from .faults import as_communication_error
 
 if TYPE_CHECKING:
     from .session import MCPSession
@@ -114,8 +115,10 @@ class LegacySSE:
             failure: errors.CommunicationError = errors.ConnectionError(
                 f"{self._shown}: the HTTP+SSE stream ended"
             )
-        except errors.CommunicationError as exc:
-            failure = exc
+        except Exception as exc:  # ours, or an auth of the user's: never a silent end
+            failure = as_communication_error(exc, "the HTTP+SSE stream", self._url)
+            if failure is not exc:
+                failure.__cause__ = exc
         if not ready.done():
             ready.set_exception(failure)
         else:
@@ -161,9 +164,15 @@ class LegacySSE:
             HTTPStatusError: The server refused it.
         """
         assert self.endpoint is not None
-        response = await self._http.request(
-            "POST", self.endpoint, json=message, retry=False, max_response_size=self._max
-        )
+        try:
+            response = await self._http.request(
+                "POST", self.endpoint, json=message, retry=False, max_response_size=self._max
+            )
+        except errors.CommunicationError:
+            raise
+        except Exception as exc:  # an auth of the user's
+            what = message.get("method") or "a reply"
+            raise as_communication_error(exc, what, self.endpoint) from exc
         if not 200 <= response.status_code < 300:
             raise errors.HTTPStatusError(
                 f"{message.get('method') or 'a reply'}: {redact_url(self.endpoint)} answered "

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ...core import errors
 from ...stdio.client import STDIOClient
 from ...stdio.jsonrpc import RequestId
+from .faults import as_communication_error
 
 if TYPE_CHECKING:
     from .session import MCPSession
@@ -69,6 +70,11 @@ class StdioTransport:
             except errors.CommunicationError as exc:
                 # ProcessExitedError / StdoutClosedError: nothing more can come.
                 session.transport_failed(exc)
+                return
+            except Exception as exc:  # not ours: still every pending call fails, with it
+                failure = as_communication_error(exc, "reading from the server", "")
+                failure.__cause__ = exc
+                session.transport_failed(failure)
                 return
             if isinstance(message, dict | list):
                 session.handle_message(message)

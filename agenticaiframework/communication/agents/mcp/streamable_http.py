@@ -44,6 +44,7 @@ from ...core.security import redact_text, redact_url
 from ...http.client import HTTPClient, HTTPResponse
 from ...sse.client import EventStreamDecoder
 from ...stdio import jsonrpc
+from .faults import as_communication_error
 from .legacy_sse import FALLBACK_STATUSES, LegacySSE
 from .session import MCPAuthorizationError, SessionExpiredError
 
@@ -96,6 +97,9 @@ class StreamableHTTPTransport:
         self._shown = redact_url(url)
         self._max = max_message_size
         self._http = HTTPClient(**options)
+        # Streamed requests: connect, write and pool bounded, read not (an event stream may idle).
+        connect = self._http.config.connect_timeout or None
+        self._stream_limits: Any = httpx.Timeout(None, connect=connect, write=connect, pool=connect)
         self._logger = logger
         self._session: MCPSession | None = None
         self.session_id: str | None = None
@@ -302,11 +306,7 @@ class StreamableHTTPTransport:
         Raises:
             TimeoutError: No connection, or no response headers, in time.
         """
-        config = self._http.config
-        connect = config.connect_timeout or None
-        # Connect, write and pool bounded, read not: an event stream may idle.
-        limits: Any = httpx.Timeout(None, connect=connect, write=connect, pool=connect)
-        wait = (config.timeout_seconds or None) if bound else None
+        wait = (self._http.config.timeout_seconds or None) if bound else None
         async with contextlib.AsyncExitStack() as stack:
             scope = asyncio.timeout(wait)
             try:
@@ -317,16 +317,21 @@ class StreamableHTTPTransport:
                             self._url,
                             json=json,
                             headers=headers,
-                            timeout=limits,
+                            timeout=self._stream_limits,
                             max_response_size=None,
                         )
                     )
             except TimeoutError as exc:
                 if not scope.expired():
-                    raise  # connecting timed out (already our TimeoutError)
+                    # Connecting timed out (already ours), or code of the user's (auth).
+                    raise as_communication_error(exc, what, self._url) from exc
                 raise errors.TimeoutError(
                     f"{what}: {self._shown} sent no response headers within {wait:g}s"
                 ) from exc
+            except errors.CommunicationError:
+                raise
+            except Exception as exc:  # an auth or transport of the user's failed
+                raise as_communication_error(exc, what, self._url) from exc
             yield response
 
     async def _post_request(self, message: dict[str, Any], ready: asyncio.Future[None]) -> None:
@@ -362,11 +367,14 @@ class StreamableHTTPTransport:
                         f"{method}: {self._shown} answered 200 with content type {ctype!r} "
                         "(expected application/json or text/event-stream)"
                     )
-        except errors.CommunicationError as exc:
+        except Exception as exc:
+            failure = as_communication_error(exc, method, self._url)
+            if failure is not exc:
+                failure.__cause__ = exc
             if not ready.done():
-                ready.set_exception(exc)
+                ready.set_exception(failure)
             else:
-                session.fail_request(request_id, exc)
+                session.fail_request(request_id, failure)
         finally:
             if not ready.done():  # cancelled (closing): the sender must not wait forever
                 ready.set_exception(errors.ClosedError(f"{method}: the client was closed"))
@@ -546,8 +554,9 @@ class StreamableHTTPTransport:
                             self._shown,
                             response.status_code,
                         )
-                except errors.CommunicationError as exc:
-                    self._logger.info("%s: could not DELETE the session: %s", self._shown, exc)
+                except Exception as exc:  # an auth of the user's too: closing goes on
+                    failure = as_communication_error(exc, "DELETE of the session", self._url)
+                    self._logger.info("%s: could not DELETE the session: %s", self._shown, failure)
         finally:
             await self._http.close()
 
