@@ -59,6 +59,33 @@ def test_every_public_name_resolves_from_the_package() -> None:
     from agenticaiframework.communication.tools import ToolClient  # noqa: F401
 
 
+def test_mcp_authorization_names_resolve_from_the_package_lazily() -> None:
+    import subprocess
+    import sys
+
+    from agenticaiframework.communication import (
+        LoopbackCallback,
+        MCPOAuth,
+        MemoryTokenStore,
+        TokenStore,
+    )
+    from agenticaiframework.communication.agents.mcp import auth
+
+    assert MCPOAuth is auth.MCPOAuth and LoopbackCallback is auth.LoopbackCallback
+    assert TokenStore is auth.TokenStore and MemoryTokenStore is auth.MemoryTokenStore
+    assert isinstance(MemoryTokenStore(), TokenStore)
+    names = {"MCPOAuth", "LoopbackCallback", "TokenStore", "MemoryTokenStore"}
+    assert names <= set(communication.__all__) and names <= set(dir(communication))
+    # Importing the package does not import MCP authorization until a name is used.
+    probe = (
+        "import sys, agenticaiframework.communication as c; "
+        "assert 'agenticaiframework.communication.agents.mcp.auth' not in sys.modules; "
+        "c.MCPOAuth; "
+        "assert 'agenticaiframework.communication.agents.mcp.auth' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", probe], check=True, timeout=60)
+
+
 def test_every_module_of_the_package_imports() -> None:
     from pathlib import Path
 

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from .agents.a2a import A2AClient
     from .agents.discovery import AgentRecord, DiscoveryError, discover, parse_record
     from .agents.mcp import MCPClient
+    from .agents.mcp.auth import LoopbackCallback, MCPOAuth, MemoryTokenStore, TokenStore
     from .grpc.client import GRPCClient, generate_grpc_client
     from .manager import ConnectionManager
     from .mqtt.client import MQTTClient, MQTTMessage
@@ -84,11 +85,14 @@ __all__ = [
     "HTTPResponse",
     "HTTPStatusError",
     "HealthStatus",
+    "LoopbackCallback",
     "MCPClient",
+    "MCPOAuth",
     "MQTTClient",
     "MQTTConfig",
     "MQTTMessage",
     "MQTTWill",
+    "MemoryTokenStore",
     "MessageTooLargeError",
     "OAuth2Auth",
     "PoolTimeoutError",
@@ -105,6 +109,7 @@ __all__ = [
     "SecurityError",
     "StdoutClosedError",
     "TimeoutError",
+    "TokenStore",
     "WebSocketClient",
     "WebSocketConfig",
     "connect",
@@ -130,6 +135,10 @@ _LAZY = {
     "discover": "discovery",
     "parse_record": "discovery",
     "MCPClient": "agents.mcp",
+    "MCPOAuth": "agents.mcp.auth",
+    "LoopbackCallback": "agents.mcp.auth",
+    "TokenStore": "agents.mcp.auth",
+    "MemoryTokenStore": "agents.mcp.auth",
     "A2AClient": "agents.a2a",
 }
 
