@@ -101,7 +101,7 @@ class _Protocol(MQTTProtocol):  # type: ignore[misc]
                 await resumed.wait()
             try:
                 chunk = await self.read(_READ_SIZE)
-            except (ConnectionResetError, OSError):
+            except Exception:  # the connection is gone; connection_lost says why
                 break
             self._connection._last_data_in = time.monotonic()
             buf += chunk
