@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
+import os
 import shlex
 import signal
 import sys
@@ -312,10 +314,31 @@ def build_parser() -> argparse.ArgumentParser:
             "tools, or call one with KEY=VALUE arguments (VALUE is JSON when it parses, "
             "else text). Examples: agentcomm mcp http://127.0.0.1:8000/mcp; agentcomm mcp "
             "http://127.0.0.1:8000/mcp call add a=1 b=2; agentcomm mcp call add a=1 b=2 -- "
-            "python server.py"
+            "python server.py. A server that answers 401 is authorized as the MCP "
+            "specification says: in the browser (the redirect comes back to a listener on "
+            "127.0.0.1), or with --client-id and a secret by the client-credentials grant. "
+            "Options go before the URL."
         ),
     )
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
+    p.add_argument(
+        "--no-auth", action="store_true", help="never authorize (a 401 is an ERR_AUTH error)"
+    )
+    p.add_argument("--client-id", default=None, help="a pre-registered OAuth client id")
+    p.add_argument(
+        "--client-secret",
+        default=None,
+        help="its secret: the client-credentials grant, no browser "
+        "(default: $AGENTCOMM_MCP_CLIENT_SECRET, which stays out of process lists)",
+    )
+    p.add_argument("--scope", default=None, help="OAuth scope to ask for (default: the server's)")
+    p.add_argument(
+        "--callback-port",
+        type=int,
+        default=0,
+        help="port of the http://127.0.0.1:PORT/callback redirect URI (one a pre-registered "
+        "client registered; default: a free port)",
+    )
     p.add_argument(
         "words", nargs=argparse.REMAINDER, help="[URL] [call TOOL [KEY=VALUE...]] [-- CMD ARGS...]"
     )
@@ -668,16 +691,18 @@ async def _mcp(args: argparse.Namespace, out: Output) -> int:
     url, action, command = _mcp_words(args.words)
     if action and (action[0] != "call" or len(action) < 2):
         raise ConfigError(f"mcp: expected 'call TOOL [KEY=VALUE...]', got {' '.join(action)!r}")
-    client = (
-        MCPClient(
-            _with_scheme(url, plain="http", secure="https"),
-            timeout=args.timeout,
-            allow_insecure=args.insecure,
+    async with contextlib.AsyncExitStack() as stack:
+        client = (
+            MCPClient(
+                _with_scheme(url, plain="http", secure="https"),
+                timeout=args.timeout,
+                allow_insecure=args.insecure,
+                **({} if args.no_auth else {"auth": await _mcp_oauth(args, stack)}),
+            )
+            if url is not None
+            else MCPClient(command=command, timeout=args.timeout)
         )
-        if url is not None
-        else MCPClient(command=command, timeout=args.timeout)
-    )
-    async with client as mcp:
+        mcp = await stack.enter_async_context(client)
         if not action:
             for tool in await mcp.list_tools():
                 if out.json_lines:
@@ -688,6 +713,29 @@ async def _mcp(args: argparse.Namespace, out: Output) -> int:
         result = await mcp.call_tool(action[1], _mcp_arguments(action[2:]))
     out.emit(result)
     return 1 if result.get("isError") else 0  # the tool said it failed
+
+
+async def _mcp_oauth(args: argparse.Namespace, stack: contextlib.AsyncExitStack) -> Any:
+    """MCP authorization for ``agentcomm mcp URL`` (it acts only when the server answers 401).
+
+    With a client secret: the client-credentials grant. Otherwise the
+    authorization-code flow, the user step in the browser with the redirect
+    caught by a :class:`LoopbackCallback` (listening until the command ends).
+    """
+    from .agents.mcp.auth import LoopbackCallback, MCPOAuth
+
+    secret = args.client_secret
+    if secret is None and args.client_id:
+        secret = os.environ.get("AGENTCOMM_MCP_CLIENT_SECRET") or None
+    if secret is not None:
+        return MCPOAuth(client_id=args.client_id, client_secret=secret, scope=args.scope)
+    callback = await stack.enter_async_context(LoopbackCallback(port=args.callback_port))
+    return MCPOAuth(
+        authorize=callback,
+        redirect_uri=callback.redirect_uri,
+        client_id=args.client_id,
+        scope=args.scope,
+    )
 
 
 def load_clients(path: str, *, allow_insecure: bool = False) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import asyncio
 import inspect
 import logging
 import sys
+import threading
 import webbrowser
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -38,11 +39,24 @@ _PAGE = (
 )
 
 
-def _open_in_browser(url: str) -> bool:
-    if webbrowser.open(url):
-        return True
-    print(f"Open this URL to authorize:\n{url}", file=sys.stderr, flush=True)
-    return False
+def _open_in_browser(url: str) -> None:
+    """Open ``url`` in the system browser, or print it, from a thread of its own.
+
+    ``webbrowser`` waits for the program ``$BROWSER`` names to exit (a terminal
+    browser): on the event loop that would block the listener the browser is
+    about to be redirected to. The thread is a daemon: a browser left open
+    never keeps the program from exiting.
+    """
+
+    def run() -> None:
+        try:
+            if webbrowser.open(url):
+                return
+        except Exception as exc:  # no usable browser: the user opens it by hand
+            logger.debug("could not start a browser: %s", exc)
+        print(f"Open this URL to authorize:\n{url}", file=sys.stderr, flush=True)
+
+    threading.Thread(target=run, name="LoopbackCallback:browser", daemon=True).start()
 
 
 class LoopbackCallback:
