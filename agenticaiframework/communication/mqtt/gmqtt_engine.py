@@ -47,6 +47,7 @@ __all__ = ["GmqttEngine"]
 
 _GMQTT_UTF8 = {"payload_format_id": 1}
 _NO_PROPS = b"\x00"
+_TOPIC_CACHE = 1024
 _MAX_IDS = 65536
 _PUBACK = 0x40
 _PUBLISH = 0x30
@@ -233,6 +234,7 @@ class GmqttEngine:
         )
         self._protocol: _Protocol | None = None
         self._blocks: dict[tuple[int, bool], bytes] = {}
+        self._topics: dict[bytes, bytes] = {}
         connect_props: dict[str, Any] = {}
         if settings.v5:
             if settings.topic_aliases:
@@ -394,6 +396,12 @@ class GmqttEngine:
         size = (body[0] << 8) | body[1]
         at = 2 + size
         topic = body[2:at]
+        # One bytes object per topic while messages wait for the consumer.
+        known = self._topics.get(topic)
+        if known is not None:
+            topic = known
+        elif len(self._topics) < _TOPIC_CACHE:
+            self._topics[topic] = topic
         mid = 0
         if qos:
             mid = (body[at] << 8) | body[at + 1]
