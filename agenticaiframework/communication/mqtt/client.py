@@ -359,10 +359,12 @@ class MQTTClient(BaseClient):
         url: ``mqtt://[user:pass@]host[:port]`` or ``mqtts://...`` (TLS); it
             sets host, port, username, password and use_tls.
         config: An :class:`MQTTConfig`; keyword overrides are merged over it.
-        **overrides: Any MQTTConfig field, e.g. ``client_id=``, ``default_qos=``.
+        **overrides: Any MQTTConfig field, e.g. ``client_id=``, ``default_qos=``,
+            ``engine="gmqtt"`` (the faster engine; API and behaviour are the same).
 
     Raises:
-        ConfigError: An invalid field (named) or URL.
+        ConfigError: An invalid field (named) or URL, or an engine whose
+            library is not installed (the message names the extra).
         SecurityError: ``mqtt://`` (no TLS) to a non-loopback host without
             ``allow_insecure=True``.
     """
