@@ -10,9 +10,11 @@ browser; it follows the consent redirect to the CLI's loopback callback.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shlex
+import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,6 +107,21 @@ async def test_mcp_authorizes_through_the_browser_on_401(
     for result in (listed, called):
         assert not TOKEN.search(result.stdout + result.stderr), result
         assert "Open this URL" not in result.stderr  # the browser took it
+
+
+async def test_mcp_token_file_spares_the_browser_on_the_next_run(
+    server: AuthServer, browser: tuple[dict[str, str], Path], tmp_path: Path
+) -> None:
+    env, log = browser
+    token_file = tmp_path / "agentcomm" / "mcp-tokens.json"
+    for _ in range(2):
+        listed = await run("mcp", "--token-file", str(token_file), server.url, env=env)
+        assert listed.returncode == 0, listed
+        assert [tool["name"] for tool in listed.docs] == ["add"]
+    visited = [line for line in log.read_text().splitlines() if not line.startswith("answered")]
+    assert len(visited) == 1  # the second run used the file
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert json.loads(token_file.read_text())["tokens"].keys() == {server.url}
 
 
 async def test_mcp_client_credentials_need_no_browser(

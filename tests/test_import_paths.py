@@ -64,6 +64,7 @@ def test_mcp_authorization_names_resolve_from_the_package_lazily() -> None:
     import sys
 
     from agenticaiframework.communication import (
+        FileTokenStore,
         LoopbackCallback,
         MCPOAuth,
         MemoryTokenStore,
@@ -73,8 +74,9 @@ def test_mcp_authorization_names_resolve_from_the_package_lazily() -> None:
 
     assert MCPOAuth is auth.MCPOAuth and LoopbackCallback is auth.LoopbackCallback
     assert TokenStore is auth.TokenStore and MemoryTokenStore is auth.MemoryTokenStore
+    assert FileTokenStore is auth.FileTokenStore
     assert isinstance(MemoryTokenStore(), TokenStore)
-    names = {"MCPOAuth", "LoopbackCallback", "TokenStore", "MemoryTokenStore"}
+    names = {"MCPOAuth", "LoopbackCallback", "TokenStore", "MemoryTokenStore", "FileTokenStore"}
     assert names <= set(communication.__all__) and names <= set(dir(communication))
     # Importing the package does not import MCP authorization until a name is used.
     probe = (

@@ -50,7 +50,13 @@ if TYPE_CHECKING:
     from .agents.a2a import A2AClient
     from .agents.discovery import AgentRecord, DiscoveryError, discover, parse_record
     from .agents.mcp import MCPClient
-    from .agents.mcp.auth import LoopbackCallback, MCPOAuth, MemoryTokenStore, TokenStore
+    from .agents.mcp.auth import (
+        FileTokenStore,
+        LoopbackCallback,
+        MCPOAuth,
+        MemoryTokenStore,
+        TokenStore,
+    )
     from .grpc.client import GRPCClient, generate_grpc_client
     from .manager import ConnectionManager
     from .mqtt.client import MQTTClient, MQTTMessage
@@ -78,6 +84,7 @@ __all__ = [
     "ConnectionManager",
     "ConnectionPool",
     "DiscoveryError",
+    "FileTokenStore",
     "GRPCClient",
     "GRPCConfig",
     "HTTPClient",
@@ -139,6 +146,7 @@ _LAZY = {
     "LoopbackCallback": "agents.mcp.auth",
     "TokenStore": "agents.mcp.auth",
     "MemoryTokenStore": "agents.mcp.auth",
+    "FileTokenStore": "agents.mcp.auth",
     "A2AClient": "agents.a2a",
 }
 

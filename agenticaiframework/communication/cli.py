@@ -340,6 +340,13 @@ def build_parser() -> argparse.ArgumentParser:
         "client registered; default: a free port)",
     )
     p.add_argument(
+        "--token-file",
+        default=None,
+        metavar="PATH",
+        help="keep tokens and registrations in this private JSON file (mode 0600), so the "
+        "next run needs no browser (default: kept in memory for this run only)",
+    )
+    p.add_argument(
         "words", nargs=argparse.REMAINDER, help="[URL] [call TOOL [KEY=VALUE...]] [-- CMD ARGS...]"
     )
 
@@ -722,19 +729,23 @@ async def _mcp_oauth(args: argparse.Namespace, stack: contextlib.AsyncExitStack)
     authorization-code flow, the user step in the browser with the redirect
     caught by a :class:`LoopbackCallback` (listening until the command ends).
     """
-    from .agents.mcp.auth import LoopbackCallback, MCPOAuth
+    from .agents.mcp.auth import FileTokenStore, LoopbackCallback, MCPOAuth
 
+    store = FileTokenStore(args.token_file) if args.token_file else None
     secret = args.client_secret
     if secret is None and args.client_id:
         secret = os.environ.get("AGENTCOMM_MCP_CLIENT_SECRET") or None
     if secret is not None:
-        return MCPOAuth(client_id=args.client_id, client_secret=secret, scope=args.scope)
+        return MCPOAuth(
+            client_id=args.client_id, client_secret=secret, scope=args.scope, store=store
+        )
     callback = await stack.enter_async_context(LoopbackCallback(port=args.callback_port))
     return MCPOAuth(
         authorize=callback,
         redirect_uri=callback.redirect_uri,
         client_id=args.client_id,
         scope=args.scope,
+        store=store,
     )
 
 
