@@ -136,6 +136,13 @@ async def test_a_symlink_is_not_followed(tmp_path: Path) -> None:
         await FileTokenStore(link).get_tokens("https://mcp.example/mcp")
 
 
+async def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    os.mkfifo(path, 0o600)
+    with pytest.raises(errors.ConfigError, match="not a regular file"):
+        await asyncio.wait_for(FileTokenStore(path).get_tokens("r"), 10)
+
+
 @pytest.mark.parametrize(
     ("content", "reason"),
     [

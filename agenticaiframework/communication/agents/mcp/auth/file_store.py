@@ -106,16 +106,18 @@ class FileTokenStore:
     def _load(self) -> dict[str, Any]:
         """The file's content (empty when there is no file yet)."""
         try:
-            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            # No symlink followed; no wait on a FIFO (refused below as not a regular file).
+            flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+            fd = os.open(self.path, flags)
         except FileNotFoundError:
             return {"version": _VERSION, "tokens": {}, "clients": {}}
         except OSError as exc:
             raise errors.ConfigError(f"token file {self.path}: cannot open it: {exc}") from exc
         with os.fdopen(fd, "rb") as file:
             info = os.fstat(file.fileno())
-            self._check_private(info, "file")
             if not stat.S_ISREG(info.st_mode):
                 raise errors.ConfigError(f"token file {self.path}: not a regular file")
+            self._check_private(info, "file")
             raw = file.read(_MAX_FILE + 1)
         if len(raw) > _MAX_FILE:
             raise errors.ConfigError(f"token file {self.path}: larger than {_MAX_FILE} bytes")
