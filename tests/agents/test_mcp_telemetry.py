@@ -63,3 +63,28 @@ async def test_telemetry_false_sends_no_meta(otel: OTel) -> None:
             result = await mcp.call_tool("add", {"a": 1, "b": 2})
     assert json.loads(result["content"][0]["text"]) is None
     assert [s.name for s in otel.spans()] == ["parent"]
+
+
+async def test_over_streamable_http_the_http_post_is_a_child_of_the_mcp_span(otel: OTel) -> None:
+    from tests.servers.mcp_process import python_server
+
+    server = python_server()
+    url = await server.start()
+    try:
+        async with MCPClient(url, **otel.kwargs) as mcp:
+            result = await mcp.call_tool("echo", {"text": "hi"})
+            session_id = mcp.session_id
+    finally:
+        await server.stop()
+    assert result["isError"] is False
+    (span,) = otel.named("tools/call echo")
+    attrs = dict(span.attributes or {})
+    assert attrs["network.transport"] == "tcp"
+    assert session_id and attrs["mcp.session.id"] == session_id
+    posts = [
+        s
+        for s in otel.named("POST")
+        if s.parent is not None and s.parent.span_id == span.context.span_id
+    ]
+    assert len(posts) == 1 and posts[0].kind is SpanKind.CLIENT
+    assert posts[0].context.trace_id == span.context.trace_id
