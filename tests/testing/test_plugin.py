@@ -11,8 +11,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 from agenticaiframework.communication import MQTTClient, WebSocketClient
 from agenticaiframework.communication.testing import plugin
 
@@ -142,13 +140,6 @@ def _processes_mentioning(text: str) -> list[str]:
     return found
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "known defect, issue 18: in about 1 run of 3 a server-side transport of the "
-        "fixtures' thread is reported unclosed at the end of the user's session"
-    ),
-)
 def test_every_fixture_works_from_an_outside_test_file_and_leaves_nothing(tmp_path: Path) -> None:
     result = _run_pytest(tmp_path, PLUGIN_TESTS)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

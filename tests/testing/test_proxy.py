@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import socket
 import time
+import warnings
 from collections.abc import AsyncIterator
 
 import pytest
@@ -190,3 +193,27 @@ async def test_close_ends_every_connection_and_task(echo_port: int) -> None:
         await _connect(proxy)
     writer.close()
     held.close()
+
+
+async def test_a_connection_accepted_while_the_proxy_closes_is_closed_too(echo_port: int) -> None:
+    # A client connects just before the proxy closes (as a test's last act before its fixtures
+    # end): whatever moment close() lands on, the client's connection ends and nothing leaks.
+    loop = asyncio.get_running_loop()
+    for turns in range(8):
+        proxy = await FaultProxy(echo_port).start()
+        client = socket.create_connection(("127.0.0.1", proxy.port))  # the kernel completes it
+        client.setblocking(False)
+        for _ in range(turns):
+            await asyncio.sleep(0)  # let the loop run that many turns before close() lands
+        await proxy.close()
+        try:
+            async with asyncio.timeout(5):
+                assert await loop.sock_recv(client, 1) == b"", turns
+        except ConnectionResetError:
+            pass  # ended with a reset: as good, the client is not left hanging
+        finally:
+            client.close()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            gc.collect()
+        assert not [w for w in caught if issubclass(w.category, ResourceWarning)], turns

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
+import socket
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -206,3 +209,17 @@ async def test_mcp_server_child_answers_tools_call() -> None:
             "tools/call", {"name": "add", "arguments": {"a": 2, "b": 3}}, timeout=20
         )
     assert result["structuredContent"] == {"result": 5}
+
+
+async def test_a_connection_made_as_the_websocket_server_stops_is_closed_with_it() -> None:
+    # A client connects just before the server stops (as a test's last act before its
+    # fixtures end): whichever turn of the loop the stop lands on, no socket is left open.
+    for turns in range(8):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            async with serve_websocket() as server:
+                socket.create_connection(("127.0.0.1", server.port)).close()
+                for _ in range(turns):
+                    await asyncio.sleep(0)  # let the loop run that many turns before the stop
+            gc.collect()
+        assert not [w for w in caught if issubclass(w.category, ResourceWarning)], turns

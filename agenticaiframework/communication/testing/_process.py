@@ -9,7 +9,7 @@ import shutil
 import signal
 import socket
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Self
 
@@ -18,6 +18,7 @@ from .reaper import ChildReaper
 __all__ = [
     "LoopbackServer",
     "free_port",
+    "stop_accepting",
     "stop_child",
     "tied_child",
     "tied_folder",
@@ -65,6 +66,30 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def stop_accepting(listeners: Iterable[socket.socket]) -> None:
+    """Stop accepting on an asyncio server's listening sockets, ready for its ``close()``.
+
+    An asyncio server makes each accepted connection's transport in a task one
+    turn of the loop after the accept; closed in between, it leaves that socket
+    open with no one to close it (CPython gh-109564), which then surfaces as a
+    ``ResourceWarning`` whenever the garbage collector gets to it. So the
+    listeners stop being watched first, then the loop turns twice: every
+    connection already accepted becomes a transport its server counts, and its
+    protocol's ``connection_made`` runs (where uvicorn and websockets register
+    it, so their shutdown closes it). Callbacks run in the order they were
+    scheduled, so two turns are enough, whatever the load.
+
+    Args:
+        listeners: The server's listening sockets (``server.sockets``).
+    """
+    loop = asyncio.get_running_loop()
+    for sock in listeners:
+        with contextlib.suppress(OSError, ValueError):  # already closed
+            loop.remove_reader(sock.fileno())
+    for _ in range(2):
+        await asyncio.sleep(0)  # one turn of the loop, not a wait for time to pass
 
 
 async def stop_child(proc: asyncio.subprocess.Process) -> None:

@@ -195,6 +195,8 @@ async def serve_asgi(app: Any, **config: Any) -> AsyncIterator[str]:
     """
     import uvicorn
 
+    from ._process import stop_accepting
+
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -221,6 +223,8 @@ async def serve_asgi(app: Any, **config: Any) -> AsyncIterator[str]:
         scheme = "https" if config.get("ssl_certfile") else "http"
         yield f"{scheme}://127.0.0.1:{port}"
     finally:
+        if server.started:
+            await stop_accepting([sock for srv in server.servers for sock in srv.sockets])
         server.should_exit = True
         server.force_exit = True
         await task

@@ -117,12 +117,20 @@ class ServerThread:
         return value, release
 
     def close(self) -> None:
-        """Stop the loop and the thread (every held server must be released first)."""
+        """Stop the loop and the thread (every held server must be released first).
+
+        As ``asyncio.run`` ends: any task still running in the loop is
+        cancelled and awaited (its ``finally`` blocks close what it holds),
+        then async generators and the default executor are shut down.
+        """
         import asyncio
 
         async def drain() -> None:
-            # Connections closed a moment ago finish closing in callbacks of this loop.
-            await asyncio.sleep(0.1)
+            current = asyncio.current_task()
+            left = [task for task in asyncio.all_tasks() if task is not current]
+            for task in left:
+                task.cancel()
+            await asyncio.gather(*left, return_exceptions=True)
             await self._loop.shutdown_asyncgens()
             await self._loop.shutdown_default_executor()
 

@@ -22,6 +22,11 @@ bytes forwarded each way.
 The proxy can be driven from another thread or event loop than the one it
 runs in (as the pytest plugin's fixtures do): the awaitable commands hand
 over to its loop, the others only set a flag.
+
+It accepts connections itself (``loop.add_reader`` on its listening socket,
+so it needs a selector event loop: the default on Linux and macOS, uvloop
+too), so that ``close()`` closes even a connection accepted an instant
+before it, which an ``asyncio.start_server`` server can leave open.
 """
 
 from __future__ import annotations
@@ -135,10 +140,13 @@ class FaultProxy(LoopbackServer):
         self.bytes_to_server = 0
         self.bytes_to_client = 0
         self.port = 0
-        self._server: asyncio.Server | None = None
+        self._listener: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._links: set[_Link] = set()
+        # Accepted sockets whose task has not yet made them a transport: closed by close().
+        self._unattached: set[socket.socket] = set()
 
     def __repr__(self) -> str:
         return (
@@ -192,9 +200,25 @@ class FaultProxy(LoopbackServer):
         Returns:
             Self.
         """
-        self._loop = asyncio.get_running_loop()
-        self._server = await asyncio.start_server(self._handle, self.listen_host, 0)
-        self.port = self._server.sockets[0].getsockname()[1]
+        loop = self._loop = asyncio.get_running_loop()
+        try:  # an address (the usual case) needs no resolver thread
+            infos = socket.getaddrinfo(
+                self.listen_host,
+                0,
+                type=socket.SOCK_STREAM,
+                flags=socket.AI_PASSIVE | socket.AI_NUMERICHOST,
+            )
+        except socket.gaierror:
+            infos = await loop.getaddrinfo(
+                self.listen_host, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            )
+        family, _, _, _, address = infos[0]
+        self._listener = socket.create_server(address, family=family, backlog=100)
+        self._listener.setblocking(False)
+        self.port = self._listener.getsockname()[1]
+        # Our own accept, not asyncio.start_server: an asyncio server closed between accepting
+        # a connection and attaching it leaves that socket open (CPython gh-109564).
+        loop.add_reader(self._listener.fileno(), self._accept)
         return self
 
     async def close(self) -> None:
@@ -218,8 +242,11 @@ class FaultProxy(LoopbackServer):
         await asyncio.sleep(0)
 
     async def _close(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        self._closing = True
+        listener, self._listener = self._listener, None
+        if listener is not None and self._loop is not None:
+            self._loop.remove_reader(listener.fileno())
+            listener.close()  # connections not yet accepted get a reset from the kernel
         await self._close_links(True)
         if self._tasks:  # every link was aborted: its task ends on its own
             await asyncio.wait(list(self._tasks), timeout=2)
@@ -227,8 +254,35 @@ class FaultProxy(LoopbackServer):
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
+        while self._unattached:  # their task was cancelled before it ran
+            _abort_socket(self._unattached.pop())
+
+    def _accept(self) -> None:
+        """Accept every waiting connection (called by the loop when the listener is readable)."""
+        listener, loop = self._listener, self._loop
+        assert listener is not None and loop is not None
+        for _ in range(100):  # as asyncio does: at most a backlog's worth per turn of the loop
+            try:
+                conn, _ = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue  # the client gave up before we accepted it
+            except OSError:
+                # Out of file descriptors or buffers: stop accepting for a moment rather than spin.
+                loop.remove_reader(listener.fileno())
+                loop.call_later(0.1, self._resume_accepting, listener)
+                return
+            self.accepted += 1
+            conn.setblocking(False)
+            self._unattached.add(conn)
+            task = loop.create_task(self._handle(conn))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _resume_accepting(self, listener: socket.socket) -> None:
+        if self._listener is listener and self._loop is not None:
+            self._loop.add_reader(listener.fileno(), self._accept)
 
     async def _held(self, writer: asyncio.StreamWriter) -> bool:
         """Wait while stalled; False when the connection was closed meanwhile."""
@@ -238,15 +292,20 @@ class FaultProxy(LoopbackServer):
             await asyncio.sleep(0.01)
         return not writer.is_closing()
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.accepted += 1
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
+    async def _handle(self, conn: socket.socket) -> None:
+        # From here on the transport owns the socket (made before this step yields).
+        self._unattached.discard(conn)
+        try:
+            reader, writer = await asyncio.open_connection(sock=conn)
+        except BaseException as exc:
+            conn.close()  # a transport made of it is closed already; this covers none made
+            if isinstance(exc, OSError):
+                return  # the client left meanwhile
+            raise
         link = _Link(writer)
         self._links.add(link)
         try:
-            if self._refuse_on:
+            if self._refuse_on or self._closing:
                 _abort(writer)
                 return
             if not await self._held(writer):
@@ -259,7 +318,7 @@ class FaultProxy(LoopbackServer):
                 _abort(writer)
                 return
             link.server = up_writer
-            if writer.is_closing():  # cut while connecting
+            if writer.is_closing() or self._closing:  # cut or closed while connecting
                 return
             await asyncio.gather(
                 self._pipe(link, reader, up_writer, to_server=True),
@@ -270,7 +329,6 @@ class FaultProxy(LoopbackServer):
             for side in link.writers():
                 if not side.is_closing():
                     _abort(side)
-            self._tasks.discard(task)
 
     async def _pipe(
         self,
@@ -303,12 +361,20 @@ class FaultProxy(LoopbackServer):
                 side.close()
 
 
+_LINGER_0 = b"\x01\x00\x00\x00\x00\x00\x00\x00"  # struct linger {on, 0 s}: close sends RST
+
+
 def _abort(writer: asyncio.StreamWriter) -> None:
     """Close with a TCP reset (SO_LINGER 0), dropping anything not yet sent."""
     sock = writer.get_extra_info("socket")
     if sock is not None and not writer.is_closing():
         with contextlib.suppress(OSError):
-            sock.setsockopt(
-                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
-            )
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_0)
     writer.transport.abort()
+
+
+def _abort_socket(sock: socket.socket) -> None:
+    """Close a socket no transport owns with a TCP reset."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_0)
+    sock.close()

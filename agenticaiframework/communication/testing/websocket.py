@@ -53,7 +53,12 @@ async def serve_websocket(
     """
     from websockets.asyncio.server import serve
 
+    from ._process import stop_accepting
+
     options.setdefault("ping_interval", None)
     async with serve(handler or echo_handler, "127.0.0.1", 0, **options) as server:
         port = next(iter(server.sockets)).getsockname()[1]
-        yield WebSocketServer(f"ws://127.0.0.1:{port}{path}", port)
+        try:
+            yield WebSocketServer(f"ws://127.0.0.1:{port}{path}", port)
+        finally:
+            await stop_accepting(server.sockets)
