@@ -31,6 +31,7 @@ While a span is active, the records our loggers write carry ``trace_id`` and
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
@@ -303,7 +304,7 @@ class Instrumentation:
         """
         if not span.is_recording():
             return
-        if isinstance(exc, _cancelled()):
+        if isinstance(exc, asyncio.CancelledError):
             span.set_attribute("error.type", "cancelled")
             return
         kind = error or error_type(exc)
@@ -322,11 +323,6 @@ class Instrumentation:
     def annotate(key: str, value: Any) -> None:
         """Set an attribute on the current span (one this client started)."""
         _api.get_current_span().set_attribute(key, value)
-
-    @staticmethod
-    def event(span: Span, name: str, attributes: Mapping[str, Any] | None = None) -> None:
-        """Add an event to a span (a reconnect, a flush of queued sends)."""
-        span.add_event(name, attributes)
 
     def received(
         self, name: str, attributes: Mapping[str, Any], context: Context | None = None
@@ -542,13 +538,6 @@ class _API:
 _api = _API()
 
 
-def _cancelled() -> type[BaseException]:
-    import asyncio
-
-    return asyncio.CancelledError
-
-
-#: The instrumentation of a client with telemetry off, or with nothing configured.
 DISABLED: Final = Instrumentation("disabled")
 
 
