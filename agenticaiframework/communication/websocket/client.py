@@ -243,6 +243,7 @@ class WebSocketClient(BaseClient):
     """
 
     _protocol = "websocket"
+    _otel_attrs: dict[str, Any] | None = None  # telemetry attributes of the URL, once parsed
 
     def __init__(
         self, url: str, *, config: WebSocketConfig | None = None, **overrides: Any
@@ -1120,14 +1121,18 @@ class WebSocketClient(BaseClient):
     # -- telemetry ------------------------------------------------------------
 
     def _otel_attributes(self) -> dict[str, Any]:
-        parts = urlsplit(self._url)
-        secure = parts.scheme.lower() == "wss"
-        return {
-            "messaging.system": "websocket",
-            "messaging.destination.name": parts.path or "/",
-            "server.address": parts.hostname or "",
-            "server.port": parts.port or (443 if secure else 80),
-        }
+        """The messaging attributes of this client's URL (parsed once), as a new dict."""
+        cached = self._otel_attrs
+        if cached is None:
+            parts = urlsplit(self._url)
+            secure = parts.scheme.lower() == "wss"
+            cached = self._otel_attrs = {
+                "messaging.system": "websocket",
+                "messaging.destination.name": parts.path or "/",
+                "server.address": parts.hostname or "",
+                "server.port": parts.port or (443 if secure else 80),
+            }
+        return dict(cached)
 
     async def _otel_send(self, message: Message) -> None:
         """A send in its PRODUCER span; with ``trace_field``, a JSON object carries the context."""
