@@ -21,6 +21,7 @@ the terminal (or interrupted: ``input-required``, ``auth-required``) state.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from .types import (
@@ -38,8 +39,17 @@ __all__ = ["StreamTracker"]
 _FINAL_STATES = TERMINAL_STATES | INTERRUPTED_STATES
 
 
+@functools.lru_cache(maxsize=64)
+def _final_state(state: str) -> bool:
+    return short_state(state) in _FINAL_STATES
+
+
 def _is_final(status: Any) -> bool:
-    return isinstance(status, dict) and short_state(status.get("state")) in _FINAL_STATES
+    if not isinstance(status, dict):
+        return False
+    state = status.get("state")
+    # Cached per wire name (an agent uses a handful): no string work per event.
+    return isinstance(state, str) and _final_state(state)
 
 
 def _find(window: list[Any], parts: list[Any]) -> int:
@@ -112,7 +122,8 @@ class StreamTracker:
                     return []
                 self._status_overlap = False
             self._status = status
-            self._ids(event.get("taskId"), event.get("contextId"))
+            if self.context_id is None or self.task_id is None:
+                self._ids(event.get("taskId"), event.get("contextId"))
             if _is_final(status):
                 self.done = True
             return self._out(event)

@@ -11,7 +11,7 @@ cannot keep a caller waiting forever).
 from __future__ import annotations
 
 import codecs
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from typing import Any
 
@@ -176,11 +176,13 @@ class HTTPBinding:
         body: Any = None,
         what: str,
         on_error_status: Any,
-    ) -> AsyncGenerator[Any, None]:
-        """Open an SSE stream and yield each event's data, decoded.
+        event: Callable[[Any], dict[str, Any]],
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """Open an SSE stream and yield each event's data, decoded and passed through ``event``.
 
         A response with a JSON body instead of a stream (an error answered at
-        once) yields that body and ends.
+        once) yields that body (through ``event``) and ends. The events are
+        decoded here, in this one generator (no inner one per stream layer).
 
         Args:
             method: HTTP method.
@@ -188,6 +190,8 @@ class HTTPBinding:
             body: The JSON body, if any.
             what: The operation, for messages.
             on_error_status: ``(status, decoded body or None) -> exception`` for non-2xx.
+            event: The binding's unwrapping of one decoded value into a
+                ``StreamResponse`` dict (raises for an error or a malformed one).
 
         Raises:
             ConnectionError, TimeoutError: The stream dropped.
@@ -219,44 +223,42 @@ class HTTPBinding:
             if status < 200 or status >= 300:
                 raise on_error_status(status, await self._read_error_body(response))
             if ctype == "application/json":
-                yield await self._read_json(response, what)
+                yield event(await self._read_json(response, what))
                 return
             if ctype != "text/event-stream":
                 raise errors.ProtocolError(
                     f"{what}: {self.shown} answered {status} with content type {ctype!r} "
                     "(expected text/event-stream)"
                 )
-            async with aclosing(self._events(response, what)) as events:
-                async for value in events:
-                    yield value
+            decoder = EventStreamDecoder(max_event_size=self.max)
+            feed = decoder.feed
+            text = codecs.getincrementaldecoder("utf-8")("replace").decode
+            bad = 0
+            async with aclosing(response.aiter_bytes()) as chunks:
+                async for chunk in chunks:
+                    for sse in feed(text(chunk)):
+                        data = sse.data
+                        if not data:
+                            continue
+                        try:
+                            value = loads(data)
+                        except errors.ProtocolError as exc:
+                            bad += 1
+                            self._bad_event(what, bad, exc)
+                            continue
+                        bad = 0
+                        yield event(value)
 
-    async def _events(self, response: HTTPResponse, what: str) -> AsyncGenerator[Any, None]:
-        decoder = EventStreamDecoder(max_event_size=self.max)
-        text = codecs.getincrementaldecoder("utf-8")("replace")
-        bad = 0
-        async for chunk in response.aiter_bytes():
-            for event in decoder.feed(text.decode(chunk)):
-                data = event.data
-                if not data:
-                    continue
-                try:
-                    value = loads(data)
-                except errors.ProtocolError as exc:
-                    bad += 1
-                    self.bad_events += 1
-                    self.logger.warning(
-                        "%s: %s: skipped an event that is not JSON: %s",
-                        self.shown,
-                        what,
-                        exc.message,
-                    )
-                    if bad >= MAX_BAD_EVENTS:
-                        raise errors.ProtocolError(
-                            f"{what}: {self.shown} sent {bad} events in a row that are not JSON"
-                        ) from exc
-                    continue
-                bad = 0
-                yield value
+    def _bad_event(self, what: str, bad: int, exc: errors.ProtocolError) -> None:
+        """Count and log an event that is not JSON; raise once too many came in a row."""
+        self.bad_events += 1
+        self.logger.warning(
+            "%s: %s: skipped an event that is not JSON: %s", self.shown, what, exc.message
+        )
+        if bad >= MAX_BAD_EVENTS:
+            raise errors.ProtocolError(
+                f"{what}: {self.shown} sent {bad} events in a row that are not JSON"
+            ) from exc
 
     async def _read_json(self, response: HTTPResponse, what: str) -> Any:
         data = bytearray()

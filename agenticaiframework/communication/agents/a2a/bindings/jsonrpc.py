@@ -8,7 +8,6 @@ JSON-RPC response (``result`` = a ``StreamResponse``, or ``error``).
 from __future__ import annotations
 
 import itertools
-from contextlib import aclosing
 from typing import Any
 
 from ....core import errors
@@ -73,7 +72,7 @@ class JSONRPCBinding(HTTPBinding):
             )
         return result
 
-    async def _stream(self, method: str, params: dict[str, Any]) -> EventStream:
+    def _stream(self, method: str, params: dict[str, Any]) -> EventStream:
         envelope = self._envelope(method, params)
         request_id = envelope["id"]
 
@@ -86,18 +85,26 @@ class JSONRPCBinding(HTTPBinding):
                 body_preview=str(body)[:300] if body is not None else "",
             )
 
-        async with aclosing(
-            self.stream_json(
-                "POST", self.url, body=envelope, what=method, on_error_status=on_status
-            )
-        ) as values:
-            async for value in values:
-                result = self._result(value, request_id, method)
-                if not isinstance(result, dict):
-                    raise errors.ProtocolError(
-                        f"{method}: a stream event's result is not an object: {str(result)[:200]!r}"
-                    )
-                yield result
+        def event(value: Any) -> dict[str, Any]:
+            # The common case first, checked without building anything.
+            if (
+                type(value) is dict
+                and value.get("id") == request_id
+                and value.get("jsonrpc") == "2.0"
+                and type(result := value.get("result")) is dict
+                and "error" not in value
+            ):
+                return result
+            result = self._result(value, request_id, method)
+            if not isinstance(result, dict):
+                raise errors.ProtocolError(
+                    f"{method}: a stream event's result is not an object: {str(result)[:200]!r}"
+                )
+            return result
+
+        return self.stream_json(
+            "POST", self.url, body=envelope, what=method, on_error_status=on_status, event=event
+        )
 
     async def send_message(self, request: dict[str, Any]) -> dict[str, Any]:
         """``SendMessage``."""

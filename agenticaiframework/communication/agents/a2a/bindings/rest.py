@@ -9,7 +9,6 @@ bodies; streams are SSE events whose data is a ``StreamResponse``.
 
 from __future__ import annotations
 
-from contextlib import aclosing
 from typing import Any
 from urllib.parse import quote
 
@@ -92,27 +91,27 @@ class RESTBinding(HTTPBinding):
             raise errors.ProtocolError(f"{what}: the answer is not an object: {str(reply)[:200]!r}")
         return reply
 
-    async def _stream(self, path: str, what: str, body: Any = None) -> EventStream:
-        async with aclosing(
-            self.stream_json(
-                "POST",
-                self._base + path,
-                body=body,
-                what=what,
-                on_error_status=lambda status, reply: self._error(status, reply, what),
-            )
-        ) as values:
-            async for value in values:
-                if not isinstance(value, dict):
-                    raise errors.ProtocolError(
-                        f"{what}: a stream event is not an object: {str(value)[:200]!r}"
-                    )
-                error = value.get("error")
-                if isinstance(error, dict) and len(value) == 1:
-                    code = error.get("code")
-                    status = code if isinstance(code, int) and not isinstance(code, bool) else 500
-                    raise self._error(status, value, what)
-                yield value
+    def _stream(self, path: str, what: str, body: Any = None) -> EventStream:
+        def event(value: Any) -> dict[str, Any]:
+            if not isinstance(value, dict):
+                raise errors.ProtocolError(
+                    f"{what}: a stream event is not an object: {str(value)[:200]!r}"
+                )
+            error = value.get("error")
+            if isinstance(error, dict) and len(value) == 1:
+                code = error.get("code")
+                status = code if isinstance(code, int) and not isinstance(code, bool) else 500
+                raise self._error(status, value, what)
+            return value
+
+        return self.stream_json(
+            "POST",
+            self._base + path,
+            body=body,
+            what=what,
+            on_error_status=lambda status, reply: self._error(status, reply, what),
+            event=event,
+        )
 
     @staticmethod
     def _strip(request: dict[str, Any]) -> dict[str, Any]:
