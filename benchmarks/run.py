@@ -24,7 +24,19 @@ from .servers import pin_client, placement
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 """CPUs available, counted before :func:`pin_client` narrows this process's set."""
 
-SUITES = ["http", "websocket", "sse", "mqtt", "grpc", "stdio", "pool", "tools", "a2a", "telemetry"]
+SUITES = [
+    "http",
+    "websocket",
+    "sse",
+    "mqtt",
+    "grpc",
+    "stdio",
+    "pool",
+    "tools",
+    "a2a",
+    "telemetry",
+    "mcp",
+]
 
 
 async def main(quick: bool, only: list[str]) -> int:

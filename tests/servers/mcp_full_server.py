@@ -212,7 +212,10 @@ async def _serve_http(
                     await send_callback(EventMessage(message, event_id))  # type: ignore[operator]
             return stream or ""
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP named: asyncio then sets TCP_NODELAY on each connection, as it
+    # does when it binds the port itself (with proto 0 it does not, and Nagle
+    # holds back the small writes of an event stream).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))  # bound first: the auth settings name the port
     port = sock.getsockname()[1]
