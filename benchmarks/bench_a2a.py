@@ -11,7 +11,7 @@ messages.
 
 Rows: 1,000 ``SendMessage`` round trips (a message reply) over each binding,
 and a streamed task of 1,000 events (``SendStreamingMessage``) per round over
-JSON-RPC and gRPC (``--quick``: 10 calls and 20-event streams in 2 rounds,
+JSON-RPC and gRPC (``--quick``: 2 calls and 5-event streams in 2 rounds,
 a check that it runs).
 """
 
@@ -122,8 +122,8 @@ async def run(quick: bool) -> list[Result]:
     holds for all: the send rows cut their calls into the rounds; a stream
     row does one whole stream per round (its workload is that many streams).
     """
-    sends = 10 if quick else 1_000
-    events = 20 if quick else 1_000
+    sends = 2 if quick else 1_000
+    events = 5 if quick else 1_000
     rounds = 2 if quick else 5
     port, grpc_port = free_port(), free_port()
     results: list[Result] = []
