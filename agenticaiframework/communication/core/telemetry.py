@@ -41,12 +41,10 @@ from collections.abc import (
     Awaitable,
     Callable,
     Iterable,
-    Iterator,
     Mapping,
     MutableMapping,
     Sequence,
 )
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from .security import redact_text
@@ -241,7 +239,6 @@ class Instrumentation:
             name, context=context, kind=_api.kinds[kind], attributes=attributes
         )
 
-    @contextmanager
     def span(
         self,
         name: str,
@@ -249,8 +246,8 @@ class Instrumentation:
         attributes: Mapping[str, Any] | None = None,
         *,
         context: Context | None = None,
-    ) -> Iterator[Span]:
-        """A span made current for the block; an exception marks it failed.
+    ) -> _SpanScope:
+        """A span made current for a ``with`` block; an exception marks it failed.
 
         Args:
             name: The span name.
@@ -258,31 +255,20 @@ class Instrumentation:
             attributes: Attributes set at start.
             context: The parent context; default the current one.
 
-        Yields:
-            The span (set more attributes on it).
+        Returns:
+            A context manager whose ``__enter__`` gives the span (set more
+            attributes on it).
         """
-        span = self.start_span(name, kind, attributes, context=context)
-        token = _api.attach(_api.set_span_in_context(span))
-        try:
-            yield span
-        except BaseException as exc:
-            self.fail(span, exc)
-            raise
-        finally:
-            _api.detach(token)
-            span.end()
+        return _SpanScope(
+            self.tracer.start_span(
+                name, context=context, kind=_api.kinds[kind], attributes=attributes
+            )
+        )
 
-    @contextmanager
-    def current(self, span: Span | None) -> Iterator[None]:
-        """Make ``span`` the current span for the block, without ending it (None: no-op)."""
-        if span is None:
-            yield
-            return
-        token = _api.attach(_api.set_span_in_context(span))
-        try:
-            yield
-        finally:
-            _api.detach(token)
+    @staticmethod
+    def current(span: Span | None) -> _Current:
+        """Make ``span`` the current span for a ``with`` block, without ending it (None: no-op)."""
+        return _Current(span)
 
     def end_span(self, span: Span, exc: BaseException | None = None) -> None:
         """End a span from :meth:`start_span`, failed if ``exc`` is given."""
@@ -349,14 +335,14 @@ class Instrumentation:
             carrier: Headers (any mutable str mapping, ``httpx.Headers`` too).
             span: The span the receiver's parent is; None for the current one.
         """
-        if not self.tracing:
-            return
-        _api.inject(carrier, context=None if span is None else _api.set_span_in_context(span))
+        if self.tracing:
+            _api.inject_into(carrier, span)
 
     def trace_headers(self, span: Span | None = None) -> dict[str, str]:
         """The W3C trace headers of ``span`` (default: current), as a new dict."""
         carrier: dict[str, str] = {}
-        self.inject(carrier, span)
+        if self.tracing:
+            _api.inject_into(carrier, span)
         return carrier
 
     def inject_pairs(
@@ -499,6 +485,51 @@ class Instrumentation:
 _OBSERVED: dict[tuple[int, str], tuple[Any, weakref.WeakKeyDictionary[Any, Any]]] = {}
 
 
+class _SpanScope:
+    """``with otel.span(...)``: the span current for the block, ended (failed on error) after.
+
+    A plain class rather than a generator context manager: it is on every
+    traced call's path.
+    """
+
+    __slots__ = ("_span", "_token")
+
+    def __init__(self, span: Span) -> None:
+        self._span = span
+        self._token: Any = None
+
+    def __enter__(self) -> Span:
+        self._token = _api.attach(_api.set_span_in_context(self._span))
+        return self._span
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        span = self._span
+        try:
+            if exc is not None:
+                Instrumentation.fail(span, exc)
+        finally:
+            _api.detach(self._token)
+            span.end()
+
+
+class _Current:
+    """``with otel.current(span)``: ``span`` current for the block, not ended (None: no-op)."""
+
+    __slots__ = ("_span", "_token")
+
+    def __init__(self, span: Span | None) -> None:
+        self._span = span
+        self._token: Any = None
+
+    def __enter__(self) -> None:
+        if self._span is not None:
+            self._token = _api.attach(_api.set_span_in_context(self._span))
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self._span is not None:
+            _api.detach(self._token)
+
+
 class _API:
     """The OpenTelemetry API names the hot paths use, imported once a client is live."""
 
@@ -507,15 +538,21 @@ class _API:
     detach: Callable[[Any], None]
     set_span_in_context: Callable[..., Any]
     get_current_span: Callable[..., Any]
-    inject: Callable[..., None]
+    get_textmap: Callable[[], Any]
+    get_all_baggage: Callable[..., Any]
     Status: Any
     ERROR: Any
     loaded = False
+    # The global propagator last seen, and whether it is the default W3C one
+    # (Trace Context, plus Baggage), which inject_into writes itself.
+    _textmap: Any = None
+    _w3c = False
+    _baggage: Any = None
 
     def load(self) -> None:
         if self.loaded:
             return
-        from opentelemetry import context, propagate, trace
+        from opentelemetry import baggage, context, propagate, trace
 
         kind = trace.SpanKind
         self.kinds = {
@@ -529,10 +566,61 @@ class _API:
         self.detach = context.detach
         self.set_span_in_context = trace.set_span_in_context
         self.get_current_span = trace.get_current_span
-        self.inject = propagate.inject
+        self.get_textmap = propagate.get_global_textmap
+        self.get_all_baggage = baggage.get_all
         self.Status = trace.Status
         self.ERROR = trace.StatusCode.ERROR
         self.loaded = True
+
+    def _resolve(self, textmap: Any) -> None:
+        """Note whether ``textmap`` is the W3C default, so inject_into may write it directly."""
+        from opentelemetry.baggage.propagation import W3CBaggagePropagator
+        from opentelemetry.propagators.composite import CompositePropagator
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+        self._textmap = textmap
+        self._w3c = False
+        self._baggage = None
+        parts = [textmap]
+        if type(textmap) is CompositePropagator:
+            parts = list(getattr(textmap, "_propagators", None) or [None])
+        if not parts or type(parts[0]) is not TraceContextTextMapPropagator:
+            return
+        rest = parts[1:]
+        if rest and not (len(rest) == 1 and type(rest[0]) is W3CBaggagePropagator):
+            return
+        self._baggage = rest[0] if rest else None
+        self._w3c = True
+
+    def inject_into(self, carrier: MutableMapping[str, str], span: Span | None) -> None:
+        """Inject ``span``'s context (None: the current one) with the global propagator.
+
+        With the default W3C propagator (the usual case) the headers are
+        formatted here, as it would, without building a context for the
+        span, and the Baggage propagator runs only when there is baggage.
+        """
+        textmap = self.get_textmap()
+        if textmap is not self._textmap:
+            self._resolve(textmap)
+        if not self._w3c:
+            from opentelemetry import propagate
+
+            context = None if span is None else self.set_span_in_context(span)
+            propagate.inject(carrier, context=context)
+            return
+        if span is None:
+            span = self.get_current_span()
+        ctx = span.get_span_context()
+        if ctx.is_valid:
+            carrier["traceparent"] = (
+                f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}"
+            )
+            if ctx.trace_state:
+                state = ctx.trace_state.to_header()
+                if state:
+                    carrier["tracestate"] = state
+        if self._baggage is not None and self.get_all_baggage():
+            self._baggage.inject(carrier)
 
 
 _api = _API()
@@ -725,17 +813,25 @@ async def traced_call(
         What ``call()`` returned.
     """
     started = monotonic()
+    span = None
+    token = None
+    if otel.tracing:
+        span = otel.tracer.start_span(name, kind=_api.kinds[kind], attributes=attributes)
+        token = _api.attach(_api.set_span_in_context(span))
     try:
-        if otel.tracing:
-            with otel.span(name, kind, attributes):
-                return await call()
         return await call()
     except BaseException as exc:
+        if span is not None:
+            Instrumentation.fail(span, exc)
         if otel.metering:
             attributes = {**attributes, "error.type": error_type(exc)}
         raise
     finally:
-        measure(otel, metric, started, attributes)
+        if span is not None:
+            _api.detach(token)
+            span.end()
+        if otel.metering:
+            otel.instrument(metric).record(monotonic() - started, attributes)
 
 
 def measure(
