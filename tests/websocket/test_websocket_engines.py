@@ -10,6 +10,7 @@ import base64
 import hashlib
 import sys
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -76,9 +77,13 @@ async def test_big_messages_both_ways_fill_the_buffers_and_keep_their_order(
         assert ws.stats.reconnects == 0 and ws.stats.errors == 0
 
 
-async def test_a_close_frame_without_a_code_is_answered_with_a_valid_one() -> None:
-    # A peer of our own: it accepts the handshake, sends a close frame with no
-    # payload (RFC 6455 allows it) and keeps the frame the client answers with.
+async def answer_of(frame: bytes, **config: Any) -> tuple[ConnectionError, bytes]:
+    """Send ``frame`` from a peer of our own after the handshake.
+
+    Returns:
+        The error the client's ``receive()`` raised and the (unmasked) frame
+        the client answered with.
+    """
     answers: list[bytes] = []
 
     async def peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -95,7 +100,7 @@ async def test_a_close_frame_without_a_code_is_answered_with_a_valid_one() -> No
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
             b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
         )
-        writer.write(b"\x88\x00")  # FIN + close, no payload
+        writer.write(frame)
         await writer.drain()
         first, length = await reader.readexactly(2)
         mask = await reader.readexactly(4)
@@ -107,13 +112,28 @@ async def test_a_close_frame_without_a_code_is_answered_with_a_valid_one() -> No
     listener = await asyncio.start_server(peer, "127.0.0.1", 0)
     port = listener.sockets[0].getsockname()[1]
     try:
-        async with WebSocketClient(f"ws://127.0.0.1:{port}/", compression=False) as ws:
+        async with WebSocketClient(
+            f"ws://127.0.0.1:{port}/", compression=False, auto_reconnect=False, **config
+        ) as ws:
             with pytest.raises(ConnectionError) as info:
                 await ws.receive(timeout=5)
     finally:
         listener.close()
         await listener.wait_closed()
-    assert info.value.close_code == 1005  # "no status received", as websockets says
     (answer,) = answers
+    return info.value, answer
+
+
+async def test_a_close_frame_without_a_code_is_answered_with_a_valid_one() -> None:
+    # RFC 6455 allows a close frame with no payload.
+    error, answer = await answer_of(b"\x88\x00")
+    assert error.close_code == 1005  # "no status received", as websockets says
     assert answer[0] == 0x88  # a close frame...
     assert answer[1:] in (b"", b"\x03\xe8")  # ...empty or 1000, never the code 0
+
+
+async def test_reserved_bits_fail_the_connection_with_1002() -> None:
+    # FIN + RSV2 + text "hi": no extension was negotiated that gives RSV2 a meaning.
+    error, answer = await answer_of(b"\xa1\x02hi")
+    assert answer[0] == 0x88 and answer[1:3] == b"\x03\xea", answer  # close 1002
+    assert error.close_code == 1006  # we failed it: no close frame came back

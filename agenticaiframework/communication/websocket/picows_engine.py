@@ -231,7 +231,7 @@ class PicowsLink(picows.WSListener):  # type: ignore[misc]
         if (
             (msg_type is _TEXT or msg_type is _BINARY)
             and frame.fin
-            and not frame.rsv1
+            and not (frame.rsv1 or frame.rsv2 or frame.rsv3)
             and self._parts is None
         ):
             if frame.payload_size > self._max_size:
@@ -330,6 +330,8 @@ class PicowsLink(picows.WSListener):  # type: ignore[misc]
 
     def _fragment(self, transport: WSTransport, frame: WSFrame) -> None:
         """A frame of a fragmented or compressed message."""
+        if frame.rsv2 or frame.rsv3:  # no extension we negotiate uses them
+            raise _Fail(1002, "reserved bits set")
         if frame.msg_type is _CONT:
             if self._parts is None:
                 raise _Fail(1002, "unexpected continuation frame")
