@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from agenticaiframework.communication.agents.a2a.bindings.grpc import (
     PROTO_FILE,
     SERVICE,
     grpc_target,
+    stream_response_dict,
 )
 from agenticaiframework.communication.agents.a2a.client import A2AClient
 from agenticaiframework.communication.agents.a2a.errors import A2AAuthError, TaskNotFoundError
@@ -199,6 +201,64 @@ def test_the_vendored_proto_describes_what_the_official_sdk_compiled() -> None:
 
     assert file(ours) == file(theirs)
     assert SERVICE in ours.services_by_name.get("A2AService").full_name
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {
+            "statusUpdate": {
+                "taskId": "t",
+                "contextId": "c",
+                "status": {
+                    "state": "TASK_STATE_WORKING",
+                    "timestamp": "2026-12-02T08:07:12.481829Z",
+                },
+            }
+        },
+        {"statusUpdate": {"taskId": "t", "status": {"state": "TASK_STATE_COMPLETED"}}},
+        {"statusUpdate": {"contextId": "c", "status": {"timestamp": "2026-12-02T08:07:12Z"}}},
+        {"statusUpdate": {"taskId": "t", "status": {}}},
+        {"statusUpdate": {"taskId": "t"}},
+        {"statusUpdate": {}},
+        {"statusUpdate": {"taskId": "t", "status": {"state": 99}}},
+        {
+            "statusUpdate": {
+                "taskId": "t",
+                "metadata": {"k": [1, "v"]},
+                "status": {"state": "TASK_STATE_WORKING"},
+            }
+        },
+        {
+            "statusUpdate": {
+                "taskId": "t",
+                "status": {
+                    "state": "TASK_STATE_INPUT_REQUIRED",
+                    "message": {
+                        "messageId": "m",
+                        "role": "ROLE_AGENT",
+                        "parts": [{"text": "which?"}],
+                    },
+                },
+            }
+        },
+        {"task": {"id": "t", "contextId": "c", "status": {"state": "TASK_STATE_SUBMITTED"}}},
+        {
+            "artifactUpdate": {
+                "taskId": "t",
+                "artifact": {"artifactId": "a", "parts": [{"text": "x"}]},
+                "append": True,
+            }
+        },
+        {"message": {"messageId": "m", "role": "ROLE_AGENT", "parts": [{"raw": "AAE="}]}},
+    ],
+)
+def test_stream_events_convert_as_message_to_dict_does(event: dict[str, Any]) -> None:
+    """The direct conversion of plain status updates gives MessageToDict's dict, key for key."""
+    schema = schema_from_protos([PROTO_FILE])
+    cls = schema.method(SERVICE, "SendStreamingMessage").response_type
+    reply = json_format.ParseDict(event, cls())
+    assert json.dumps(stream_response_dict(reply)) == json.dumps(json_format.MessageToDict(reply))
 
 
 @pytest.mark.parametrize(

@@ -43,7 +43,7 @@ from ....grpc.descriptors import Schema, schema_from_protos
 from ..errors import A2AAuthError, from_grpc_status
 from .base import BindingContext
 
-__all__ = ["PROTO_FILE", "SERVICE", "GRPCBinding", "grpc_target"]
+__all__ = ["PROTO_FILE", "SERVICE", "GRPCBinding", "grpc_target", "stream_response_dict"]
 
 PROTO_FILE: Final = os.path.join(os.path.dirname(os.path.abspath(__file__)), "a2a.proto")
 """The vendored A2A ``.proto`` (``lf.a2a.v1``)."""
@@ -60,6 +60,55 @@ _OWN_FIELDS = frozenset(
 )
 # The caller's options that GRPCClient understands too (TLS files, allow_insecure, ...).
 _GRPC_FIELDS = frozenset(f.name for f in dataclasses.fields(GRPCConfig)) - _OWN_FIELDS
+
+
+def stream_response_dict(reply: Any) -> dict[str, Any]:
+    """A ``StreamResponse`` as its ProtoJSON dict, exactly as ``json_format.MessageToDict``.
+
+    A status update without a message or metadata (the bulk of a long task's
+    stream) is built directly, at a fraction of MessageToDict's cost; any
+    other event goes through MessageToDict.
+
+    Args:
+        reply: An ``lf.a2a.v1.StreamResponse``.
+
+    Returns:
+        ``{"statusUpdate": {...}}``, ``{"task": {...}}`` ...
+    """
+    if reply.WhichOneof("payload") == "status_update":
+        event = reply.status_update
+        status = event.status
+        if not event.HasField("metadata") and not status.HasField("message"):
+            state = status.state
+            name = _state_name(status, state) if state else None
+            if name is not None or not state:
+                out: dict[str, Any] = {}
+                if event.task_id:
+                    out["taskId"] = event.task_id
+                if event.context_id:
+                    out["contextId"] = event.context_id
+                if event.HasField("status"):
+                    wire: dict[str, Any] = {}
+                    if name is not None:
+                        wire["state"] = name
+                    if status.HasField("timestamp"):
+                        wire["timestamp"] = status.timestamp.ToJsonString()
+                    out["status"] = wire
+                return {"statusUpdate": out}
+    result: dict[str, Any] = json_format.MessageToDict(reply)
+    return result
+
+
+_STATE_NAMES: dict[Any, dict[int, str]] = {}
+
+
+def _state_name(status: Any, state: int) -> str | None:
+    """The ``TaskState`` name of ``state`` (None for a number the proto does not name)."""
+    names = _STATE_NAMES.get(status.DESCRIPTOR)
+    if names is None:
+        enum = status.DESCRIPTOR.fields_by_name["state"].enum_type
+        names = _STATE_NAMES[status.DESCRIPTOR] = {v.number: v.name for v in enum.values}
+    return names.get(state)
 
 
 def grpc_target(url: str) -> str:
@@ -270,8 +319,11 @@ class GRPCBinding:
         try:
             while True:
                 try:
-                    async with asyncio.timeout(silence):
+                    if silence is None:
                         reply = await anext(stream)
+                    else:
+                        async with asyncio.timeout(silence):
+                            reply = await anext(stream)
                 except StopAsyncIteration:
                     return
                 except TimeoutError as exc:
@@ -283,7 +335,7 @@ class GRPCBinding:
                     if err is exc:
                         raise
                     raise err from exc
-                yield json_format.MessageToDict(reply)
+                yield stream_response_dict(reply)
         finally:
             await stream.aclose()
 
