@@ -681,21 +681,28 @@ class GRPCClient(BaseClient):
         """Run a unary or client-streaming call in its CLIENT span, and time it."""
         otel = self._otel
         started = monotonic()
-        span = (
-            otel.start_span(info.path[1:], "client", self._otel_attributes(info))
-            if otel.tracing
-            else None
-        )
+        attributes = self._otel_attributes(info)  # the span copies them; the end adds status
+        span = otel.start_span(info.path[1:], "client", attributes) if otel.tracing else None
         try:
             with otel.current(span):
                 result = await call
         except BaseException as exc:
-            _otel_end(otel, span, info, self._otel_attributes(info), started, exc)
+            _otel_end(otel, span, info, attributes, started, exc)
             raise
-        _otel_end(otel, span, info, self._otel_attributes(info), started, None)
+        _otel_end(otel, span, info, attributes, started, None)
         return result
 
     def _otel_attributes(self, info: MethodInfo) -> dict[str, Any]:
+        """The call's attributes, as a new dict (parsed once per target and method)."""
+        key = (self.config.target, info.path)
+        cached = _OTEL_ATTRIBUTES.get(key)
+        if cached is None:
+            if len(_OTEL_ATTRIBUTES) >= 1024:
+                _OTEL_ATTRIBUTES.clear()
+            cached = _OTEL_ATTRIBUTES[key] = self._parse_otel_attributes(info)
+        return dict(cached)
+
+    def _parse_otel_attributes(self, info: MethodInfo) -> dict[str, Any]:
         service, _, method = info.path[1:].rpartition("/")
         host, _, port = _dial_target(self.config.target)[0].rpartition(":")
         attributes: dict[str, Any] = {
@@ -1073,6 +1080,10 @@ class ResponseStream:
         if self._finished or loop is None or loop.is_closed():
             return
         self.cancel()
+
+
+# (target, method path) -> its span and metric attributes, shared by every client.
+_OTEL_ATTRIBUTES: dict[tuple[str, str], dict[str, Any]] = {}
 
 
 def _otel_end(

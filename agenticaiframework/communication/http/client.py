@@ -720,16 +720,31 @@ def _parse_base_url(cfg: HTTPConfig) -> httpx.URL:
 _SENDS: ContextVar[list[int] | None] = ContextVar("agentcomm_http_sends", default=None)
 
 
+# (method, URL) -> its attributes: a client calls the same few URLs over and over, and
+# redacting one costs more than looking it up. Only URLs with no userinfo and no query
+# (so no secret is kept here); bounded, cleared when full.
+_HTTP_ATTRIBUTES: dict[tuple[str, str], dict[str, Any]] = {}
+
+
 def _http_attributes(request: httpx.Request) -> dict[str, Any]:
-    """HTTP client span and metric attributes of a request (the URL redacted)."""
+    """HTTP client span and metric attributes of a request (the URL redacted), a new dict."""
     url = request.url
-    return {
-        "http.request.method": request.method,
-        "server.address": url.host,
-        "server.port": url.port or (443 if url.scheme == "https" else 80),
-        "url.scheme": url.scheme,
-        "url.full": redact_url(url),
-    }
+    plain = not url.userinfo and not url.query
+    key = (request.method, str(url)) if plain else None
+    cached = _HTTP_ATTRIBUTES.get(key) if key is not None else None
+    if cached is None:
+        cached = {
+            "http.request.method": request.method,
+            "server.address": url.host,
+            "server.port": url.port or (443 if url.scheme == "https" else 80),
+            "url.scheme": url.scheme,
+            "url.full": redact_url(url),
+        }
+        if key is not None:
+            if len(_HTTP_ATTRIBUTES) >= 512:
+                _HTTP_ATTRIBUTES.clear()
+            _HTTP_ATTRIBUTES[key] = cached
+    return dict(cached)
 
 
 def _record_http(
