@@ -6,10 +6,12 @@ building packets, the CONNACK/SUBACK/UNSUBACK/PUBREC/PUBREL/PUBCOMP
 handshakes, keep-alive. Three things are ours, because gmqtt's own do not fit
 the client's contract:
 
-* reading: QoS 0/1 PUBLISH and PUBACK are handled in the read loop itself
-  (PUBACK reason codes are read, which gmqtt ignores), packets of a
-  reserved type end the connection as a protocol error instead of being
-  logged and ignored, and reading can pause for back-pressure;
+* reading: the socket is read into our own buffer (a BufferedProtocol:
+  no reader task, no StreamReader, no 256 KiB allocation per ``recv``) and
+  QoS 0/1 PUBLISH and PUBACK are handled right there (PUBACK reason codes
+  are read, which gmqtt ignores); packets of a reserved type end the
+  connection as a protocol error instead of being logged and ignored, and
+  reading pauses at the transport for back-pressure;
 * reconnecting: gmqtt reconnects on its own; here the client does, so the
   engine's reconnect does nothing;
 * flow control: gmqtt turns the broker's Receive Maximum into an error when
@@ -51,7 +53,9 @@ _TOPIC_CACHE = 1024
 _MAX_IDS = 65536
 _PUBACK = 0x40
 _PUBLISH = 0x30
-_READ_SIZE = 65536
+_READ_SIZE = 16384  # the most one socket read takes (a larger packet grows the buffer)
+_PROPS_CACHE = 256  # distinct short property blocks kept parsed (subscription ids, aliases)
+_PROPS_CACHED_SIZE = 32  # longer blocks (user properties, correlation data) are parsed each time
 _PUBACK_TYPE, _PUBREC_TYPE, _PUBCOMP_TYPE = 0x40, 0x50, 0x70
 
 
@@ -65,21 +69,45 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
+def _packet_size(data: bytes, at: int) -> int:
+    """Bytes the packet starting at ``data[at]`` takes; 0 while its header is incomplete."""
+    length = 0
+    multiplier = 1
+    pos = at + 1
+    while pos < len(data) and multiplier <= 2097152:
+        byte = data[pos]
+        length += (byte & 0x7F) * multiplier
+        pos += 1
+        if not byte & 0x80:
+            return pos - at + length
+        multiplier *= 128
+    return 0
+
+
 def _gmqtt_props(props: PropsOut) -> dict[str, Any]:
     if props is UTF8:
         return _GMQTT_UTF8
     return {NAMES[name][1]: value for name, value in props.items()}
 
 
-class _Protocol(MQTTProtocol):  # type: ignore[misc]
-    """gmqtt's protocol with our read loop (see the module docs)."""
+class _Protocol(MQTTProtocol, asyncio.BufferedProtocol):  # type: ignore[misc]
+    """gmqtt's protocol reading into our own buffer (see the module docs).
+
+    As a :class:`asyncio.BufferedProtocol` the transport reads the socket
+    into :attr:`buffer` and packets are handled in :meth:`buffer_updated`,
+    in the loop's read callback: no reader task, no StreamReader copy, and no
+    256 KiB ``recv`` allocation per read. One read is at most the buffer's
+    size, so a burst of small messages reaches the client's queue a buffer at
+    a time, its consumer running between two reads.
+    """
 
     def __init__(self, engine: GmqttEngine, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.engine = engine
         self.reader_task: asyncio.Future[None] | None = None
-        self.resumed = asyncio.Event()
-        self.resumed.set()
+        self.buffer = bytearray(_READ_SIZE)
+        self.filled = 0  # bytes of an incomplete packet at the start of the buffer
+        self.waiting = 0  # that packet's size, once its header is in
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -93,34 +121,48 @@ class _Protocol(MQTTProtocol):  # type: ignore[misc]
         self.engine.lost_reason = exc
         super().connection_lost(exc)
 
+    def eof_received(self) -> bool:
+        super().eof_received()
+        return False  # the broker hung up: close our side too
+
     async def _read_loop(self) -> None:
-        await self._connected.wait()
-        buf = b""
-        resumed = self.resumed
-        while self._connected.is_set():
-            if not resumed.is_set():
-                await resumed.wait()
-            try:
-                chunk = await self.read(_READ_SIZE)
-            except Exception:  # the connection is gone; connection_lost says why
-                break
-            self._connection._last_data_in = time.monotonic()
-            buf += chunk
-            try:
-                parsed = self._read_packet(buf)
-            except Exception as exc:  # a packet we cannot read ends the connection
-                self.engine.protocol_error(f"Protocol error: unreadable packet ({exc!r})")
-                break
-            if parsed == -1:
-                self.engine.protocol_error("Protocol error: malformed remaining length")
-                break
-            if parsed < 0:  # already reported
-                break
-            if self._transport.is_closing():
-                break
-            buf = buf[parsed:]
+        """Nothing to do: packets are read in :meth:`buffer_updated`."""
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        buffer = self.buffer
+        if self.filled == len(buffer):  # a packet larger than the buffer: double it
+            buffer.extend(bytes(len(buffer)))
+        return memoryview(buffer)[self.filled :]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._connection._last_data_in = time.monotonic()
+        filled = self.filled = self.filled + nbytes
+        if filled < self.waiting:
+            return  # a large packet is still coming: not copied read after read
+        buffer = self.buffer
+        data = bytes(memoryview(buffer)[:filled])
+        try:
+            used = self._read_packet(data)
+        except Exception as exc:  # a packet we cannot read ends the connection
+            self.engine.protocol_error(f"Protocol error: unreadable packet ({exc!r})")
+            return
+        if used == -1:
+            self.engine.protocol_error("Protocol error: malformed remaining length")
+            return
+        if used < 0:  # already reported
+            return
+        rest = self.filled = filled - used
+        if rest:
+            if used:
+                buffer[:rest] = data[used:]
+            self.waiting = _packet_size(data, used)
+        else:
+            self.waiting = 0
+            if len(buffer) > _READ_SIZE:
+                self.buffer = bytearray(_READ_SIZE)  # a large packet is done: give its room back
 
     def _read_packet(self, data: bytes) -> int:
+        """Handle the whole packets of ``data``; the bytes used (negative: an error)."""
         engine = self.engine
         parsed = 0
         size = len(data)
@@ -144,17 +186,18 @@ class _Protocol(MQTTProtocol):  # type: ignore[misc]
                 return parsed
             command = data[parsed]
             kind = command & 0xF0
-            body = data[at:end]
             parsed = end
             if kind == _PUBLISH and command & 0x06 != 0x04:
-                engine.on_publish(command, body)
+                engine.on_publish(command, data, at, end)
             elif kind == _PUBACK:
-                engine.on_ack(_PUBACK_TYPE, body)
+                engine.on_ack(_PUBACK_TYPE, data[at:end])
             elif kind == 0 or kind == 0xF0:
                 engine.protocol_error(f"Protocol error: packet of reserved type {kind >> 4}")
                 return -2
             else:
-                self._connection.put_package(Package(command, body))
+                self._connection.put_package(Package(command, data[at:end]))
+            if self._transport.is_closing():  # a protocol error, or closed by a handler
+                return -2
         return parsed
 
 
@@ -235,6 +278,7 @@ class GmqttEngine:
         self._protocol: _Protocol | None = None
         self._blocks: dict[tuple[int, bool], bytes] = {}
         self._topics: dict[bytes, bytes] = {}
+        self._props_cache: dict[bytes, dict[str, list[Any]]] = {}
         connect_props: dict[str, Any] = {}
         if settings.v5:
             if settings.topic_aliases:
@@ -390,12 +434,11 @@ class GmqttEngine:
 
     # -- incoming ------------------------------------------------------------
 
-    def on_publish(self, command: int, body: bytes) -> None:
-        """A QoS 0/1 PUBLISH, straight from the read loop."""
+    def on_publish(self, command: int, data: bytes, start: int, end: int) -> None:
+        """A QoS 0/1 PUBLISH (``data[start:end]`` is its body), straight from the read loop."""
         qos = (command >> 1) & 3
-        size = (body[0] << 8) | body[1]
-        at = 2 + size
-        topic = body[2:at]
+        at = start + 2 + ((data[start] << 8) | data[start + 1])
+        topic = data[start + 2 : at]
         # One bytes object per topic while messages wait for the consumer.
         known = self._topics.get(topic)
         if known is not None:
@@ -404,29 +447,51 @@ class GmqttEngine:
             self._topics[topic] = topic
         mid = 0
         if qos:
-            mid = (body[at] << 8) | body[at + 1]
+            mid = (data[at] << 8) | data[at + 1]
             at += 2
         props: Any = None
         if self._v5:
-            if body[at] == 0:
+            if data[at] == 0:
                 at += 1
             else:
-                parsed, rest = self._handler._parse_properties(body[at:])
-                if parsed is None:
+                props, at = self._properties(data, at, end)
+                if props is None:
                     self.protocol_error("Protocol error: malformed PUBLISH properties")
                     return
-                props, body, at = parsed, rest, 0
-                alias = parsed.get("topic_alias")
+                alias = props.get("topic_alias")
                 if alias:
                     known = self._incoming_alias(topic, alias[0])
                     if not known:
                         return
                     topic = known
-        self.deliver((topic, body[at:], qos, bool(command & 1), mid, props))
+        self.deliver((topic, data[at:end], qos, bool(command & 1), mid, props))
         if qos:
             protocol = self._protocol
             if protocol is not None:
                 protocol._transport.write(b"\x40\x02" + mid.to_bytes(2, "big"))
+
+    def _properties(self, data: bytes, at: int, end: int) -> tuple[Any, int]:
+        """The properties block at ``data[at]``: (gmqtt's dict of lists or None, offset after it).
+
+        A short block (a subscription identifier, a payload format, an alias)
+        repeats message after message: it is parsed once and the same dict,
+        never changed by its readers, is shared by every message carrying it.
+        """
+        length = data[at]
+        if length < 0x80 and length <= _PROPS_CACHED_SIZE:
+            after = at + 1 + length
+            if after > end:
+                return None, end
+            block = data[at:after]
+            cache = self._props_cache
+            props = cache.get(block)
+            if props is None:
+                props, _ = self._handler._parse_properties(block)
+                if props is not None and len(cache) < _PROPS_CACHE:
+                    cache[block] = props
+            return props, after
+        props, rest = self._handler._parse_properties(data[at:end])
+        return props, end - len(rest) if props is not None else end
 
     def _incoming_alias(self, topic: bytes, alias: int) -> bytes | None:
         if topic:
@@ -590,14 +655,14 @@ class GmqttEngine:
     def pause_reading(self) -> None:
         """Stop reading the socket until :meth:`resume_reading`."""
         protocol = self._protocol
-        if protocol is not None:
-            protocol.resumed.clear()
+        if protocol is not None and not protocol._transport.is_closing():
+            protocol._transport.pause_reading()
 
     def resume_reading(self) -> None:
         """Read the socket again."""
         protocol = self._protocol
-        if protocol is not None:
-            protocol.resumed.set()
+        if protocol is not None and not protocol._transport.is_closing():
+            protocol._transport.resume_reading()
 
     async def wait_disconnected(self) -> BaseException | None:
         """Wait until the connection ends; the reason."""
