@@ -11,7 +11,12 @@ from typing import Any
 
 import pytest
 
-from agenticaiframework.communication.agents.mcp import MCPAuthorizationError, MCPClient
+from agenticaiframework.communication.agents.mcp import (
+    MCPAuthorizationError,
+    MCPClient,
+    StdioTransport,
+    StreamableHTTPTransport,
+)
 from agenticaiframework.communication.core import errors
 from agenticaiframework.communication.testing.proxy import FaultProxy
 from tests.agents.mcp_checks import answers, exercise, server_requests
@@ -103,9 +108,10 @@ async def test_events_log_and_resource_updated() -> None:
         mcp.on("log", logs.append)
         mcp.on("resource_updated", updated.append)
 
-        @mcp.on("notification")
         async def every(message: dict[str, Any]) -> None:
             notifications.append(message["method"])
+
+        mcp.on("notification", every)
 
         await mcp.call_tool("touch", {"uri": "test://greeting"})
         for _ in range(500):
@@ -154,7 +160,9 @@ async def test_stdio_child_death_fails_pending_calls_at_once() -> None:
         task = asyncio.create_task(mcp.call_tool("slow", {"seconds": 30}, timeout=None))
         await asyncio.sleep(0.3)
         transport = mcp._transport
-        pid = transport.client.pid  # type: ignore[attr-defined]
+        assert isinstance(transport, StdioTransport)
+        pid = transport.client.pid
+        assert pid is not None
         assert (await mcp.health_check()).is_healthy
         os.killpg(pid, signal.SIGKILL)
         with pytest.raises(errors.ProcessExitedError):
@@ -233,7 +241,7 @@ async def test_falls_back_to_the_2024_11_05_http_sse_transport(
 ) -> None:
     url, _ = http_server
     async with MCPClient(url, **answers()) as mcp:
-        assert mcp._transport.legacy  # type: ignore[attr-defined]
+        assert isinstance(mcp._transport, StreamableHTTPTransport) and mcp._transport.legacy
         assert mcp.session_id is None
         await exercise(mcp, server_name=NAME, instructions=INSTRUCTIONS)
         await server_requests(mcp)

@@ -10,7 +10,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -24,7 +24,7 @@ from tests.servers.mcp_process import ServerProcess, node_server, python_server
 MCP_SERVER = str(Path(__file__).parent.parent / "servers" / "mcp_server.py")
 
 
-def mcp_manual(name: str = "mcp", **servers: dict[str, object]) -> dict[str, object]:
+def mcp_manual(name: str = "mcp", **servers: Mapping[str, object]) -> dict[str, object]:
     return {
         "name": name,
         "call_template_type": "mcp",
