@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import json
 import sys
 import textwrap
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from agenticaiframework.communication.agents.mcp import (
@@ -525,3 +527,22 @@ async def test_server_request_is_answered(hostile: tuple[str, HostileState], cas
     async with MCPClient(url, **options) as mcp:
         result = await mcp.call_tool("x")
     assert result["answer"] == {"jsonrpc": "2.0", "id": "srv-1", **expected}
+
+
+async def test_each_response_is_freed_at_once_not_left_to_the_collector(
+    hostile: tuple[str, HostileState],
+) -> None:
+    # httpx ties a streamed response to its stream in a reference cycle: left
+    # alone, every call's response (some 3 KiB) waits for a garbage collection.
+    url, _ = hostile
+    async with MCPClient(url) as mcp:
+        await mcp.ping()
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(20):
+                await mcp.ping()
+            alive = sum(isinstance(obj, httpx.Response) for obj in gc.get_objects())
+        finally:
+            gc.enable()
+    assert alive <= 2, alive  # the GET stream's, at most one more being closed
