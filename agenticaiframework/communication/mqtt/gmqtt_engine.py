@@ -279,6 +279,7 @@ class GmqttEngine:
         self._blocks: dict[tuple[int, bool], bytes] = {}
         self._topics: dict[bytes, bytes] = {}
         self._props_cache: dict[bytes, dict[str, list[Any]]] = {}
+        self._names: dict[str, bytes] = {}  # topic -> its length-prefixed UTF-8, for PUBLISH
         connect_props: dict[str, Any] = {}
         if settings.v5:
             if settings.topic_aliases:
@@ -566,21 +567,27 @@ class GmqttEngine:
             # PublishPacket (a third of the cost of a publish), and not sent by
             # gmqtt's Client.publish, which also stores every QoS 1/2 packet for
             # its own resending (the client re-queues instead).
-            encoded = topic.encode()
+            name = self._names.get(topic)
+            if name is None:
+                encoded = topic.encode()
+                name = len(encoded).to_bytes(2, "big") + encoded
+                if len(self._names) < _TOPIC_CACHE:
+                    self._names[topic] = name
             data = item.data
-            parts = [b"", len(encoded).to_bytes(2, "big"), encoded]
             mid = 0
             if qos:
                 mid = self._handler.id_generator.next_id()
-                parts.append(mid.to_bytes(2, "big"))
+                name += mid.to_bytes(2, "big")
             if self._v5:
                 props = item.props
-                parts.append(
-                    _NO_PROPS if props is None and not alias else self._block(props, alias)
-                )
-            size = len(data) + sum(map(len, parts))
-            parts[0] = bytes((_PUBLISH | qos << 1 | item.retain,)) + _varint(size)
-            parts.append(data)
+                name += _NO_PROPS if props is None and not alias else self._block(props, alias)
+            size = len(name) + len(data)
+            command = _PUBLISH | qos << 1 | item.retain
+            parts = (
+                bytes((command, size)) if size < 128 else bytes((command,)) + _varint(size),
+                name,
+                data,
+            )
             transport.write(b"".join(parts))
             protocol._connection._last_data_out = time.monotonic()  # for keep-alive
             if not qos:
