@@ -478,21 +478,32 @@ class GmqttEngine:
         repeats message after message: it is parsed once and the same dict,
         never changed by its readers, is shared by every message carrying it.
         """
-        length = data[at]
-        if length < 0x80 and length <= _PROPS_CACHED_SIZE:
-            after = at + 1 + length
-            if after > end:
+        length = 0
+        multiplier = 1
+        pos = at
+        while True:
+            if pos >= end or multiplier > 2097152:
                 return None, end
-            block = data[at:after]
-            cache = self._props_cache
-            props = cache.get(block)
-            if props is None:
-                props, _ = self._handler._parse_properties(block)
-                if props is not None and len(cache) < _PROPS_CACHE:
-                    cache[block] = props
+            byte = data[pos]
+            pos += 1
+            length += (byte & 0x7F) * multiplier
+            if not byte & 0x80:
+                break
+            multiplier *= 128
+        after = pos + length
+        if after > end:  # the properties run past the packet
+            return None, end
+        block = data[at:after]
+        if length > _PROPS_CACHED_SIZE:
+            props, _ = self._handler._parse_properties(block)
             return props, after
-        props, rest = self._handler._parse_properties(data[at:end])
-        return props, end - len(rest) if props is not None else end
+        cache = self._props_cache
+        props = cache.get(block)
+        if props is None:
+            props, _ = self._handler._parse_properties(block)
+            if props is not None and len(cache) < _PROPS_CACHE:
+                cache[block] = props
+        return props, after
 
     def _incoming_alias(self, topic: bytes, alias: int) -> bytes | None:
         if topic:
