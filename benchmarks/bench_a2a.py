@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sys
+import time
+import tracemalloc
 import uuid
 from typing import Any
 
@@ -32,6 +34,33 @@ BINDINGS = {"jsonrpc": "JSONRPC", "rest": "HTTP+JSON", "grpc": "GRPC"}
 """Our ``binding=`` -> the SDK's binding name; a SendMessage row each."""
 STREAM_BINDINGS = ("jsonrpc", "grpc")
 """The bindings with a stream row."""
+
+_CPU: dict[str, tuple[list[float], list[float]]] = {}
+"""Row -> ([CPU seconds, operations] ours, the same for the SDK), from the last :func:`run`."""
+
+
+def _metered(side: Side, meter: list[float]) -> Side:
+    """``side``, adding this process's CPU time and operations to ``meter``.
+
+    The first run (the harness's warm-up: connection, lazy imports) and the
+    traced runs (tracemalloc's cost is not the client's) are left out. The
+    agent runs in another process: this is the client's own cost, which the
+    throughput columns hide while the agent is the bottleneck.
+    """
+    warm = False
+
+    async def metered(count: int) -> int:
+        nonlocal warm
+        counted = warm and not tracemalloc.is_tracing()
+        warm = True
+        start = time.process_time()
+        ops = await side(count)
+        if counted:
+            meter[0] += time.process_time() - start
+            meter[1] += ops
+        return ops
+
+    return metered
 
 
 # -- the two sides ----------------------------------------------------------------------
@@ -108,8 +137,13 @@ async def _rows(
                 sides = _ours_stream(ours), _sdk_stream(sdk)
             else:
                 sides = _ours_send(ours), _sdk_send(sdk)
+            meters = _CPU[name] = ([0.0, 0], [0.0, 0])
             return await compare_rows(
-                [(name, *sides)], total=total, rounds=rounds, memory_share=1 / rounds, unit=unit
+                [(name, _metered(sides[0], meters[0]), _metered(sides[1], meters[1]))],
+                total=total,
+                rounds=rounds,
+                memory_share=1 / rounds,
+                unit=unit,
             )
         finally:
             await sdk.close()
@@ -127,6 +161,7 @@ async def run(quick: bool) -> list[Result]:
     rounds = 2 if quick else 5
     port, grpc_port = free_port(), free_port()
     results: list[Result] = []
+    _CPU.clear()
     # The SDK client's import (~1 s) overlaps the agent's start-up in its child process.
     sdk_import = asyncio.ensure_future(asyncio.to_thread(importlib.import_module, "a2a.client"))
     agent = ["-m", "benchmarks.a2a_agent", str(port), str(grpc_port)]
@@ -145,7 +180,30 @@ async def run(quick: bool) -> list[Result]:
     return results
 
 
+def overhead_lines(results: list[Result]) -> list[str]:
+    """The client's own CPU time per operation, ours and the SDK's, per row."""
+    lines = []
+    for r in results:
+        meters = _CPU.get(r.workload)
+        if meters is None or not meters[0][1] or not meters[1][1]:
+            continue
+        ours, sdk = (seconds / ops * 1e6 for seconds, ops in meters)
+        lines.append(
+            f"- {r.workload}: client CPU {ours:,.0f} µs/op ours, {sdk:,.0f} µs/op SDK "
+            f"(ours/SDK {ours / sdk:.2f})"
+        )
+    if lines:
+        lines[:0] = [
+            "",
+            "Client CPU time per operation (this process, all its threads; timed runs "
+            "and the warm-up before the traced one; the agent runs in its own process):",
+        ]
+    return lines
+
+
 if __name__ == "__main__":
     from .harness import format_table
 
-    print(format_table("a2a", asyncio.run(run("--quick" in sys.argv))))
+    rows = asyncio.run(run("--quick" in sys.argv))
+    print(format_table("a2a", rows))
+    print("\n".join(overhead_lines(rows)))
