@@ -84,3 +84,30 @@ async def test_messages_of_every_size_across_reads_arrive_whole_and_in_order() -
                 await pub.publish("sizes", payload, qos=1)
             got = await take(sub, len(payloads), timeout=20)
     assert [m.raw for m in got] == payloads
+
+
+@pytest.mark.parametrize("mqtt_engine", ["gmqtt"], indirect=True)
+async def test_publish_whose_topic_runs_past_the_packet_is_a_protocol_error() -> None:
+    # The topic length says 200 bytes, the packet holds 6: read as it came,
+    # the topic would take the next packet's bytes.
+    body = (200).to_bytes(2, "big") + b"in/bad" + b"\x00"
+    bad = b"\x30" + varint(len(body)) + body
+    scripts = [
+        [bad, publish_packet(b"in/ok", b"same read", properties=b"")],
+        [publish_packet(b"in/ok", b"after", properties=b"")],
+    ]
+    async with ScriptedBroker5(scripts) as peer:
+        mqtt = MQTTClient(
+            peer.url, protocol="5", connect_timeout=3, reconnect_delay=0.05, max_reconnect_delay=0.1
+        )
+        ended: list[Any] = []
+        mqtt.on("disconnect", ended.append)
+        async with mqtt:
+            await mqtt.subscribe("in/#")
+            got = await take(mqtt, 1, timeout=10)
+            await eventually(lambda: peer.connects == 2)
+        assert [m.topic for m in got] == ["in/ok"]
+        assert any(
+            isinstance(e, ProtocolError) and "malformed PUBLISH (topic length)" in str(e)
+            for e in ended
+        ), ended

@@ -439,6 +439,9 @@ class GmqttEngine:
         """A QoS 0/1 PUBLISH (``data[start:end]`` is its body), straight from the read loop."""
         qos = (command >> 1) & 3
         at = start + 2 + ((data[start] << 8) | data[start + 1])
+        if at + (qos and 2) + self._v5 > end:  # the topic runs past the packet
+            self.protocol_error("Protocol error: malformed PUBLISH (topic length)")
+            return
         topic = data[start + 2 : at]
         # One bytes object per topic while messages wait for the consumer.
         known = self._topics.get(topic)
