@@ -576,6 +576,19 @@ def test_orjson_is_the_engine_when_installed() -> None:
     assert codecs._orjson is not None
 
 
+def test_ids_that_look_like_exponents_stay_on_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
+    # UUIDs and hex ids hold "<digit>e" nearly always; only numbers may send a message to json.
+    pytest.importorskip("orjson")
+    slow: list[object] = []
+    monkeypatch.setattr(codecs, "_json_dumps", lambda value: slow.append(value) or "slow")
+    ids = {"id": "3f2e4e1f-1e23-4e5a-9e0e-0e0e0e0e0e0e", "trace": "0e1e2e", "n": [1, 2.5]}
+    assert codecs.dumps(ids) == json.dumps(ids, separators=(",", ":"))
+    assert codecs.dumps({"x": 1e16}) == "slow"
+    assert codecs.dumps([-2.5e-7]) == "slow"
+    assert codecs.dumps(3e20) == "slow"
+    assert len(slow) == 3
+
+
 @pytest.mark.parametrize(
     ("value", "text"),
     [

@@ -17,6 +17,7 @@ standard library's messages.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from .errors import ProtocolError
@@ -73,9 +74,18 @@ _LONG_NUMBER = b"0" * 19
 _DEEP = 500
 
 
+# A number's exponent: digits right after a structural character (or at the start)
+# and then "e". Searched only when "0e" occurs at all, which text such as UUIDs
+# ("...-4e1f-...") causes far more often than numbers do.
+_EXPONENT = re.compile(rb"(?:^|[:,\[])-?0+(?:\.0+)?e")
+
+
 def _orjson_writes_as_json(out: bytes) -> bool:
     """Whether orjson's output ``out`` is surely json's text."""
-    return b"null" not in out and b"0.0000" not in out and b"0e" not in out.translate(_SHAPE)
+    if b"null" in out or b"0.0000" in out:
+        return False
+    shape = out.translate(_SHAPE)
+    return b"0e" not in shape or _EXPONENT.search(shape) is None
 
 
 def _orjson_reads_as_json(data: bytes | bytearray | memoryview) -> bool:
