@@ -25,6 +25,7 @@ import yarl
 from httpx_aiohttp.transport import AiohttpResponseStream, AiohttpTransport
 
 from ..core.security import parse_ip
+from .engine import ack_promptly
 
 __all__ = ["AiohttpEngine", "to_httpx_error"]
 
@@ -267,6 +268,12 @@ class AiohttpEngine(AiohttpTransport):
             raise to_httpx_error(exc) from exc
         except _FAULTS as exc:
             raise to_httpx_error(exc) from exc
+        if not response.content.is_eof():
+            # More of the body to come: the server may be holding it back until
+            # its headers are acknowledged (see ack_promptly).
+            connection = response.connection
+            if connection is not None and connection.transport is not None:
+                ack_promptly(connection.transport.get_extra_info("socket"))
         extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
         if response.reason:
             extensions["reason_phrase"] = response.reason.encode()

@@ -42,7 +42,14 @@ from ..core.security import (
     strip_credentials,
 )
 from ..core.telemetry import Instrumentation, error_type, measure, monotonic
-from .engine import build_client, iter_limited, limit_body, read_limited, translate_error
+from .engine import (
+    build_client,
+    iter_limited,
+    limit_body,
+    read_limited,
+    translate_error,
+    unlink,
+)
 
 __all__ = ["HTTPClient", "HTTPResponse"]
 
@@ -478,6 +485,7 @@ class HTTPClient(BaseClient):
                 return await self._final(response, limit, stream=stream)
             next_request = response.next_request
             await response.aclose()
+            unlink(response)
             hops += 1
             if hops > self.config.max_redirects:
                 raise errors.ProtocolError(
@@ -504,9 +512,11 @@ class HTTPClient(BaseClient):
             limit_body(response, limit)
             if not stream:
                 await result.aread()
+                unlink(response)
                 self.stats.bytes_received += len(response.content)
         except BaseException as exc:
             await response.aclose()
+            unlink(response)
             if isinstance(exc, errors.CommunicationError):
                 self.stats.errors += 1
             raise
@@ -567,6 +577,7 @@ class HTTPClient(BaseClient):
                 yield response
             finally:
                 await response.raw.aclose()
+                unlink(response.raw)
         except BaseException as exc:
             error = error_type(exc)
             if span is not None:
@@ -655,6 +666,7 @@ class HTTPClient(BaseClient):
             yield response
         finally:
             await response.raw.aclose()
+            unlink(response.raw)  # every streaming user's response is freed at once
 
     async def health_check(self, url: str = "", *, timeout: float = 5.0) -> HealthStatus:
         """Probe the server with a GET; a 2xx or 3xx answer counts as healthy.

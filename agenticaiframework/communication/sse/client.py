@@ -65,7 +65,7 @@ from ..core.health import HealthStatus, run_probe
 from ..core.lifecycle import BaseClient, ClientState
 from ..core.retry import backoff_delay, parse_retry_after, retrying
 from ..core.security import check_url, install_log_redaction, redact_text, redact_url
-from ..http.engine import build_client, translate_error
+from ..http.engine import build_client, translate_error, unlink
 
 __all__ = [
     "MAX_RETRY_MS",
@@ -888,6 +888,7 @@ class SSEClient(BaseClient):
             if response is not None:
                 self.stats.bytes_received += response.num_bytes_downloaded
                 await response.aclose()
+                unlink(response)
 
     # -- health -------------------------------------------------------------------------
 
