@@ -43,6 +43,7 @@ from pathlib import Path
 import pytest
 
 from agenticaiframework.communication.core import config as config_module
+from tests.child_env import child_env
 from tests.conftest import HTTPServer
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -160,7 +161,6 @@ async def test_doc_block_runs(
 
 async def _run_pytest(code: str) -> None:
     """Run a block that is a test module with pytest, outside the repository."""
-    import os
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="agentcomm-docs-") as folder:
@@ -168,7 +168,7 @@ async def _run_pytest(code: str) -> None:
         Path(folder, "pytest.ini").write_text(
             "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\nfilterwarnings = error\n"
         )
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        env = child_env()
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=folder, env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,

@@ -8,7 +8,6 @@ outside the repository, so neither ``tests/`` nor the source tree is on its path
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -16,6 +15,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
+from tests.child_env import child_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,7 +63,7 @@ def test_a_fresh_venv_runs_a_ten_line_test_file_with_the_fixtures(tmp_path: Path
         source / "agenticaiframework",
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env = child_env()
     venv = tmp_path / "venv"
     # Without pip of its own: the venv would get an old setuptools from ensurepip; the
     # system pip and setuptools are seen through --system-site-packages.

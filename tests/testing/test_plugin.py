@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
 import re
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 
 from agenticaiframework.communication import MQTTClient, WebSocketClient
 from agenticaiframework.communication.testing import plugin
+from tests.child_env import child_env
 
 PLUGIN_TESTS = '''
 import asyncio
@@ -115,8 +115,7 @@ def _run_pytest(tmp_path: Path, source: str, *args: str) -> subprocess.Completed
     )
     temp = tmp_path / "tmp"
     temp.mkdir()
-    env = {**os.environ, "TMPDIR": str(temp)}
-    env.pop("PYTHONPATH", None)
+    env = child_env(TMPDIR=str(temp))
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
         cwd=tmp_path,
