@@ -59,7 +59,6 @@ _DEFAULT_RETRY_MS = 1000
 _MAX_RESUMES = 5
 _DELETE_TIMEOUT = 5.0
 _PREVIEW = 300
-_CLOSED = httpx.ByteStream(b"")
 _AUTH_PARAM = re.compile(r'([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 
 
@@ -309,8 +308,6 @@ class StreamableHTTPTransport:
         """
         wait = (self._http.config.timeout_seconds or None) if bound else None
         async with contextlib.AsyncExitStack() as stack:
-            opened: list[HTTPResponse] = []
-            stack.callback(_cut_cycles, opened)  # runs last: after the response is closed
             scope = asyncio.timeout(wait)
             try:
                 async with scope:
@@ -324,7 +321,6 @@ class StreamableHTTPTransport:
                             max_response_size=None,
                         )
                     )
-                    opened.append(response)
             except TimeoutError as exc:
                 if not scope.expired():
                     # Connecting timed out (already ours), or code of the user's (auth).
@@ -563,17 +559,6 @@ class StreamableHTTPTransport:
                     self._logger.info("%s: could not DELETE the session: %s", self._shown, failure)
         finally:
             await self._http.close()
-
-
-def _cut_cycles(responses: list[HTTPResponse]) -> None:
-    """Free closed streamed responses at once.
-
-    httpx ties a streamed response and its stream in a reference cycle that
-    only the garbage collector frees: some 3 KiB a call piling up between
-    collections.
-    """
-    for response in responses:
-        response.raw.stream = _CLOSED
 
 
 def _answers(message: Any, request_id: Any) -> bool:
