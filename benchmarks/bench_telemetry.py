@@ -427,6 +427,8 @@ async def cpu_per_operation(quick: bool) -> list[str]:
         theirs = (
             f"{medians[4]:,.0f} ({medians[4] / off:.2f}x, {medians[4] - off:+,.0f} µs; {name})"
             if official is not None
+            else f"{name}: not installed"
+            if name
             else "none exists"
         )
         lines.append(
