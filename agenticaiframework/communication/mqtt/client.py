@@ -64,7 +64,7 @@ import math
 import ssl
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from paho.mqtt.packettypes import PacketTypes
@@ -249,6 +249,16 @@ class MQTTMessage:
             f"MQTTMessage(topic={self.topic!r}, qos={self.qos}, retain={self.retain}, "
             f"raw={self.raw[:64]!r}{'...' if len(self.raw) > 64 else ''})"
         )
+
+
+class _PublishOptions(NamedTuple):
+    """The MQTT 5 properties of one publish, as ``publish()`` was given them."""
+
+    user_properties: Mapping[str, str] | Iterable[tuple[str, str]] | None = None
+    content_type: str | None = None
+    message_expiry: int | None = None
+    response_topic: str | None = None
+    correlation_data: bytes | str | None = None
 
 
 class _Route:
@@ -1102,30 +1112,21 @@ class MQTTClient(BaseClient):
                 gave up.
             ClosedError: The client is closed.
         """
-        if self._otel.enabled:
-            await self._otel_publish(
-                topic,
-                payload,
-                qos,
-                retain,
-                user_properties,
-                content_type,
-                message_expiry,
-                response_topic,
-                correlation_data,
+        options = (
+            None
+            if user_properties is None
+            and content_type is None
+            and message_expiry is None
+            and response_topic is None
+            and correlation_data is None
+            else _PublishOptions(
+                user_properties, content_type, message_expiry, response_topic, correlation_data
             )
-            return
-        await self._publish(
-            topic,
-            payload,
-            qos,
-            retain,
-            user_properties,
-            content_type,
-            message_expiry,
-            response_topic,
-            correlation_data,
         )
+        if self._otel.enabled:
+            await self._otel_publish(topic, payload, qos, retain, options)
+            return
+        await self._publish(topic, payload, qos, retain, options)
 
     async def _publish(
         self,
@@ -1133,11 +1134,7 @@ class MQTTClient(BaseClient):
         payload: Message,
         qos: int | None,
         retain: bool,
-        user_properties: Mapping[str, str] | Iterable[tuple[str, str]] | None,
-        content_type: str | None,
-        message_expiry: int | None,
-        response_topic: str | None,
-        correlation_data: bytes | str | None,
+        options: _PublishOptions | None,
     ) -> None:
         if self._state is not ClientState.OPEN:
             self._ensure_usable()
@@ -1148,21 +1145,8 @@ class MQTTClient(BaseClient):
         data = b"" if payload is None else encode_bytes(payload)
         level = self.config.default_qos if qos is None else _check_qos(qos)
         props: PropsOut | None = None
-        if (
-            user_properties is not None
-            or content_type is not None
-            or message_expiry is not None
-            or response_topic is not None
-            or correlation_data is not None
-        ):
-            props = self._publish_properties(
-                payload,
-                user_properties,
-                content_type,
-                message_expiry,
-                response_topic,
-                correlation_data,
-            )
+        if options is not None:
+            props = self._publish_properties(payload, options)
         elif self._v5 and isinstance(payload, str | dict | list):
             props = UTF8
         item = Item(topic, data, level, retain, props)
@@ -1196,20 +1180,13 @@ class MQTTClient(BaseClient):
                 f"the broker's maximum packet size of {limit}"
             )
 
-    def _publish_properties(
-        self,
-        payload: Message,
-        user_properties: Mapping[str, str] | Iterable[tuple[str, str]] | None,
-        content_type: str | None,
-        message_expiry: int | None,
-        response_topic: str | None,
-        correlation_data: bytes | str | None,
-    ) -> PropsOut:
+    def _publish_properties(self, payload: Message, options: _PublishOptions) -> PropsOut:
         if not self._v5:
             raise errors.ConfigError(
                 "publish properties (user_properties, content_type, message_expiry, "
                 "response_topic, correlation_data) need MQTT 5; this connection speaks 3.1.1"
             )
+        user_properties, content_type, message_expiry, response_topic, correlation_data = options
         props: PropsOut = {}
         if isinstance(payload, str | dict | list):
             props["payload_format"] = 1
@@ -1551,11 +1528,7 @@ class MQTTClient(BaseClient):
         payload: Message,
         qos: int | None,
         retain: bool,
-        user_properties: Mapping[str, str] | Iterable[tuple[str, str]] | None,
-        content_type: str | None,
-        message_expiry: int | None,
-        response_topic: str | None,
-        correlation_data: bytes | str | None,
+        options: _PublishOptions | None,
     ) -> None:
         """A publish in its PRODUCER span; over MQTT 5 the context rides in user properties.
 
@@ -1566,37 +1539,19 @@ class MQTTClient(BaseClient):
         attributes = self._otel_attributes(topic, "publish", level)
         otel.count("messaging.client.sent.messages", 1, attributes)
         if not otel.tracing:
-            await self._publish(
-                topic,
-                payload,
-                qos,
-                retain,
-                user_properties,
-                content_type,
-                message_expiry,
-                response_topic,
-                correlation_data,
-            )
+            await self._publish(topic, payload, qos, retain, options)
             return
         with otel.span(f"publish {topic}", "producer", attributes):
             if self._v5:
+                options = options or _PublishOptions()
+                user_properties = options.user_properties
                 pairs = (
                     list(user_properties.items())
                     if isinstance(user_properties, Mapping)
                     else list(user_properties or ())
                 )
-                user_properties = otel.inject_pairs(pairs)
-            await self._publish(
-                topic,
-                payload,
-                qos,
-                retain,
-                user_properties,
-                content_type,
-                message_expiry,
-                response_topic,
-                correlation_data,
-            )
+                options = options._replace(user_properties=otel.inject_pairs(pairs))
+            await self._publish(topic, payload, qos, retain, options)
 
     def _otel_taken(self, message: MQTTMessage, handlers: tuple[_Route, ...]) -> None:
         """A message taken: counted; without handlers, its CONSUMER span (async for, receive)."""
