@@ -123,20 +123,8 @@ def _status_message(status: Any) -> Message | None:
     return None
 
 
-class Task(A2AObject):
-    """A task (``id``, ``contextId``, ``status``, ``artifacts``, ``history``)."""
-
-    kind = "task"
-
-    @property
-    def id(self) -> str:
-        """The task id."""
-        return str(self.get("id", ""))
-
-    @property
-    def task_id(self) -> str:
-        """The task id (as on the update events)."""
-        return self.id
+class _WithStatus(A2AObject):
+    """The context and status properties a Task and a StatusUpdate both have."""
 
     @property
     def context_id(self) -> str | None:
@@ -155,11 +143,6 @@ class Task(A2AObject):
         return _status_state(self.get("status"))
 
     @property
-    def status_message(self) -> Message | None:
-        """The message of the current status, if any."""
-        return _status_message(self.get("status"))
-
-    @property
     def is_terminal(self) -> bool:
         """Whether the task reached a terminal state."""
         return self.state in TERMINAL_STATES
@@ -168,6 +151,27 @@ class Task(A2AObject):
     def is_interrupted(self) -> bool:
         """Whether the task waits for the client (``input-required``, ``auth-required``)."""
         return self.state in INTERRUPTED_STATES
+
+
+class Task(_WithStatus):
+    """A task (``id``, ``contextId``, ``status``, ``artifacts``, ``history``)."""
+
+    kind = "task"
+
+    @property
+    def id(self) -> str:
+        """The task id."""
+        return str(self.get("id", ""))
+
+    @property
+    def task_id(self) -> str:
+        """The task id (as on the update events)."""
+        return self.id
+
+    @property
+    def status_message(self) -> Message | None:
+        """The message of the current status, if any."""
+        return _status_message(self.get("status"))
 
     @property
     def artifacts(self) -> list[dict[str, Any]]:
@@ -189,7 +193,7 @@ class Task(A2AObject):
         return "".join(_parts_text(a.get("parts")) for a in self.artifacts if isinstance(a, dict))
 
 
-class StatusUpdate(A2AObject):
+class StatusUpdate(_WithStatus):
     """A ``TaskStatusUpdateEvent``: the task's new status."""
 
     kind = "statusUpdate"
@@ -200,35 +204,9 @@ class StatusUpdate(A2AObject):
         return str(self.get("taskId", ""))
 
     @property
-    def context_id(self) -> str | None:
-        """The context id."""
-        return self.get("contextId") or None
-
-    @property
-    def status(self) -> dict[str, Any]:
-        """The status object."""
-        status = self.get("status")
-        return status if isinstance(status, dict) else {}
-
-    @property
-    def state(self) -> str:
-        """The new state (``working``, ``completed`` ...)."""
-        return _status_state(self.get("status"))
-
-    @property
     def message(self) -> Message | None:
         """The status message, if any."""
         return _status_message(self.get("status"))
-
-    @property
-    def is_terminal(self) -> bool:
-        """Whether the task reached a terminal state."""
-        return self.state in TERMINAL_STATES
-
-    @property
-    def is_interrupted(self) -> bool:
-        """Whether the task now waits for the client."""
-        return self.state in INTERRUPTED_STATES
 
 
 class ArtifactUpdate(A2AObject):
