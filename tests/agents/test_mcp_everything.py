@@ -1,8 +1,8 @@
 """MCPClient against the Node reference server ``@modelcontextprotocol/server-everything``.
 
-Over stdio (the package's own entry point) and over Streamable HTTP
-(``tests/node/everything_http.mjs``: the package's transport with every
-``listen()`` forced onto 127.0.0.1). One server per transport is shared by the
+Over stdio (the package's own entry point), over Streamable HTTP and over the
+2024-11-05 HTTP+SSE transport (``tests/node/everything_http.mjs``: the
+package's transports with every ``listen()`` forced onto 127.0.0.1). One server per transport is shared by the
 module; each test opens its own session.
 """
 
@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from agenticaiframework.communication.agents.mcp import MCPClient
+from agenticaiframework.communication.agents.mcp.streamable_http import StreamableHTTPTransport
 from agenticaiframework.communication.core import errors
 from tests.agents.mcp_checks import wait_for
 from tests.servers.mcp_process import NODE_DIR, ServerProcess
@@ -41,12 +42,16 @@ def _node() -> str:
     return node
 
 
+def _http_server(transport: str, path: str) -> ServerProcess:
+    command = [_node(), str(NODE_DIR / "everything_http.mjs"), "{port}", transport]
+    return ServerProcess(command, path)
+
+
 @pytest.fixture(scope="module")
 def http_url() -> Iterator[str]:
     """The server's Streamable HTTP endpoint on 127.0.0.1 (shared by the module)."""
-    server = ServerProcess([_node(), str(NODE_DIR / "everything_http.mjs"), "{port}"])
-    server.start_sync()
-    yield server.url
+    server = _http_server("streamableHttp", "/mcp")
+    yield server.start_sync()
     server.stop_sync()
 
 
@@ -228,3 +233,27 @@ async def test_http_server_listens_on_loopback_only(http_url: str) -> None:
     async with MCPClient(http_url) as mcp:
         assert mcp.session_id  # the package's server is stateful
         await mcp.ping()
+
+
+async def test_legacy_http_sse_transport_is_fallen_back_to() -> None:
+    # The package's HTTP+SSE server answers our first POST to /sse with 404:
+    # the client falls back to GET /sse + POST to the endpoint it announces.
+    server = _http_server("sse", "/sse")
+    url = await server.start()
+    try:
+        async with MCPClient(url, **HANDLERS) as mcp:
+            assert isinstance(mcp._transport, StreamableHTTPTransport) and mcp._transport.legacy
+            assert mcp.server_info["name"] == "mcp-servers/everything"
+            assert _text(await mcp.call_tool("echo", {"message": "old"})) == "Echo: old"
+            seen: list[dict[str, Any]] = []
+            await mcp.call_tool(
+                "trigger-long-running-operation",
+                {"duration": 0.2, "steps": 2},
+                on_progress=seen.append,
+            )
+            await wait_for(lambda: len(seen) == 2)
+            assert [p["progress"] for p in seen] == [1, 2]
+            result = await mcp.call_tool("trigger-sampling-request", {"prompt": "hi"})
+            assert "model says: Resource trigger-sampling-request context: hi" in _text(result)
+    finally:
+        await server.stop()

@@ -1,8 +1,9 @@
-// The reference server @modelcontextprotocol/server-everything over Streamable HTTP,
-// held to loopback: `node everything_http.mjs PORT` (0 = a free port).
+// The reference server @modelcontextprotocol/server-everything over HTTP, held to
+// loopback: `node everything_http.mjs PORT [streamableHttp|sse]` (PORT 0 = a free
+// port; sse = the 2024-11-05 HTTP+SSE transport, endpoint /sse).
 //
-// The package's dist/transports/streamableHttp.js calls app.listen(PORT) without a
-// host, i.e. on every interface. Every net.Server.listen() of this process is
+// The package's dist/transports/{streamableHttp,sse}.js call app.listen(PORT)
+// without a host, i.e. on every interface. Every net.Server.listen() of this process is
 // forced onto 127.0.0.1 before the package is imported, and the bound port is
 // printed as "READY <port>" (the only line on stdout: the server's own
 // console.log chatter, one line per request, is dropped so that an undrained
@@ -31,5 +32,9 @@ net.Server.prototype.listen = function (...args) {
 };
 
 console.log = () => {};
+const transport = process.argv[3] ?? "streamableHttp";
+if (transport !== "streamableHttp" && transport !== "sse") {
+  throw new Error(`everything_http.mjs: unknown transport ${transport}`);
+}
 process.env.PORT = process.argv[2] ?? "0";
-await import("@modelcontextprotocol/server-everything/dist/transports/streamableHttp.js");
+await import(`@modelcontextprotocol/server-everything/dist/transports/${transport}.js`);
