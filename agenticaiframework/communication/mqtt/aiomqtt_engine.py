@@ -27,6 +27,7 @@ from ..core import errors
 from .engine import (
     ConnectRefused,
     EarlyClose,
+    EngineBase,
     Incoming,
     Item,
     Lost,
@@ -195,19 +196,11 @@ class _Client(aiomqtt.Client):
                 self._loop.add_reader(*self._reader)
 
 
-class AiomqttEngine:
+class AiomqttEngine(EngineBase):
     """One MQTT connection through aiomqtt (see :class:`.engine.Engine`)."""
 
     def __init__(self, settings: Settings, deliver: Callable[[Incoming], None]) -> None:
-        self.deliver = deliver
-        self.acks: dict[int, tuple[asyncio.Future[bool], Item]] = {}
-        self.session_present = False
-        self.server_disconnect: int | None = None
-        self.sids_available = False
-        self.max_packet: int | None = None
-        self._settings = settings
-        self._aliases_in: dict[int, bytes] = {}
-        self._aliases_out: TopicAliases | None = None
+        super().__init__(settings, deliver)
         self._alias_props: dict[tuple[int, bool], Properties] = {}
         v5 = settings.v5
         properties: Properties | None = None
@@ -297,17 +290,6 @@ class AiomqttEngine:
             and connected.exception() is None
             and not conn._disconnected.done()
         )
-
-    def incoming_alias(self, topic: bytes, alias: int) -> bytes | None:
-        """Resolve an incoming topic alias (MQTT 5); None for an unknown one (dropped)."""
-        if topic:
-            if 0 < alias <= self._settings.topic_aliases:
-                self._aliases_in[alias] = topic
-            return topic
-        known = self._aliases_in.get(alias)
-        if known is None:
-            self._settings.logger.warning("dropped a message with unknown topic alias %d", alias)
-        return known
 
     # -- operations ------------------------------------------------------------
 

@@ -31,6 +31,7 @@ __all__ = [
     "ConnectRefused",
     "EarlyClose",
     "Engine",
+    "EngineBase",
     "Incoming",
     "Item",
     "Lost",
@@ -139,6 +140,32 @@ class TopicAliases:
             return 0, False
         alias = self._aliases[topic] = len(self._aliases) + 1
         return alias, False
+
+
+class EngineBase:
+    """The state every engine starts a connection with, and incoming topic aliases."""
+
+    def __init__(self, settings: Settings, deliver: Callable[[Incoming], None]) -> None:
+        self.deliver = deliver
+        self.acks: dict[int, tuple[asyncio.Future[bool], Item]] = {}
+        self.session_present = False
+        self.server_disconnect: int | None = None
+        self.sids_available = False
+        self.max_packet: int | None = None
+        self._settings = settings
+        self._aliases_in: dict[int, bytes] = {}
+        self._aliases_out: TopicAliases | None = None
+
+    def incoming_alias(self, topic: bytes, alias: int) -> bytes | None:
+        """Resolve an incoming topic alias (MQTT 5); None for an unknown one (dropped)."""
+        if topic:
+            if 0 < alias <= self._settings.topic_aliases:
+                self._aliases_in[alias] = topic
+            return topic
+        known = self._aliases_in.get(alias)
+        if known is None:
+            self._settings.logger.warning("dropped a message with unknown topic alias %d", alias)
+        return known
 
 
 class Engine(Protocol):

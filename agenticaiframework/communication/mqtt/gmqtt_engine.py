@@ -36,6 +36,7 @@ from ..core import errors
 from .engine import (
     ConnectRefused,
     EarlyClose,
+    EngineBase,
     Incoming,
     Item,
     Lost,
@@ -252,26 +253,18 @@ class _Client(gmqtt.Client):  # type: ignore[misc]
         )
 
 
-class GmqttEngine:
+class GmqttEngine(EngineBase):
     """One MQTT connection through gmqtt (see :class:`.engine.Engine`)."""
 
     def __init__(self, settings: Settings, deliver: Callable[[Incoming], None]) -> None:
-        self.deliver = deliver
-        self.acks: dict[int, tuple[asyncio.Future[bool], Item]] = {}
-        self.session_present = False
-        self.server_disconnect: int | None = None
-        self.sids_available = False
-        self.max_packet: int | None = None
+        super().__init__(settings, deliver)
         self.lost_reason: Exception | None = None
-        self._settings = settings
         self._where = f"{settings.host}:{settings.port}"
         self._v5 = settings.v5
         self._connack = False
         self._error_text: str | None = None
         self._pending: dict[int, asyncio.Future[list[int]]] = {}
         self._window: asyncio.Semaphore | None = None
-        self._aliases_in: dict[int, bytes] = {}
-        self._aliases_out: TopicAliases | None = None
         self._disconnected: asyncio.Future[BaseException | None] = (
             asyncio.get_running_loop().create_future()
         )
@@ -464,7 +457,7 @@ class GmqttEngine:
                     return
                 alias = props.get("topic_alias")
                 if alias:
-                    known = self._incoming_alias(topic, alias[0])
+                    known = self.incoming_alias(topic, alias[0])
                     if not known:
                         return
                     topic = known
@@ -507,16 +500,6 @@ class GmqttEngine:
             if props is not None and len(cache) < _PROPS_CACHE:
                 cache[block] = props
         return props, after
-
-    def _incoming_alias(self, topic: bytes, alias: int) -> bytes | None:
-        if topic:
-            if 0 < alias <= self._settings.topic_aliases:
-                self._aliases_in[alias] = topic
-            return topic
-        known = self._aliases_in.get(alias)
-        if known is None:
-            self._settings.logger.warning("dropped a message with unknown topic alias %d", alias)
-        return known
 
     def _on_message(self, client: Any, topic: Any, payload: bytes, qos: int, props: Any) -> None:
         # QoS 2 messages come through gmqtt's handler (it runs the handshake).
