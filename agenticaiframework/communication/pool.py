@@ -64,7 +64,7 @@ from .core.config import (
     _check_int,
     _check_number,
 )
-from .core.lifecycle import ClientState, TaskSet
+from .core.lifecycle import ClientState, ClosesOnExit, TaskSet
 from .core.security import check_endpoint, check_url, origin_of, redact_url
 from .core.telemetry import instrumentation_for
 from .manager import ManagedClient
@@ -204,7 +204,7 @@ def _route(protocol: str, url: str, allow_insecure: bool, grpc_secure: bool) -> 
     return _Route(bind=url, host=host_key, arg=url)
 
 
-class ConnectionPool:
+class ConnectionPool(ClosesOnExit):
     """A bounded pool of connected clients of one protocol, shared per origin.
 
     Args:
@@ -388,14 +388,6 @@ class ConnectionPool:
         if self._closed:
             raise errors.ClosedError("ConnectionPool is closed")
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     def __repr__(self) -> str:
         return (

@@ -21,7 +21,7 @@ from typing import Any, Self
 from .errors import ClosedError
 from .telemetry import DISABLED, Instrumentation, instrumentation_for
 
-__all__ = ["BaseClient", "ClientState", "ClientStats", "Lifecycle", "TaskSet"]
+__all__ = ["BaseClient", "ClientState", "ClientStats", "ClosesOnExit", "Lifecycle", "TaskSet"]
 
 
 class ClientState(enum.Enum):
@@ -97,7 +97,23 @@ class TaskSet:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-class Lifecycle(abc.ABC):
+class ClosesOnExit(abc.ABC):
+    """``async with`` ends with ``await self.close()``, however the block ended."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close (idempotent)."""
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class Lifecycle(ClosesOnExit):
     """UNOPENED -> OPEN -> CLOSED, ``async with``, and the closed check.
 
     Shared by every client (through :class:`BaseClient`) and by the
@@ -125,21 +141,9 @@ class Lifecycle(abc.ABC):
     async def connect(self) -> object:
         """Open (idempotent)."""
 
-    @abc.abstractmethod
-    async def close(self) -> None:
-        """Close (idempotent)."""
-
     async def __aenter__(self) -> Self:
         await self.connect()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 class BaseClient(Lifecycle):
