@@ -166,6 +166,14 @@ class _Parser(argparse.ArgumentParser):
         self.register("action", "parsers", _SubcommandParsers)
 
 
+def _add_dns_options(parser: argparse.ArgumentParser) -> None:
+    """``--nameserver`` and ``--port``: the DNS servers AID discovery asks."""
+    parser.add_argument(
+        "--nameserver", action="append", default=None, help="DNS server IP (repeatable)"
+    )
+    parser.add_argument("--port", type=int, default=53, help="DNS port")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every subcommand.
 
@@ -369,8 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("name", help="domain")
     p.add_argument("--protocol", default=None)
-    p.add_argument("--nameserver", action="append", default=None, help="DNS server IP (repeatable)")
-    p.add_argument("--port", type=int, default=53, help="DNS port")
+    _add_dns_options(p)
 
     p = sub.add_parser(
         "connect",
@@ -382,8 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("--protocol", default=None, help="mcp, a2a, sse ... (see connect())")
-    p.add_argument("--nameserver", action="append", default=None, help="DNS server IP (repeatable)")
-    p.add_argument("--port", type=int, default=53, help="DNS port")
+    _add_dns_options(p)
     p.add_argument(
         "address", nargs=argparse.REMAINDER, help="ADDRESS, or -- CMD [ARGS...] (after the options)"
     )
