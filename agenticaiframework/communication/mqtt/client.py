@@ -278,6 +278,14 @@ class _Route:
         self.names = names  # (level index, name) of each named wildcard
         self.reply = reply  # publish the return value to the response topic
 
+    def call(self, topic: str, payload: Any) -> Any:
+        """Call the handler on a message, each named wildcard as a keyword argument."""
+        if self.names:
+            levels = topic.split("/")
+            named = {name: levels[i] for i, name in self.names}
+            return self.handler(topic, payload, **named)
+        return self.handler(topic, payload)
+
 
 class _Delivery:
     """A received message whose handlers are being run; resumable after a cancellation."""
@@ -1450,12 +1458,8 @@ class MQTTClient(BaseClient):
                     try:
                         if self._otel.enabled:
                             result = await self._otel_process(route, message, payload)
-                        elif route.names:
-                            levels = message.topic.split("/")
-                            named = {name: levels[i] for i, name in route.names}
-                            result = route.handler(message.topic, payload, **named)
                         else:
-                            result = route.handler(message.topic, payload)
+                            result = route.call(message.topic, payload)
                         if inspect.isawaitable(result):
                             result = await result
                     except Exception as exc:
@@ -1582,12 +1586,7 @@ class MQTTClient(BaseClient):
             attributes["messaging.message.id"] = str(message.mid)
 
         async def run() -> Any:
-            if route.names:
-                levels = message.topic.split("/")
-                named = {name: levels[i] for i, name in route.names}
-                result = route.handler(message.topic, payload, **named)
-            else:
-                result = route.handler(message.topic, payload)
+            result = route.call(message.topic, payload)
             if inspect.isawaitable(result):
                 result = await result
             return result
