@@ -125,7 +125,8 @@ class MCPClient(BaseClient):
                 url, allow_insecure=bool(options.get("allow_insecure")), schemes=_HTTP_SCHEMES
             )
             self._target = redact_url(url)
-            if isinstance(options.get("auth"), MCPOAuth):  # MCP authorization: tie it to this server
+            # MCP authorization: tie the flow to this server.
+            if isinstance(options.get("auth"), MCPOAuth):
                 options["auth"].bind(
                     url,
                     allow_insecure=bool(options.get("allow_insecure")),
