@@ -1,17 +1,17 @@
 """Descriptors from a server's reflection service (v1, falling back to v1alpha).
 
-One bidirectional ``ServerReflectionInfo`` call lists the services, then asks
-for the file defining each one and for any imported file not sent yet. The
-v1 and v1alpha messages are identical on the wire, so grpcio-reflection's
-v1alpha classes serve both paths. gRPC errors are left to the caller's single
+The service list is asked in a unary-stream call (the question travels with
+the call's headers, so a server without that version answers with its real
+status); one bidirectional ``ServerReflectionInfo`` call then asks for the
+file defining each service and for any imported file not sent yet. The v1 and
+v1alpha messages are identical on the wire, so grpcio-reflection's v1alpha
+classes serve both paths. gRPC errors are left to the caller's single
 translation boundary.
 
 Which version to use is learnt per target: a server that offers only v1alpha
-answers v1 with UNIMPLEMENTED, but grpcio sometimes reports INTERNAL instead
-(our first request is written while the server is already ending the call,
-and grpc.aio overwrites the status with "Internal error from Core"). Both
-codes fall through to the next version, and the version that worked is tried
-first on the next load from the same target.
+answers v1 with UNIMPLEMENTED, and some report INTERNAL. Both codes fall
+through to the next version, and the version that worked is tried first on
+the next load from the same target.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ REFLECTION_PATHS = (
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
 )
 _HIDDEN_PREFIX = "grpc.reflection."
-# A version the server may not offer: UNIMPLEMENTED, or INTERNAL when grpcio
-# loses that status to a write racing the end of the call.
+# A version the server may not offer: UNIMPLEMENTED, or INTERNAL from servers
+# (and grpcio versions) that report a missing method that way.
 _TRY_NEXT = frozenset({grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.INTERNAL})
 _MAX_REMEMBERED = 256
 _worked: dict[str, str] = {}
@@ -101,6 +101,7 @@ async def _load(
     timeout: float | None,
     metadata: Sequence[tuple[str, str]] | None,
 ) -> Schema:
+    services = await _list_services(channel, path, timeout=timeout, metadata=metadata)
     stub = channel.stream_stream(
         path,
         request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
@@ -108,12 +109,6 @@ async def _load(
     )
     call = stub(timeout=timeout, metadata=metadata)
     try:
-        reply = await _ask(call, reflection_pb2.ServerReflectionRequest(list_services=""))
-        services = [
-            s.name
-            for s in reply.list_services_response.service
-            if not s.name.startswith(_HIDDEN_PREFIX)
-        ]
         files: dict[str, descriptor_pb2.FileDescriptorProto] = {}
         defined: set[str] = set()
         for name in services:
@@ -140,9 +135,41 @@ async def _load(
     return Schema(files.values(), services=services, source="reflection")
 
 
+async def _list_services(
+    channel: grpc.aio.Channel,
+    path: str,
+    *,
+    timeout: float | None,
+    metadata: Sequence[tuple[str, str]] | None,
+) -> list[str]:
+    # The first question goes out with the call's headers in one batch (a unary-stream
+    # call), so a server without this reflection version answers with its real status.
+    # Written on an open stream instead, it races the server's UNIMPLEMENTED: grpc.aio
+    # then reports the failed write as INTERNAL and the real status is lost.
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    stub = channel.unary_stream(
+        path,
+        request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+        response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+    )
+    call = stub(request, timeout=timeout, metadata=metadata)
+    try:
+        reply = _checked(await call.read(), request)
+    finally:
+        call.cancel()
+    return [
+        s.name
+        for s in reply.list_services_response.service
+        if not s.name.startswith(_HIDDEN_PREFIX)
+    ]
+
+
 async def _ask(call: Any, request: Any) -> Any:
     await call.write(request)
-    reply = await call.read()
+    return _checked(await call.read(), request)
+
+
+def _checked(reply: Any, request: Any) -> Any:
     if reply is grpc.aio.EOF:
         raise ProtocolError("reflection: server closed the stream early")
     if reply.HasField("error_response"):
