@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import sysconfig
 import textwrap
 from pathlib import Path
 
@@ -65,13 +66,18 @@ def test_a_fresh_venv_runs_a_ten_line_test_file_with_the_fixtures(tmp_path: Path
     )
     env = child_env()
     venv = tmp_path / "venv"
-    # Without pip of its own: the venv would get an old setuptools from ensurepip; the
-    # system pip and setuptools are seen through --system-site-packages.
-    _run(
-        sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv,
-        cwd=tmp_path, env=env,
-    )  # fmt: skip
+    # Without pip of its own: the venv would get an old setuptools from ensurepip. It
+    # sees pip, setuptools and the dependencies of the environment running this test
+    # through a .pth file (--system-site-packages would show the base interpreter's
+    # instead, which on a fresh machine has neither wheel nor a recent setuptools).
+    _run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=tmp_path, env=env)
     python = venv / "bin" / "python"
+    site_packages = _run(
+        python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+        cwd=tmp_path, env=env,
+    ).stdout.strip()  # fmt: skip
+    ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    (Path(site_packages) / "_outer_environment.pth").write_text("\n".join(sorted(ours)) + "\n")
     _run(
         python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--no-build-isolation",
         source, cwd=tmp_path, env=env,

@@ -268,22 +268,36 @@ class AiohttpEngine(AiohttpTransport):
             raise to_httpx_error(exc) from exc
         except _FAULTS as exc:
             raise to_httpx_error(exc) from exc
-        if not response.content.is_eof():
+        stream: httpx.AsyncByteStream
+        body: bytes | None = None
+        if response.content.is_eof():
+            # The whole body came with the headers (most small replies): take it
+            # now and give the connection back, rather than stream it through
+            # two more layers of iterators.
+            body = response.content.read_nowait()
+            stream = httpx.ByteStream(body)
+            response.release()
+        else:
             # More of the body to come: the server may be holding it back until
             # its headers are acknowledged (see ack_promptly).
             connection = response.connection
             if connection is not None and connection.transport is not None:
                 ack_promptly(connection.transport.get_extra_info("socket"))
+            stream = _MappedStream(AiohttpResponseStream(response))
         extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
         if response.reason:
             extensions["reason_phrase"] = response.reason.encode()
-        return httpx.Response(
+        result = httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,
-            stream=_MappedStream(AiohttpResponseStream(response)),
+            stream=stream,
             request=request,
             extensions=extensions,
         )
+        if body is not None and "Content-Encoding" not in response.headers:
+            # Nothing to decode: the body is what httpx's aread() would store.
+            result._content = body
+        return result
 
     async def _send(
         self,

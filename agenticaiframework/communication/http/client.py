@@ -47,6 +47,7 @@ from .engine import (
     iter_limited,
     limit_body,
     read_limited,
+    send_streaming,
     translate_error,
     unlink,
 )
@@ -475,7 +476,7 @@ class HTTPClient(BaseClient):
                 if self._otel.tracing:
                     response = await _traced_send(self._otel, client, current, auth)
                 else:
-                    response = await client.send(current, auth=auth, stream=True)
+                    response = await send_streaming(client, current, auth)
             except httpx.HTTPError as exc:
                 self.stats.errors += 1
                 raise translate_error(exc, current.url) from exc
