@@ -123,14 +123,14 @@ class RecordingServer:
             await server.wait_closed()
 
 
-async def _calls(engine: str) -> list[tuple[bytes, bytes]]:
+async def _calls(engine: str, auth: dict[str, str] | None) -> list[tuple[bytes, bytes]]:
     recorder = RecordingServer()
     async with recorder.running() as url:
         async with HTTPClient(
             url,
             transport=engine,
             headers={"X-Agent": "a1"},
-            auth={"type": "bearer", "token": "t-1"},
+            auth=auth,
             retry_delay=0.01,
             max_retries=2,
         ) as client:
@@ -151,10 +151,16 @@ async def _calls(engine: str) -> list[tuple[bytes, bytes]]:
     return recorder.requests
 
 
-async def test_both_engines_send_byte_identical_requests() -> None:
-    httpx_requests = await _calls("httpx")
-    aiohttp_requests = await _calls("aiohttp")
+# With auth, requests go through httpx's send; without, the aiohttp engine's requests
+# go straight to the transport (engine.send_streaming): both must match httpx's.
+@pytest.mark.parametrize("auth", [{"type": "bearer", "token": "t-1"}, None], ids=["auth", "none"])
+async def test_both_engines_send_byte_identical_requests(auth: dict[str, str] | None) -> None:
+    httpx_requests = await _calls("httpx", auth)
+    aiohttp_requests = await _calls("aiohttp", auth)
     assert len(httpx_requests) == 11  # 9 calls, one redirect hop, one retry
+    assert sum(b"Authorization: Bearer t-1" in head for head, _ in aiohttp_requests) == (
+        11 if auth else 0
+    )
     for (head_a, body_a), (head_b, body_b) in zip(httpx_requests, aiohttp_requests, strict=True):
         assert head_b == head_a
         assert body_b == body_a
@@ -305,3 +311,30 @@ async def test_a_peer_that_takes_no_body_is_a_write_timeout() -> None:
         done.set()
         listener.close()
         await listener.wait_closed()
+
+
+async def test_responses_carry_what_httpx_gives_them(wire_engine: str) -> None:
+    recorder = RecordingServer()
+    async with recorder.running() as url, HTTPClient(url) as client:
+        reply = await client.get("/items")
+        assert reply.raw.request.url == httpx.URL(f"{url}/items")
+        assert reply.raw.elapsed.total_seconds() > 0
+        assert reply.raw.is_closed and reply.json() == {"ok": True}
+        async with client.stream("GET", "/items") as streamed:
+            assert [chunk async for chunk in streamed.aiter_bytes()] == [b'{"ok":true}']
+        assert streamed.raw.elapsed.total_seconds() > 0
+        hop = await client.get("/redirect", follow_redirects=False)
+        assert hop.status_code == 302
+        assert hop.raw.next_request is not None
+        assert hop.raw.next_request.url == httpx.URL(f"{url}/landed")
+
+
+async def test_repeated_urls_merge_with_the_base_path_each_time(wire_engine: str) -> None:
+    recorder = RecordingServer()
+    async with recorder.running() as url, HTTPClient(f"{url}/api/") as client:
+        for _ in range(2):
+            await client.get("items")
+            await client.get("/items", params={"n": 1})
+            await client.get("items", params={"n": 2})
+    targets = [head.split(b" ")[1] for head, _ in recorder.requests]
+    assert targets == [b"/api/items", b"/api/items?n=1", b"/api/items?n=2"] * 2

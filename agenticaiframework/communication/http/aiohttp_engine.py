@@ -269,13 +269,11 @@ class AiohttpEngine(AiohttpTransport):
         except _FAULTS as exc:
             raise to_httpx_error(exc) from exc
         stream: httpx.AsyncByteStream
-        body: bytes | None = None
         if response.content.is_eof():
             # The whole body came with the headers (most small replies): take it
             # now and give the connection back, rather than stream it through
-            # two more layers of iterators.
-            body = response.content.read_nowait()
-            stream = httpx.ByteStream(body)
+            # two more layers of iterators (engine.send_streaming then marks it read).
+            stream = httpx.ByteStream(response.content.read_nowait())
             response.release()
         else:
             # More of the body to come: the server may be holding it back until
@@ -294,9 +292,6 @@ class AiohttpEngine(AiohttpTransport):
             request=request,
             extensions=extensions,
         )
-        if body is not None and "Content-Encoding" not in response.headers:
-            # Nothing to decode: the body is what httpx's aread() would store.
-            result._content = body
         return result
 
     async def _send(

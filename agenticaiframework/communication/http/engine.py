@@ -7,6 +7,7 @@ hierarchy at one boundary (chained with ``from``).
 
 from __future__ import annotations
 
+import datetime
 import socket
 import ssl
 import time
@@ -329,7 +330,16 @@ async def send_streaming(
     start = time.perf_counter()
     response = await client.transport_for(request.url).handle_async_request(request)
     response.request = request
-    response.stream = BoundAsyncStream(response.stream, response=response, start=start)  # type: ignore[arg-type]
+    stream = response.stream
+    if type(stream) is httpx.ByteStream and "content-encoding" not in response.headers:
+        # The whole body is here and needs no decoding (the aiohttp engine's small
+        # replies): the response is as httpx's aread() would leave it.
+        response._content = b"".join(stream)
+        response.is_stream_consumed = True
+        response.is_closed = True
+        response.elapsed = datetime.timedelta(seconds=time.perf_counter() - start)
+    else:
+        response.stream = BoundAsyncStream(stream, response=response, start=start)  # type: ignore[arg-type]
     client.cookies.extract_cookies(response)
     response.default_encoding = client.default_encoding
     if response.has_redirect_location:
