@@ -355,9 +355,11 @@ async def test_stderr_flood_never_deadlocks() -> None:
 
 
 async def test_garbage_and_over_long_lines_in_json_mode() -> None:
-    async with STDIOClient([*CHILDREN, "garbage"], max_line_length=1000) as stdio:
-        reported: list[BaseException] = []
-        stdio.on("error", reported.append)
+    stdio = STDIOClient([*CHILDREN, "garbage"], max_line_length=1000)
+    reported: list[BaseException] = []
+    # Before connecting: the child writes its garbage as soon as it starts.
+    stdio.on("error", reported.append)
+    async with stdio:
         assert await stdio.receive() == "not json at all"
         with pytest.raises(errors.MessageTooLargeError, match="max_line_length"):
             await stdio.receive()

@@ -273,9 +273,11 @@ async def test_large_document_does_not_stall_the_loop(tool_server: ToolServer) -
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
         assert result.success and len(tools.list_tools()) == 250
-    # Parsed and converted on the loop, the heartbeat would stop for nearly the
-    # whole registration; in a thread it keeps ticking.
-    assert max(gaps) < took / 3, (max(gaps), took)
+    # Parsed and converted on the loop, the heartbeat would not tick once (measured:
+    # no tick in the whole registration); in a thread it keeps ticking, though a
+    # loaded machine may hold the loop back for a while between ticks.
+    assert len(gaps) >= 5, (len(gaps), took)
+    assert max(gaps) < took * 0.75, (max(gaps), took)
 
 
 # -- item 10: size limits on manuals and tool results ---------------------------------
