@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator
 from functools import lru_cache
 from typing import Any
 
@@ -23,6 +23,7 @@ import aiohttp
 import httpx
 import yarl
 from httpx_aiohttp.transport import AiohttpResponseStream, AiohttpTransport
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from ..core.security import parse_ip
 from .engine import ack_promptly
@@ -85,6 +86,32 @@ def _waited_for_pool(exc: BaseException) -> bool:
 
 
 @lru_cache(maxsize=256)
+def _wire_url(url: httpx.URL) -> yarl.URL:
+    """The URL aiohttp is given for a request to ``url`` (cached: URLs repeat).
+
+    As httpx encoded it: yarl would re-normalise dot segments and refuse
+    spellings such as 127.1 that httpx sends as they are. httpx has turned URL
+    credentials into the Authorization header (or the auth object set one):
+    aiohttp would refuse both, and neither goes on the wire with httpx's
+    transport.
+    """
+    if url.userinfo:
+        url = url.copy_with(username=None, password=None)
+    canonical = _canonical_address(url.host)
+    if canonical is not None:
+        url = url.copy_with(host=canonical)
+    return yarl.URL(str(url), encoded=True)
+
+
+@lru_cache(maxsize=64)
+def _client_timeout(
+    connect: float | None, read: float | None, pool: float | None
+) -> aiohttp.ClientTimeout:
+    """The aiohttp timeouts for httpx's connect, read and pool timeouts (cached: they repeat)."""
+    return aiohttp.ClientTimeout(sock_connect=connect, sock_read=read, connect=pool)
+
+
+@lru_cache(maxsize=256)
 def _canonical_address(host: str) -> str | None:
     """The address to connect to when ``host`` spells an IP the way aiohttp refuses.
 
@@ -106,6 +133,9 @@ def _unwrap(exc: BaseException) -> BaseException:
     cause = exc.__cause__
     return cause if isinstance(exc, httpx.HTTPError) and isinstance(cause, _FAULTS) else exc
 
+
+# Distinct header sets one engine keeps converted for aiohttp.
+_HEADER_SETS = 32
 
 # asyncio transports buffer up to 64 KiB before a write waits: smaller bodies
 # never stall in aiohttp's writer, so they skip the per-piece deadline.
@@ -197,6 +227,24 @@ class AiohttpEngine(AiohttpTransport):
         limits = httpx.Limits(max_connections=max_connections, keepalive_expiry=keepalive_expiry)
         super().__init__(verify=ssl_context, trust_env=False, limits=limits, client=self._session)
         self._ssl_context = ssl_context
+        self._headers: dict[tuple[tuple[bytes, bytes], ...], CIMultiDictProxy[str]] = {}
+
+    def _wire_headers(self, raw: list[tuple[bytes, bytes]]) -> CIMultiDictProxy[str]:
+        """What aiohttp is given for httpx's ``raw`` headers: names with their case, in order.
+
+        Most requests of one client carry the same headers: the first
+        ``_HEADER_SETS`` distinct sets are kept (with this engine, never
+        beyond it), and later ones are converted each time.
+        """
+        key = tuple(raw)
+        wire = self._headers.get(key)
+        if wire is None:
+            wire = CIMultiDictProxy(
+                CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
+            )
+            if len(self._headers) < _HEADER_SETS:
+                self._headers[key] = wire
+        return wire
 
     def _session(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
@@ -245,23 +293,26 @@ class AiohttpEngine(AiohttpTransport):
             deadline = asyncio.timeout(None)
             pieces = _pieces(data) if isinstance(data, bytes) else data
             data = _timed_body(pieces, deadline, write_timeout)
-        # httpx has turned URL credentials into the Authorization header (or the
-        # auth object set one): aiohttp would refuse both, and neither goes on the
-        # wire with httpx's transport.
-        url = (
-            request.url.copy_with(username=None, password=None)
-            if request.url.userinfo
-            else request.url
+        assert isinstance(self.client, aiohttp.ClientSession)
+        context = self.client.request(
+            method=request.method,
+            url=_wire_url(request.url),
+            headers=self._wire_headers(headers),
+            data=data,
+            allow_redirects=False,
+            auto_decompress=False,
+            compress=False,
+            timeout=_client_timeout(
+                timeout.get("connect"), timeout.get("read"), timeout.get("pool")
+            ),
+            server_hostname=request.extensions.get("sni_hostname"),
         )
-        canonical = _canonical_address(url.host)
-        if canonical is not None:
-            url = url.copy_with(host=canonical)
         try:
             if timed:
                 async with deadline:
-                    response = await self._send(request, url, headers, data, timeout)
+                    response = await context.__aenter__()
             else:
-                response = await self._send(request, url, headers, data, timeout)
+                response = await context.__aenter__()
         except TimeoutError as exc:
             if timed and deadline.expired():
                 raise httpx.WriteTimeout("") from exc
@@ -285,39 +336,10 @@ class AiohttpEngine(AiohttpTransport):
         extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
         if response.reason:
             extensions["reason_phrase"] = response.reason.encode()
-        result = httpx.Response(
+        return httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,
             stream=stream,
             request=request,
             extensions=extensions,
         )
-        return result
-
-    async def _send(
-        self,
-        request: httpx.Request,
-        url: httpx.URL,
-        headers: Sequence[tuple[bytes, bytes]],
-        data: bytes | AsyncIterator[bytes] | None,
-        timeout: Mapping[str, float | None],
-    ) -> aiohttp.ClientResponse:
-        assert isinstance(self.client, aiohttp.ClientSession)
-        return await self.client.request(
-            method=request.method,
-            # As httpx encoded it: yarl would re-normalise dot segments and
-            # refuse spellings such as 127.1 that httpx sends as they are.
-            url=yarl.URL(str(url), encoded=True),
-            # As httpx writes them: names with their case, in order.
-            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers],
-            data=data,
-            allow_redirects=False,
-            auto_decompress=False,
-            compress=False,
-            timeout=aiohttp.ClientTimeout(
-                sock_connect=timeout.get("connect"),
-                sock_read=timeout.get("read"),
-                connect=timeout.get("pool"),
-            ),
-            server_hostname=request.extensions.get("sni_hostname"),
-        ).__aenter__()

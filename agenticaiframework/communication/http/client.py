@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import codecs as _codecs
 import json as _json
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Coroutine, Mapping
 from contextlib import aclosing, asynccontextmanager
 from contextvars import ContextVar
+from time import perf_counter
 from typing import Any
 
 import httpx
@@ -43,11 +44,12 @@ from ..core.security import (
 )
 from ..core.telemetry import Instrumentation, error_type, measure, monotonic
 from .engine import (
+    bind_response,
     build_client,
+    direct_transport,
     iter_limited,
     limit_body,
     read_limited,
-    send_streaming,
     translate_error,
     unlink,
 )
@@ -476,7 +478,13 @@ class HTTPClient(BaseClient):
                 if self._otel.tracing:
                     response = await _traced_send(self._otel, client, current, auth)
                 else:
-                    response = await send_streaming(client, current, auth)
+                    transport = direct_transport(client, current, auth)
+                    if transport is None:
+                        response = await client.send(current, auth=auth, stream=True)
+                    else:
+                        start = perf_counter()
+                        response = await transport.handle_async_request(current)
+                        bind_response(client, current, response, start)
             except httpx.HTTPError as exc:
                 self.stats.errors += 1
                 raise translate_error(exc, current.url) from exc
@@ -589,33 +597,33 @@ class HTTPClient(BaseClient):
                 span.end()
             _record_http(otel, attributes, started, status, error)
 
-    async def get(self, url: str, **kwargs: Any) -> HTTPResponse:
+    def get(self, url: str, **kwargs: Any) -> Coroutine[Any, Any, HTTPResponse]:
         """Send a GET request; keyword arguments as in :meth:`request`."""
-        return await self.request("GET", url, **kwargs)
+        return self.request("GET", url, **kwargs)
 
-    async def post(self, url: str, **kwargs: Any) -> HTTPResponse:
+    def post(self, url: str, **kwargs: Any) -> Coroutine[Any, Any, HTTPResponse]:
         """Send a POST request (not retried unless asked)."""
-        return await self.request("POST", url, **kwargs)
+        return self.request("POST", url, **kwargs)
 
-    async def put(self, url: str, **kwargs: Any) -> HTTPResponse:
+    def put(self, url: str, **kwargs: Any) -> Coroutine[Any, Any, HTTPResponse]:
         """Send a PUT request."""
-        return await self.request("PUT", url, **kwargs)
+        return self.request("PUT", url, **kwargs)
 
-    async def patch(self, url: str, **kwargs: Any) -> HTTPResponse:
+    def patch(self, url: str, **kwargs: Any) -> Coroutine[Any, Any, HTTPResponse]:
         """Send a PATCH request (not retried unless asked)."""
-        return await self.request("PATCH", url, **kwargs)
+        return self.request("PATCH", url, **kwargs)
 
-    async def delete(self, url: str, **kwargs: Any) -> HTTPResponse:
+    def delete(self, url: str, **kwargs: Any) -> Coroutine[Any, Any, HTTPResponse]:
         """Send a DELETE request."""
-        return await self.request("DELETE", url, **kwargs)
+        return self.request("DELETE", url, **kwargs)
 
-    async def head(self, url: str, **kwargs: Any) -> HTTPResponse:
+    def head(self, url: str, **kwargs: Any) -> Coroutine[Any, Any, HTTPResponse]:
         """Send a HEAD request."""
-        return await self.request("HEAD", url, **kwargs)
+        return self.request("HEAD", url, **kwargs)
 
-    async def options(self, url: str, **kwargs: Any) -> HTTPResponse:
+    def options(self, url: str, **kwargs: Any) -> Coroutine[Any, Any, HTTPResponse]:
         """Send an OPTIONS request."""
-        return await self.request("OPTIONS", url, **kwargs)
+        return self.request("OPTIONS", url, **kwargs)
 
     @asynccontextmanager
     async def stream(
