@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import codecs as _codecs
 import json as _json
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Coroutine, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Mapping
 from contextlib import aclosing, asynccontextmanager
 from contextvars import ContextVar
 from time import perf_counter
+from types import TracebackType
 from typing import Any
 
 import httpx
@@ -361,29 +362,30 @@ class HTTPClient(BaseClient):
             may_retry = request.method in IDEMPOTENT_METHODS or self._retry.retry_non_idempotent
         else:
             may_retry = retry
-        if self._otel.enabled:
-            return await self._otel_call(
-                request, self._dispatch(client, request, follow, limit, may_retry, retry)
-            )
-        return await self._dispatch(client, request, follow, limit, may_retry, retry)
-
-    async def _dispatch(
-        self,
-        client: httpx.AsyncClient,
-        request: httpx.Request,
-        follow: bool,
-        limit: int | None,
-        may_retry: bool,
-        retry: bool | None,
-    ) -> HTTPResponse:
-        try:
-            response = await self._send(client, request, follow, limit, stream=False)
-        except (errors.ConnectionError, errors.TimeoutError) as exc:
-            if self._retry.max_retries == 0 or retry is False or not (may_retry or _not_sent(exc)):
-                raise
-            return await self._retry_loop(client, request, follow, limit, may_retry, first=exc)
-        if response.status_code in self._retry_statuses and may_retry and self._retry.max_retries:
-            return await self._retry_loop(client, request, follow, limit, may_retry, first=response)
+        # The retry policy runs in this frame: one coroutine less per request in flight.
+        with _RequestTelemetry(self._otel, request) if self._otel.enabled else _NO_TELEMETRY as t:
+            try:
+                response = await self._send(client, request, follow, limit, stream=False)
+            except (errors.ConnectionError, errors.TimeoutError) as exc:
+                if (
+                    self._retry.max_retries == 0
+                    or retry is False
+                    or not (may_retry or _not_sent(exc))
+                ):
+                    raise
+                response = await self._retry_loop(
+                    client, request, follow, limit, may_retry, first=exc
+                )
+            else:
+                if (
+                    response.status_code in self._retry_statuses
+                    and may_retry
+                    and self._retry.max_retries
+                ):
+                    response = await self._retry_loop(
+                        client, request, follow, limit, may_retry, first=response
+                    )
+            t.status = response.status_code
         return response
 
     def _build(
@@ -530,34 +532,6 @@ class HTTPClient(BaseClient):
                 self.stats.errors += 1
             raise
         return result
-
-    async def _otel_call(
-        self, request: httpx.Request, call: Awaitable[HTTPResponse]
-    ) -> HTTPResponse:
-        """Run one logical request inside its CLIENT span, and time it."""
-        otel = self._otel
-        attributes = _http_attributes(request)
-        started = monotonic()
-        status: int | None = None
-        error: str | None = None
-        try:
-            if not otel.tracing:
-                response = await call
-            else:
-                with otel.span(request.method, "client", attributes) as span:
-                    token = _SENDS.set([0])
-                    try:
-                        response = await call
-                    finally:
-                        _SENDS.reset(token)
-                    _end_attempt(otel, span, response.status_code)
-            status = response.status_code
-        except BaseException as exc:
-            error = error_type(exc)
-            raise
-        finally:
-            _record_http(otel, attributes, started, status, error)
-        return response
 
     @asynccontextmanager
     async def _otel_stream(
@@ -739,6 +713,71 @@ def _parse_base_url(cfg: HTTPConfig) -> httpx.URL:
 
 # Sends of the current logical request so far (its span is the current one).
 _SENDS: ContextVar[list[int] | None] = ContextVar("agentcomm_http_sends", default=None)
+
+
+class _RequestTelemetry:
+    """The CLIENT span and duration metric of one logical request, for a ``with`` block.
+
+    Set ``status`` to the final response's status before the block ends; an
+    exception leaving the block marks the span failed.
+    """
+
+    __slots__ = ("_attributes", "_otel", "_scope", "_span", "_started", "_token", "status")
+
+    def __init__(self, otel: Instrumentation, request: httpx.Request) -> None:
+        self._otel = otel
+        self._attributes = _http_attributes(request)
+        self._started = monotonic()
+        self._scope: Any = None
+        self._span: Any = None
+        self._token: Any = None
+        self.status: int | None = None
+        if otel.tracing:
+            self._scope = otel.span(request.method, "client", self._attributes)
+
+    def __enter__(self) -> _RequestTelemetry:
+        if self._scope is not None:
+            self._span = self._scope.__enter__()
+            self._token = _SENDS.set([0])
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._scope is not None:
+                _SENDS.reset(self._token)
+                if exc is None and self.status is not None:
+                    _end_attempt(self._otel, self._span, self.status)
+                self._scope.__exit__(exc_type, exc, tb)
+        finally:
+            error = error_type(exc) if exc is not None else None
+            status = self.status if exc is None else None
+            _record_http(self._otel, self._attributes, self._started, status, error)
+
+
+class _NoTelemetry:
+    """What request() uses instead of :class:`_RequestTelemetry` when telemetry is off.
+
+    One instance serves every request: its ``status`` is written, never read.
+    """
+
+    __slots__ = ("status",)
+
+    def __init__(self) -> None:
+        self.status: int | None = None
+
+    def __enter__(self) -> _NoTelemetry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_TELEMETRY = _NoTelemetry()
 
 
 # (method, URL) -> its attributes: a client calls the same few URLs over and over, and
