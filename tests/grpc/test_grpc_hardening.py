@@ -244,7 +244,8 @@ async def test_300_connects_to_a_v1alpha_only_server_never_fail(
 
 
 def _read_tasks() -> list[asyncio.Task[Any]]:
-    return [t for t in asyncio.all_tasks() if "_read_reply" in repr(t)]
+    """The streams' reader tasks still running."""
+    return [t for t in asyncio.all_tasks() if "grpc-reader" in t.get_name()]
 
 
 async def test_cancelled_anext_on_a_server_stream_keeps_the_stream() -> None:

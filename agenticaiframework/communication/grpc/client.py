@@ -32,11 +32,12 @@ ClosedError.
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, NoReturn, Self
 
 import grpc
 from grpc_health.v1 import health_pb2
@@ -151,16 +152,115 @@ def translate_rpc_error(exc: grpc.aio.AioRpcError, what: str) -> errors.Communic
 _EOF = grpc.aio.EOF
 
 
-async def _read_reply(call: Any) -> Any:
-    """``call.read()``, with a status error returned rather than raised.
+# Replies a stream's reader may hold that nobody asked for yet. Few: a full buffer
+# stops the reads, so gRPC flow control holds the server back (and memory stays
+# bounded by a few messages).
+_READ_AHEAD = 4
 
-    Run as a task that may outlive the caller's wait (see ResponseStream._read):
-    returning the error means a read nobody collects logs nothing.
+
+class _Replies:
+    """The replies a stream's reader task got ahead of ``__anext__``: a bounded FIFO.
+
+    One producer (the reader), waiting consumers. A consumer cancelled while
+    waiting takes nothing out, so it loses nothing. Leaner than asyncio.Queue
+    (one deque, no Event; a few KiB less per stream), and streams are many.
+    """
+
+    __slots__ = ("_getters", "_items", "_limit", "_putter")
+
+    def __init__(self, limit: int) -> None:
+        self._items: collections.deque[Any] = collections.deque()
+        self._limit = limit
+        self._getters: list[asyncio.Future[None]] = []
+        self._putter: asyncio.Future[None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def full(self) -> bool:
+        """No room for another reply: the reader waits."""
+        return len(self._items) >= self._limit
+
+    def put_nowait(self, item: Any) -> None:
+        """Append ``item`` (room or not) and wake the waiting consumers."""
+        self._items.append(item)
+        getters = self._getters
+        if getters:
+            for getter in getters:
+                if not getter.done():
+                    getter.set_result(None)
+            getters.clear()
+
+    async def put(self, item: Any) -> None:
+        """Append ``item`` once there is room."""
+        while len(self._items) >= self._limit:
+            putter = self._putter = asyncio.get_running_loop().create_future()
+            try:
+                await putter
+            finally:
+                self._putter = None
+        self.put_nowait(item)
+
+    def get_nowait(self) -> Any:
+        """Take the oldest item (there must be one) and let the reader go on."""
+        item = self._items.popleft()
+        putter = self._putter
+        if putter is not None and not putter.done():
+            putter.set_result(None)
+        return item
+
+    async def get(self) -> Any:
+        """Take the oldest item, waiting for one."""
+        while not self._items:
+            getter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._getters.append(getter)
+            try:
+                await getter
+            finally:
+                if not getter.done() or getter.cancelled():
+                    # Our caller was cancelled: nothing was taken out.
+                    try:
+                        self._getters.remove(getter)
+                    except ValueError:
+                        pass
+        return self.get_nowait()
+
+
+async def _read_replies(call: Any, replies: _Replies) -> None:
+    """Read ``call``'s replies into ``replies``, then EOF or the error that ended it.
+
+    The one reader task of a ResponseStream: grpc.aio cancels the whole RPC
+    when a ``read()`` is cancelled, so reads run here and ``__anext__`` only
+    waits on the buffer, which a cancelled caller leaves untouched. It refers
+    to the call and the buffer, never to the stream, so a stream nobody holds
+    is still collected. A status error is put as a value (``__anext__`` raises
+    it); a cancelled call is put as a ``CancelledError`` instance.
     """
     try:
-        return await call.read()
-    except grpc.aio.AioRpcError as exc:
-        return exc
+        while True:
+            reply = await call.read()
+            if replies.full():
+                await replies.put(reply)
+            else:
+                replies.put_nowait(reply)
+            if reply is _EOF:
+                return
+    except asyncio.CancelledError:
+        # The call was cancelled (the writer, close()) or this task was
+        # (aclose(), cancel(), close()). A consumer waits only on an empty
+        # buffer: wake it. A full one is drained first, unless this task is
+        # ending (then the stream is finished and nobody reads the rest).
+        task = asyncio.current_task()
+        cancelled = task is not None and task.cancelling() > 0
+        if not replies.full():
+            replies.put_nowait(asyncio.CancelledError())
+        elif not cancelled:
+            await replies.put(asyncio.CancelledError())
+        if cancelled:
+            raise
+    except Exception as exc:
+        # A status error, or a bug: __anext__ raises it, in order after the replies.
+        await replies.put(exc)
 
 
 def _is_unavailable(exc: BaseException) -> bool:
@@ -827,13 +927,14 @@ class ResponseStream:
     error. ``aclose()`` cancels the call (and the request writer).
 
     Safe to cancel: a ``__anext__`` cancelled by the caller (e.g. under
-    ``asyncio.timeout``) leaves the call running and its read pending; the
-    next ``__anext__`` returns the reply that read gets, so nothing is lost.
-    (grpc.aio cancels the whole RPC when a ``read()`` is cancelled, so each
-    read runs in its own task and the caller only waits for it.) To end the
-    call, ``aclose()`` or leave ``async with stream``; a server stream that
-    nothing refers to any more is cancelled when it is collected (a
-    bidirectional one lives on while its request writer runs).
+    ``asyncio.timeout``) leaves the call running and loses no reply; the next
+    ``__anext__`` returns the one it was waiting for. (grpc.aio cancels the
+    whole RPC when a ``read()`` is cancelled, so one reader task per call
+    reads the replies into a small buffer, a few ahead at most, and
+    ``__anext__`` only waits on that buffer.) To end the call, ``aclose()``
+    or leave ``async with stream``; a server stream that nothing refers to
+    any more is cancelled when it is collected (a bidirectional one lives on
+    while its request writer runs).
     """
 
     def __init__(
@@ -862,7 +963,8 @@ class ResponseStream:
         self._call: Any = None
         self._writer: asyncio.Task[None] | None = None
         self._write_error: BaseException | None = None
-        self._reading: asyncio.Task[Any] | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._replies = _Replies(_READ_AHEAD)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._received = 0
         self._finished = False
@@ -908,13 +1010,18 @@ class ResponseStream:
         client._streams.add(self)
         self._loop = asyncio.get_running_loop()
         if self._requests is None:
-            self._call = stub(message, timeout=deadline, metadata=md)
+            call = self._call = stub(message, timeout=deadline, metadata=md)
             client.stats.sent += 1
         else:
-            self._call = stub(timeout=deadline, metadata=md)
+            call = self._call = stub(timeout=deadline, metadata=md)
             self._writer = client._tasks.spawn(
-                self._write(self._call, self._requests, info), f"grpc-writer {info.path}"
+                self._write(call, self._requests, info), f"grpc-writer {info.path}"
             )
+        # A reader per call. A retried call reuses the buffer: it is empty, the
+        # last reader ended with the error that was just taken out of it.
+        self._reader = client._tasks.spawn(
+            _read_replies(call, self._replies), f"grpc-reader {info.path}"
+        )
 
     async def _write(self, call: Any, requests: Requests, info: MethodInfo) -> None:
         try:
@@ -943,8 +1050,10 @@ class ResponseStream:
             except BaseException as exc:
                 await self._finish(exc)
                 raise
-        reply = await self._read()
-        if isinstance(reply, grpc.aio.AioRpcError):
+        replies = self._replies
+        # Waiting on the buffer, not on a read: a cancelled caller loses nothing.
+        reply = replies.get_nowait() if len(replies) else await replies.get()
+        if isinstance(reply, BaseException):
             reply = await self._failed(reply)
         if reply is _EOF:
             await self._finish()
@@ -954,33 +1063,26 @@ class ResponseStream:
         return reply if self._as_message else message_to_dict(reply)
 
     async def _read(self) -> Any:
-        """The next reply, EOF or status error, from the read pending on the call.
+        """The next reply, EOF or status error, as the reader task got it."""
+        replies = self._replies
+        return replies.get_nowait() if len(replies) else await replies.get()
 
-        The read runs in its own task: a cancelled caller stops waiting for it,
-        the read goes on (grpc.aio would cancel the RPC with it), and the next
-        call here returns what it got.
-        """
-        reading = self._reading
-        if reading is None:
-            reading = self._reading = asyncio.ensure_future(_read_reply(self._call))
-        try:
-            reply = await asyncio.shield(reading)
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise  # our caller's timeout or cancel: the read stays pending
-            # The read itself was cancelled: the writer or close() cancelled the call.
-            self._reading = None
-            await self._finish()
-            if self._write_error is not None:
-                raise self._write_error from None
-            if self._client.is_closed:
-                raise StopAsyncIteration from None
-            raise
-        self._reading = None
-        return reply
+    async def _broken(self, exc: BaseException) -> NoReturn:
+        """The reader ended without a status: the call was cancelled, or a bug."""
+        if not isinstance(exc, asyncio.CancelledError):
+            await self._finish(exc)
+            raise exc
+        # The call was cancelled under the reader: the writer or close() did it.
+        await self._finish()
+        if self._write_error is not None:
+            raise self._write_error from None
+        if self._client.is_closed:
+            raise StopAsyncIteration from None
+        raise exc
 
-    async def _failed(self, exc: grpc.aio.AioRpcError) -> Any:
+    async def _failed(self, exc: BaseException) -> Any:
+        if not isinstance(exc, grpc.aio.AioRpcError):
+            await self._broken(exc)
         client = self._client
         info = self._info
         assert info is not None
@@ -1009,6 +1111,8 @@ class ResponseStream:
             reply = await self._read()
             if isinstance(reply, grpc.aio.AioRpcError):
                 raise translate_rpc_error(reply, info.path) from reply
+            if isinstance(reply, BaseException):
+                await self._broken(reply)
             return reply
 
         try:
@@ -1038,19 +1142,18 @@ class ResponseStream:
             self._otel_end(error)
         self._finished = True
         self._client._streams.discard(self)
-        call, writer, reading = self._call, self._writer, self._reading
-        self._reading = None
+        call = self._call
         if call is not None and not call.done():
             call.cancel()
-        if reading is not None and not reading.done():
-            reading.cancel()
-        if writer is not None and not writer.done():
-            writer.cancel()
+        running = [t for t in (self._reader, self._writer) if t is not None and not t.done()]
+        for task in running:
+            task.cancel()
+        for task in running:
             try:
-                await writer
+                await task
             except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
                     raise
 
     def _client_closed(self) -> None:
@@ -1070,8 +1173,8 @@ class ResponseStream:
         self._finished = True
         if self._call is not None and not self._call.done():
             self._call.cancel()
-        if self._reading is not None and not self._reading.done():
-            self._reading.cancel()
+        if self._reader is not None and not self._reader.done():
+            self._reader.cancel()
 
     def __del__(self) -> None:
         # Dropped without aclose(), e.g. a whole `async for` left by a timeout:
