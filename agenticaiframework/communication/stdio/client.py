@@ -425,6 +425,9 @@ class STDIOClient(BaseClient):
             "devnull": asyncio.subprocess.DEVNULL,
         }[cfg.stderr]
         what = self._name
+        # Before the child starts: what it writes at once (a notification, a request
+        # waiting for its answer) reaches the handlers once the dispatcher runs.
+        self._dispatch_queue = asyncio.Queue()
         try:
             async with asyncio.timeout(cfg.startup_timeout or None):
                 await loop.subprocess_exec(
@@ -456,7 +459,6 @@ class STDIOClient(BaseClient):
         except BaseException:
             await self._abort_open()
             raise
-        self._dispatch_queue = asyncio.Queue()
         self._tasks.spawn(self._dispatch_loop(self._dispatch_queue), "dispatch")
 
     async def _abort_open(self) -> None:
