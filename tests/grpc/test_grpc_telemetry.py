@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
+from itertools import takewhile
+from traceback import walk_stack
+from types import CodeType
 from typing import Any
 
 import grpc
@@ -148,3 +152,41 @@ async def test_telemetry_false_injects_nothing(
             await client.call("AgentService", "ExecuteTask", {"task_id": "t1"})
     assert [s.name for s in otel.spans()] == ["parent"]
     assert "traceparent" not in servicer.metadata[-1]
+
+
+class _Recording:
+    """A stub that lists the client's frames each call to it sits under, then calls the stub."""
+
+    def __init__(self, stub: Any, test: CodeType, chains: list[list[str]]) -> None:
+        self._stub = stub
+        self._test = test
+        self._chains = chains
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        test = self._test
+        frames = takewhile(lambda f: f[0].f_code is not test, walk_stack(sys._getframe(1)))
+        self._chains.append([frame.f_code.co_qualname for frame, _ in frames])
+        return self._stub(*args, **kwargs)
+
+
+async def test_with_telemetry_off_calls_reach_the_stub_from_their_own_frames(
+    server: GRPCServer,
+) -> None:
+    # Per-call cost: no inner coroutine (the old _unary/_client_stream) between call() or
+    # stream_send() and the gRPC stub; the client's frames each stub call sits under are listed.
+    test = sys._getframe().f_code
+    chains: list[list[str]] = []
+    client = GRPCClient(server.target, proto_files=[str(PROTO_FILE)], telemetry=False)
+    async with client:
+        # The first calls make the stubs; the next ones go through the recording wrappers.
+        await client.call("AgentService", "ExecuteTask", {"task_id": "t0"})
+        await client.stream_send("DataService", "UploadData", [{"chunk": b"a"}])
+        for path, stub in list(client._callables.items()):
+            client._callables[path] = _Recording(stub, test, chains)
+        reply = await client.call("AgentService", "ExecuteTask", {"task_id": "t1"})
+        upload = await client.stream_send(
+            "DataService", "UploadData", [{"chunk": b"ab"}, {"chunk": b"c"}]
+        )
+    assert reply["task_id"] == "t1" and reply["result"] == "done"
+    assert upload["chunks"] == 2 and upload["total_bytes"] == 3
+    assert chains == [["GRPCClient.call"], ["GRPCClient.stream_send"]]

@@ -4,13 +4,17 @@ properties (W3C Trace Context for MQTT), none over 3.1.1 and no error; on both e
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Awaitable
+from itertools import takewhile
+from traceback import walk_stack
 from typing import Any
 
 import pytest
 from opentelemetry.trace import SpanKind
 
 from agenticaiframework.communication import MQTTClient
+from agenticaiframework.communication.mqtt.engine import Item
 from tests.servers.mosquitto import Mosquitto
 from tests.telemetry_support import OTel, otel, traceparent_of
 
@@ -117,3 +121,32 @@ async def test_telemetry_false_adds_no_user_property(broker: Mosquitto, otel: OT
         message = await asyncio.wait_for(consumer.receive(), 10)
     assert message.user_property_pairs == []
     assert not otel.named("publish quiet/x")
+
+
+async def test_with_telemetry_off_publish_reaches_the_engine_from_its_own_frame(
+    broker: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Per-message cost: no inner coroutine (the old _publish) between publish() and the
+    # engine's send; the client's frames the engine call sits under are listed.
+    test = sys._getframe().f_code
+    chains: list[list[str]] = []
+    async with (
+        MQTTClient(broker.url, protocol="5", telemetry=False) as consumer,
+        MQTTClient(broker.url, protocol="5", telemetry=False) as producer,
+    ):
+        await consumer.subscribe("frames/t", qos=1)
+        engine = producer._engine
+        assert engine is not None
+        wire = engine.send
+
+        def send(item: Item) -> Awaitable[bool]:
+            frames = takewhile(lambda f: f[0].f_code is not test, walk_stack(sys._getframe(1)))
+            chains.append([frame.f_code.co_qualname for frame, _ in frames])
+            return wire(item)
+
+        monkeypatch.setattr(engine, "send", send)
+        await producer.publish("frames/t", {"n": 1}, qos=1, user_properties={"k": "v"})
+        message = await asyncio.wait_for(consumer.receive(), 10)
+    assert message.payload == {"n": 1}
+    assert message.user_properties == {"k": "v"}
+    assert chains == [["MQTTClient.publish"]]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from itertools import takewhile
+from traceback import walk_stack
 
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
@@ -53,3 +55,25 @@ async def test_telemetry_false_adds_no_meta(otel: OTel) -> None:
         with tracer.start_as_current_span("parent"):
             assert await client.request("echo", {"x": 1}) == {"x": 1}
     assert [s.name for s in otel.spans()] == ["parent"]
+
+
+async def test_with_telemetry_off_a_request_is_written_from_its_own_frame(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Per-request cost: no inner coroutine (the old _request) between request() and the
+    # write to the child's stdin; the client's frames the write sits under are listed.
+    test = sys._getframe().f_code
+    chains: list[list[str]] = []
+    async with STDIOClient(command=CHILD, message_format="jsonrpc", telemetry=False) as client:
+        stdin = client._stdin
+        assert stdin is not None
+        wire = stdin.write
+
+        def write(data: bytes | bytearray | memoryview) -> None:
+            frames = takewhile(lambda f: f[0].f_code is not test, walk_stack(sys._getframe(1)))
+            chains.append([frame.f_code.co_qualname for frame, _ in frames])
+            wire(data)
+
+        monkeypatch.setattr(stdin, "write", write)
+        assert await client.request("echo", {"x": 1}) == {"x": 1}
+    assert chains == [["STDIOClient.request"]]

@@ -4,7 +4,10 @@ opt-in trace field in JSON messages, reconnects; on both engines (conftest)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from itertools import takewhile
+from traceback import walk_stack
 from typing import Any
 
 import pytest
@@ -124,3 +127,31 @@ async def test_telemetry_false_sends_no_traceparent(server: WSServer, otel: OTel
             headers = await ws.receive(timeout=5)
     assert "traceparent" not in headers
     assert [s.name for s in otel.spans()] == ["parent"]
+
+
+async def test_with_telemetry_off_send_and_request_reach_the_wire_from_their_own_frames(
+    server: WSServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Per-message cost: no inner coroutine (the old _send/_request) between the public
+    # method and the engine's send; the client's frames the wire call sits under are listed.
+    test = sys._getframe().f_code
+    chains: list[list[str]] = []
+    async with WebSocketClient(server.url("/echo"), telemetry=False) as ws:
+        conn = ws._conn
+        assert conn is not None
+        wire = conn.send
+
+        def send(data: str | bytes) -> Awaitable[None]:
+            frames = takewhile(lambda f: f[0].f_code is not test, walk_stack(sys._getframe(1)))
+            chains.append([frame.f_code.co_qualname for frame, _ in frames])
+            return wire(data)
+
+        monkeypatch.setattr(conn, "send", send)
+        await ws.send({"n": 1})
+        assert await ws.receive(timeout=5) == {"n": 1}
+        reply = await ws.request({"op": "sum"})
+    assert reply["op"] == "sum"
+    assert chains == [
+        ["WebSocketClient.send"],
+        ["WebSocketClient.send", "WebSocketClient.request"],
+    ]

@@ -35,7 +35,7 @@ import asyncio
 import collections
 import os
 import weakref
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, NoReturn, Self
 
@@ -573,37 +573,31 @@ class GRPCClient(BaseClient):
             ClosedError: The client is (or was, during the call) closed.
         """
         info = await self._method(service, method, "call")
-        if self._otel.enabled:
-            return await self._otel_call(
-                info, self._unary(info, request, timeout, metadata, as_message)
-            )
-        return await self._unary(info, request, timeout, metadata, as_message)
-
-    async def _unary(
-        self, info: MethodInfo, request: Any, timeout: Any, metadata: Any, as_message: bool
-    ) -> Any:
-        message = to_message(info.request_type, request)
-        channel = await self._ready()
-        stub = self._callable(channel, info)
-        md = await self._metadata(metadata)
-        deadline = self._timeout(timeout)
-        try:
-            reply = await stub(message, timeout=deadline, metadata=md)
-        except grpc.aio.AioRpcError as exc:
-            self.stats.errors += 1
-            err = translate_rpc_error(exc, info.path)
-            if isinstance(err, errors.AuthenticationError) and await self._refresh_auth(md):
-                reply = await self._unary_once(stub, message, deadline, metadata, info)
-            elif isinstance(err, errors.ConnectionError) and self._retry.max_retries:
-                reply = await self._unary_retry(stub, message, deadline, metadata, info, err)
-            else:
-                raise err from exc
-        except asyncio.CancelledError:
-            self._raise_if_closed()
-            raise
-        self.stats.sent += 1
-        self.stats.received += 1
-        return reply if as_message else message_to_dict(reply)
+        # The telemetry is a with-block, not a coroutine wrapping the call: the
+        # plain path runs in this frame.
+        with _CallTelemetry(self, info) if self._otel.enabled else _NO_TELEMETRY:
+            message = to_message(info.request_type, request)
+            channel = await self._ready()
+            stub = self._callable(channel, info)
+            md = await self._metadata(metadata)
+            deadline = self._timeout(timeout)
+            try:
+                reply = await stub(message, timeout=deadline, metadata=md)
+            except grpc.aio.AioRpcError as exc:
+                self.stats.errors += 1
+                err = translate_rpc_error(exc, info.path)
+                if isinstance(err, errors.AuthenticationError) and await self._refresh_auth(md):
+                    reply = await self._unary_once(stub, message, deadline, metadata, info)
+                elif isinstance(err, errors.ConnectionError) and self._retry.max_retries:
+                    reply = await self._unary_retry(stub, message, deadline, metadata, info, err)
+                else:
+                    raise err from exc
+            except asyncio.CancelledError:
+                self._raise_if_closed()
+                raise
+            self.stats.sent += 1
+            self.stats.received += 1
+            return reply if as_message else message_to_dict(reply)
 
     async def _unary_once(
         self, stub: Any, message: Any, deadline: float | None, metadata: Any, info: MethodInfo
@@ -700,41 +694,33 @@ class GRPCClient(BaseClient):
             CommunicationError: The status errors listed on :meth:`call`.
         """
         info = await self._method(service, method, "stream_send")
-        if self._otel.enabled:
-            return await self._otel_call(
-                info, self._client_stream(info, requests, timeout, metadata, as_message)
-            )
-        return await self._client_stream(info, requests, timeout, metadata, as_message)
-
-    async def _client_stream(
-        self, info: MethodInfo, requests: Requests, timeout: Any, metadata: Any, as_message: bool
-    ) -> Any:
-        channel = await self._ready()
-        stub = self._callable(channel, info)
-        call = stub(timeout=self._timeout(timeout), metadata=await self._metadata(metadata))
-        sent = 0
-        try:
+        with _CallTelemetry(self, info) if self._otel.enabled else _NO_TELEMETRY:
+            channel = await self._ready()
+            stub = self._callable(channel, info)
+            call = stub(timeout=self._timeout(timeout), metadata=await self._metadata(metadata))
+            sent = 0
             try:
-                async for item in _aiter(requests):
-                    await call.write(to_message(info.request_type, item))
-                    sent += 1
-                await call.done_writing()
-            except asyncio.InvalidStateError:
-                # The server ended the call early; awaiting it gives the status.
-                pass
-            reply = await call
-        except grpc.aio.AioRpcError as exc:
-            self.stats.errors += 1
-            raise translate_rpc_error(exc, info.path) from exc
-        except asyncio.CancelledError:
-            self._raise_if_closed()
-            raise
-        finally:
-            if not call.done():
-                call.cancel()
-            self.stats.sent += sent
-        self.stats.received += 1
-        return reply if as_message else message_to_dict(reply)
+                try:
+                    async for item in _aiter(requests):
+                        await call.write(to_message(info.request_type, item))
+                        sent += 1
+                    await call.done_writing()
+                except asyncio.InvalidStateError:
+                    # The server ended the call early; awaiting it gives the status.
+                    pass
+                reply = await call
+            except grpc.aio.AioRpcError as exc:
+                self.stats.errors += 1
+                raise translate_rpc_error(exc, info.path) from exc
+            except asyncio.CancelledError:
+                self._raise_if_closed()
+                raise
+            finally:
+                if not call.done():
+                    call.cancel()
+                self.stats.sent += sent
+            self.stats.received += 1
+            return reply if as_message else message_to_dict(reply)
 
     def bidirectional_stream(
         self,
@@ -776,21 +762,6 @@ class GRPCClient(BaseClient):
         )
 
     # -- telemetry -------------------------------------------------------------------
-
-    async def _otel_call(self, info: MethodInfo, call: Awaitable[Any]) -> Any:
-        """Run a unary or client-streaming call in its CLIENT span, and time it."""
-        otel = self._otel
-        started = monotonic()
-        attributes = self._otel_attributes(info)  # the span copies them; the end adds status
-        span = otel.start_span(info.path[1:], "client", attributes) if otel.tracing else None
-        try:
-            with otel.current(span):
-                result = await call
-        except BaseException as exc:
-            _otel_end(otel, span, info, attributes, started, exc)
-            raise
-        _otel_end(otel, span, info, attributes, started, None)
-        return result
 
     def _otel_attributes(self, info: MethodInfo) -> dict[str, Any]:
         """The call's attributes, as a new dict (parsed once per target and method)."""
@@ -1209,6 +1180,54 @@ def _otel_end(
             otel.fail(span, exc, code)
         span.end()
     measure(otel, "rpc.client.call.duration", started, attributes)
+
+
+class _CallTelemetry:
+    """A unary or client-streaming call's CLIENT span and duration, for a ``with`` block.
+
+    The span is current in the block (the metadata carries its context); it
+    ends with the call's gRPC status, from the exception leaving the block.
+    """
+
+    __slots__ = ("_attributes", "_current", "_info", "_otel", "_span", "_started")
+
+    def __init__(self, client: GRPCClient, info: MethodInfo) -> None:
+        otel = self._otel = client._otel
+        self._info = info
+        self._started = monotonic()
+        # The span copies them; the end adds the status.
+        self._attributes = attributes = client._otel_attributes(info)
+        span = otel.start_span(info.path[1:], "client", attributes) if otel.tracing else None
+        self._span = span
+        self._current = otel.current(span)
+
+    def __enter__(self) -> _CallTelemetry:
+        self._current.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._current.__exit__(exc_type, exc, tb)
+        _otel_end(self._otel, self._span, self._info, self._attributes, self._started, exc)
+
+
+class _NoTelemetry:
+    """What call() and stream_send() use instead of :class:`_CallTelemetry` when it is off."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> _NoTelemetry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_TELEMETRY = _NoTelemetry()
 
 
 def _status_name(exc: BaseException) -> str:

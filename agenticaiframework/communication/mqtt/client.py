@@ -64,6 +64,7 @@ import math
 import ssl
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -1131,47 +1132,38 @@ class MQTTClient(BaseClient):
                 user_properties, content_type, message_expiry, response_topic, correlation_data
             )
         )
-        if self._otel.enabled:
-            await self._otel_publish(topic, payload, qos, retain, options)
-            return
-        await self._publish(topic, payload, qos, retain, options)
-
-    async def _publish(
-        self,
-        topic: str,
-        payload: Message,
-        qos: int | None,
-        retain: bool,
-        options: _PublishOptions | None,
-    ) -> None:
-        if self._state is not ClientState.OPEN:
-            self._ensure_usable()
-            if self._failure is not None:
-                raise self._failed_error()
-            raise errors.ConnectionError("MQTTClient is not connected: call connect() first")
-        validate_topic(topic)
-        data = b"" if payload is None else encode_bytes(payload)
-        level = self.config.default_qos if qos is None else _check_qos(qos)
-        props: PropsOut | None = None
-        if options is not None:
-            props = self._publish_properties(payload, options)
-        elif self._v5 and isinstance(payload, str | dict | list):
-            props = UTF8
-        item = Item(topic, data, level, retain, props)
-        if self._max_packet is not None:
-            self._check_size(item, self._max_packet)
-        engine = self._engine
-        if self._online and not self._outbox and engine is not None:
-            try:
-                if await engine.send(item):
-                    self._count_sent(item)
-                return
-            except Lost as exc:
-                if not self.config.auto_reconnect or self._failure is not None:
-                    raise errors.ConnectionError(
-                        f"MQTT publish to {topic!r} failed: {exc}"
-                    ) from exc
-        self._enqueue(item)
+        # The telemetry is a with-block, not a coroutine wrapping the publish: the
+        # plain path runs in this frame.
+        with _PublishTelemetry(self, topic, qos) if self._otel.enabled else _NO_TELEMETRY as t:
+            options = t.options(options)
+            if self._state is not ClientState.OPEN:
+                self._ensure_usable()
+                if self._failure is not None:
+                    raise self._failed_error()
+                raise errors.ConnectionError("MQTTClient is not connected: call connect() first")
+            validate_topic(topic)
+            data = b"" if payload is None else encode_bytes(payload)
+            level = self.config.default_qos if qos is None else _check_qos(qos)
+            props: PropsOut | None = None
+            if options is not None:
+                props = self._publish_properties(payload, options)
+            elif self._v5 and isinstance(payload, str | dict | list):
+                props = UTF8
+            item = Item(topic, data, level, retain, props)
+            if self._max_packet is not None:
+                self._check_size(item, self._max_packet)
+            engine = self._engine
+            if self._online and not self._outbox and engine is not None:
+                try:
+                    if await engine.send(item):
+                        self._count_sent(item)
+                    return
+                except Lost as exc:
+                    if not self.config.auto_reconnect or self._failure is not None:
+                        raise errors.ConnectionError(
+                            f"MQTT publish to {topic!r} failed: {exc}"
+                        ) from exc
+            self._enqueue(item)
 
     def _check_size(self, item: Item, limit: int) -> None:
         """Refuse a PUBLISH larger than the broker's Maximum Packet Size (MQTT 5).
@@ -1526,37 +1518,6 @@ class MQTTClient(BaseClient):
             attributes["messaging.client.id"] = cfg.client_id
         return attributes
 
-    async def _otel_publish(
-        self,
-        topic: str,
-        payload: Message,
-        qos: int | None,
-        retain: bool,
-        options: _PublishOptions | None,
-    ) -> None:
-        """A publish in its PRODUCER span; over MQTT 5 the context rides in user properties.
-
-        MQTT 3.1.1 has no place for it: the message goes out as it is.
-        """
-        otel = self._otel
-        level = self.config.default_qos if qos is None else qos
-        attributes = self._otel_attributes(topic, "publish", level)
-        otel.count("messaging.client.sent.messages", 1, attributes)
-        if not otel.tracing:
-            await self._publish(topic, payload, qos, retain, options)
-            return
-        with otel.span(f"publish {topic}", "producer", attributes):
-            if self._v5:
-                options = options or _PublishOptions()
-                user_properties = options.user_properties
-                pairs = (
-                    list(user_properties.items())
-                    if isinstance(user_properties, Mapping)
-                    else list(user_properties or ())
-                )
-                options = options._replace(user_properties=otel.inject_pairs(pairs))
-            await self._publish(topic, payload, qos, retain, options)
-
     def _otel_taken(self, message: MQTTMessage, handlers: tuple[_Route, ...]) -> None:
         """A message taken: counted; without handlers, its CONSUMER span (async for, receive)."""
         otel = self._otel
@@ -1690,3 +1651,70 @@ def _url_fields(url: str) -> dict[str, Any]:
     if parts.path not in ("", "/"):
         raise errors.ConfigError("url: an MQTT URL has no path; give topics to subscribe()")
     return fields
+
+
+class _PublishTelemetry:
+    """One publish's PRODUCER span and its count, for a ``with`` block.
+
+    The span is current in the block; an exception leaving it marks it
+    failed. Over MQTT 5 :meth:`options` puts the span's context in the user
+    properties; MQTT 3.1.1 has no place for it: the message goes out as it is.
+    """
+
+    __slots__ = ("_otel", "_scope", "_v5")
+
+    def __init__(self, client: MQTTClient, topic: str, qos: int | None) -> None:
+        otel = self._otel = client._otel
+        level = client.config.default_qos if qos is None else qos
+        attributes = client._otel_attributes(topic, "publish", level)
+        otel.count("messaging.client.sent.messages", 1, attributes)
+        self._v5 = client._v5
+        self._scope = (
+            otel.span(f"publish {topic}", "producer", attributes) if otel.tracing else None
+        )
+
+    def __enter__(self) -> _PublishTelemetry:
+        if self._scope is not None:
+            self._scope.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._scope is not None:
+            self._scope.__exit__(exc_type, exc, tb)
+
+    def options(self, options: _PublishOptions | None) -> _PublishOptions | None:
+        """The properties to publish with: over MQTT 5, the trace context added."""
+        if self._scope is None or not self._v5:
+            return options
+        options = options or _PublishOptions()
+        user_properties = options.user_properties
+        pairs = (
+            list(user_properties.items())
+            if isinstance(user_properties, Mapping)
+            else list(user_properties or ())
+        )
+        return options._replace(user_properties=self._otel.inject_pairs(pairs))
+
+
+class _NoTelemetry:
+    """What publish() uses instead of :class:`_PublishTelemetry` when telemetry is off."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> _NoTelemetry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def options(self, options: _PublishOptions | None) -> _PublishOptions | None:
+        """The properties, unchanged."""
+        return options
+
+
+_NO_TELEMETRY = _NoTelemetry()

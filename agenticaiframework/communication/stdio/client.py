@@ -71,7 +71,9 @@ import inspect
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
+from time import monotonic
+from types import TracebackType
 from typing import Any, Self, cast
 
 from ..core import errors
@@ -80,7 +82,7 @@ from ..core.config import STDIOConfig, merge_config
 from ..core.events import EventEmitter, Handler
 from ..core.health import HealthStatus, run_probe
 from ..core.lifecycle import BaseClient, ClientState
-from ..core.telemetry import traced_call
+from ..core.telemetry import Instrumentation, error_type
 from . import jsonrpc
 from .framing import (
     ContentLengthDecoder,
@@ -1207,53 +1209,34 @@ class STDIOClient(BaseClient):
             ClosedError: The client was closed.
         """
         self._require_jsonrpc("request")
-        if self._otel.enabled:
-            return await self._otel_request(method, params, timeout)
-        return await self._request(method, params, timeout)
-
-    async def _otel_request(self, method: str, params: Any, timeout: Timeout) -> Any:
-        """A request in its CLIENT span; a dict ``params`` carries ``_meta.traceparent``."""
-        otel = self._otel
-        attributes = {
-            "rpc.system": "jsonrpc",
-            "rpc.method": method,
-            "rpc.jsonrpc.version": "2.0",
-            "network.transport": "pipe",
-        }
-
-        def call() -> Awaitable[Any]:
-            sent = otel.inject_meta(params) if isinstance(params, dict) else params
-            return self._request(method, sent, timeout)
-
-        return await traced_call(otel, method, attributes, "rpc.client.call.duration", call)
-
-    async def _request(self, method: str, params: Any, timeout: Timeout) -> Any:
-        stdin = self._writable_stdin() or await self._ready_to_write()
-        if self._stdout_gone:
-            raise self._stdout_error()
-        pending = self._pending
-        request_id = pending.next_id()
-        if self._otel.tracing:  # the request's span is current (see _otel_request)
-            self._otel.annotate("rpc.jsonrpc.request_id", request_id)
-        data = self._frame_payload(
-            dumps(jsonrpc.request(method, params, id=request_id)).encode(self._encoding)
-        )
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        pending.add(request_id, (future, method))
-        try:
-            stdin.write(data)
-            self.stats.sent += 1
-            self.stats.bytes_sent += len(data)
-            if self._write_paused:
-                await self._drain()
-            seconds = self._timeout(timeout)
-            if seconds is not None:
-                self._deadlines.add(future, method, seconds, len(pending))
-            return await future
-        finally:
-            # Still pending: timed out or cancelled. Its reply, if it ever
-            # comes, is recognised as late and dropped.
-            pending.abandon(request_id)
+        with _RequestTelemetry(self._otel, method) if self._otel.enabled else _NO_TELEMETRY as t:
+            params = t.params(params)
+            stdin = self._writable_stdin() or await self._ready_to_write()
+            if self._stdout_gone:
+                raise self._stdout_error()
+            pending = self._pending
+            request_id = pending.next_id()
+            if self._otel.tracing:  # the request's span is current (see _RequestTelemetry)
+                self._otel.annotate("rpc.jsonrpc.request_id", request_id)
+            data = self._frame_payload(
+                dumps(jsonrpc.request(method, params, id=request_id)).encode(self._encoding)
+            )
+            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            pending.add(request_id, (future, method))
+            try:
+                stdin.write(data)
+                self.stats.sent += 1
+                self.stats.bytes_sent += len(data)
+                if self._write_paused:
+                    await self._drain()
+                seconds = self._timeout(timeout)
+                if seconds is not None:
+                    self._deadlines.add(future, method, seconds, len(pending))
+                return await future
+            finally:
+                # Still pending: timed out or cancelled. Its reply, if it ever
+                # comes, is recognised as late and dropped.
+                pending.abandon(request_id)
 
     async def notify(self, method: str, params: Any = None) -> None:
         """Send a JSON-RPC notification (no reply expected).
@@ -1336,3 +1319,69 @@ class STDIOClient(BaseClient):
             f"<STDIOClient command={self._name!r} pid={self._pid} "
             f"format={self._format} state={self.state.value}>"
         )
+
+
+class _RequestTelemetry:
+    """The CLIENT span and ``rpc.client.call.duration`` of one request(), for a ``with`` block.
+
+    The span is current in the block; an exception leaving it marks it
+    failed and is recorded as the duration's ``error.type``.
+    """
+
+    __slots__ = ("_attributes", "_otel", "_scope", "_started")
+
+    def __init__(self, otel: Instrumentation, method: str) -> None:
+        self._otel = otel
+        self._started = monotonic()
+        self._attributes: dict[str, Any] = {
+            "rpc.system": "jsonrpc",
+            "rpc.method": method,
+            "rpc.jsonrpc.version": "2.0",
+            "network.transport": "pipe",
+        }
+        self._scope = otel.span(method, "client", self._attributes) if otel.tracing else None
+
+    def __enter__(self) -> _RequestTelemetry:
+        if self._scope is not None:
+            self._scope.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._scope is not None:
+                self._scope.__exit__(exc_type, exc, tb)
+        finally:
+            otel = self._otel
+            if otel.metering:
+                attributes = self._attributes
+                if exc is not None:
+                    attributes = {**attributes, "error.type": error_type(exc)}
+                otel.record("rpc.client.call.duration", monotonic() - self._started, attributes)
+
+    def params(self, params: Any) -> Any:
+        """The params to send: a dict carries ``_meta.traceparent`` (MCP's place for it)."""
+        return self._otel.inject_meta(params) if isinstance(params, dict) else params
+
+
+class _NoTelemetry:
+    """What request() uses instead of :class:`_RequestTelemetry` when telemetry is off."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> _NoTelemetry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def params(self, params: Any) -> Any:
+        """The params, unchanged."""
+        return params
+
+
+_NO_TELEMETRY = _NoTelemetry()

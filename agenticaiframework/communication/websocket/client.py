@@ -60,6 +60,8 @@ import asyncio
 import collections
 import ssl
 from collections.abc import Callable, Mapping
+from time import monotonic
+from types import TracebackType
 from typing import Any, Self, TypeVar, overload
 from urllib.parse import urlsplit
 
@@ -90,7 +92,7 @@ from ..core.security import (
     origin_of,
     redact_text,
 )
-from ..core.telemetry import extract_field, traced_call
+from ..core.telemetry import error_type, extract_field, measure
 from ..core.tls import client_ssl_context
 from . import engine as _engine
 from .engine import DialOptions, Link, check_engine
@@ -424,29 +426,26 @@ class WebSocketClient(BaseClient):
                 connection dropped while this message was being written.
             ClosedError: The client was closed.
         """
-        if self._otel.enabled:
-            await self._otel_send(message)
-            return
-        await self._send(message)
-
-    async def _send(self, message: Message) -> None:
-        data = encode(message)
-        conn = self._conn
-        if self._live and conn is not None and conn.is_open:
-            try:
-                await conn.send(data)
-            except ConnectionClosed as exc:
-                self.stats.errors += 1
-                raise errors.ConnectionError(
-                    f"connection to {self._safe_url} dropped while sending; "
-                    "the message may not have been delivered",
-                    close_code=conn.close_code,
-                    close_reason=conn.close_reason,
-                ) from exc
-            self.stats.sent += 1
-            self.stats.bytes_sent += len(data)
-            return
-        self._enqueue(data)
+        # The telemetry is a with-block, not a coroutine wrapping the send: the
+        # plain path runs in this frame.
+        with _Telemetry(self, "send") if self._otel.enabled else _NO_TELEMETRY as t:
+            data = encode(t.message(message))
+            conn = self._conn
+            if self._live and conn is not None and conn.is_open:
+                try:
+                    await conn.send(data)
+                except ConnectionClosed as exc:
+                    self.stats.errors += 1
+                    raise errors.ConnectionError(
+                        f"connection to {self._safe_url} dropped while sending; "
+                        "the message may not have been delivered",
+                        close_code=conn.close_code,
+                        close_reason=conn.close_reason,
+                    ) from exc
+                self.stats.sent += 1
+                self.stats.bytes_sent += len(data)
+                return
+            self._enqueue(data)
 
     async def receive(self, timeout: float | None = None) -> Message:
         """Wait for the next message.
@@ -530,64 +529,53 @@ class WebSocketClient(BaseClient):
             ConnectionError: The connection was lost for good before the reply.
             ClosedError: The client was closed while waiting.
         """
-        if self._otel.enabled:
-            attributes = {**self._otel_attributes(), "messaging.operation.name": "request"}
-            return await traced_call(
-                self._otel,
-                f"request {attributes['messaging.destination.name']}",
-                attributes,
-                "agentcomm.websocket.request.duration",
-                lambda: self._request(message, timeout),
-            )
-        return await self._request(message, timeout)
-
-    async def _request(self, message: Mapping[str, Any], timeout: float | None) -> Any:
-        if not isinstance(message, Mapping):
-            raise errors.ProtocolError(
-                f"request() needs a dict message, got {type(message).__name__}"
-            )
-        field = self._config.request_id_field
-        payload = dict(message)
-        rid = payload.get(field)
-        if rid is None:
-            rid = payload[field] = self._ids.next()
-        try:
-            hash(rid)
-        except TypeError:
-            raise errors.ProtocolError(
-                f"request id {rid!r} cannot be matched to a reply: use a str or a number"
-            ) from None
-        if asyncio.current_task() is self._reader_task:
-            raise errors.ProtocolError(
-                "request() cannot wait inside a message/close/error handler: the reply "
-                "would be read by the task running the handler; use send() there"
-            )
-        if rid in self._pending:
-            raise errors.ProtocolError(f"request id {rid!r} is already waiting for a reply")
-        if self._final is not None:
-            self._raise_final()
-        limit = timeout if timeout is not None else (self._config.request_timeout or None)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending[rid] = future
-        self._abandoned.pop(rid, None)
-        try:
-            async with asyncio.timeout(limit):
-                await self.send(payload)
-                return await future
-        except TimeoutError as exc:
-            if isinstance(exc, errors.CommunicationError):
-                raise
-            raise errors.TimeoutError(
-                f"no reply to request {rid!r} from {self._safe_url} within {limit:g}s"
-            ) from exc
-        finally:
-            if self._pending.get(rid) is future:
-                # Timed out, cancelled or not sent: a reply that still comes is late.
-                del self._pending[rid]
-                abandoned = self._abandoned
-                abandoned[rid] = None
-                if len(abandoned) > LATE_REPLY_MEMORY:
-                    abandoned.popitem(last=False)
+        with _Telemetry(self, "request") if self._otel.enabled else _NO_TELEMETRY:
+            if not isinstance(message, Mapping):
+                raise errors.ProtocolError(
+                    f"request() needs a dict message, got {type(message).__name__}"
+                )
+            field = self._config.request_id_field
+            payload = dict(message)
+            rid = payload.get(field)
+            if rid is None:
+                rid = payload[field] = self._ids.next()
+            try:
+                hash(rid)
+            except TypeError:
+                raise errors.ProtocolError(
+                    f"request id {rid!r} cannot be matched to a reply: use a str or a number"
+                ) from None
+            if asyncio.current_task() is self._reader_task:
+                raise errors.ProtocolError(
+                    "request() cannot wait inside a message/close/error handler: the reply "
+                    "would be read by the task running the handler; use send() there"
+                )
+            if rid in self._pending:
+                raise errors.ProtocolError(f"request id {rid!r} is already waiting for a reply")
+            if self._final is not None:
+                self._raise_final()
+            limit = timeout if timeout is not None else (self._config.request_timeout or None)
+            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            self._pending[rid] = future
+            self._abandoned.pop(rid, None)
+            try:
+                async with asyncio.timeout(limit):
+                    await self.send(payload)
+                    return await future
+            except TimeoutError as exc:
+                if isinstance(exc, errors.CommunicationError):
+                    raise
+                raise errors.TimeoutError(
+                    f"no reply to request {rid!r} from {self._safe_url} within {limit:g}s"
+                ) from exc
+            finally:
+                if self._pending.get(rid) is future:
+                    # Timed out, cancelled or not sent: a reply that still comes is late.
+                    del self._pending[rid]
+                    abandoned = self._abandoned
+                    abandoned[rid] = None
+                    if len(abandoned) > LATE_REPLY_MEMORY:
+                        abandoned.popitem(last=False)
 
     async def health_check(self, timeout: float | None = None) -> HealthStatus:
         """Measure a WebSocket ping/pong round trip.
@@ -1134,19 +1122,6 @@ class WebSocketClient(BaseClient):
             }
         return dict(cached)
 
-    async def _otel_send(self, message: Message) -> None:
-        """A send in its PRODUCER span; with ``trace_field``, a JSON object carries the context."""
-        otel = self._otel
-        attributes = self._otel_attributes()
-        attributes["messaging.operation.name"] = "send"
-        otel.count("messaging.client.sent.messages", 1, attributes)
-        if not otel.tracing:
-            await self._send(message)
-            return
-        field = self._config.trace_field
-        with otel.span(f"send {attributes['messaging.destination.name']}", "producer", attributes):
-            await self._send(otel.inject_field(message, field) if field else message)
-
     def _otel_received(self, message: Message) -> None:
         field = self._config.trace_field
         attributes = self._otel_attributes()
@@ -1192,3 +1167,73 @@ class WebSocketClient(BaseClient):
         self.logger.info("reconnected to %s after %d attempt(s)", self._safe_url, attempts)
         await self._events.emit("reconnect", attempts)
         await self._events.emit("open")
+
+
+class _Telemetry:
+    """The span of one send (PRODUCER) or request (CLIENT), for a ``with`` block.
+
+    The span is current in the block; an exception leaving it marks it
+    failed. A send is counted in ``messaging.client.sent.messages``, a
+    request timed in ``agentcomm.websocket.request.duration``.
+    """
+
+    __slots__ = ("_attributes", "_field", "_otel", "_scope", "_started")
+
+    def __init__(self, client: WebSocketClient, operation: str) -> None:
+        otel = self._otel = client._otel
+        attributes = self._attributes = client._otel_attributes()
+        attributes["messaging.operation.name"] = operation
+        request = operation == "request"
+        self._started = monotonic() if request else None
+        if not request:
+            otel.count("messaging.client.sent.messages", 1, attributes)
+        self._field = client._config.trace_field
+        self._scope: Any = None
+        if otel.tracing:
+            name = f"{operation} {attributes['messaging.destination.name']}"
+            self._scope = otel.span(name, "client" if request else "producer", attributes)
+
+    def __enter__(self) -> _Telemetry:
+        if self._scope is not None:
+            self._scope.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._scope is not None:
+            self._scope.__exit__(exc_type, exc, tb)
+        started = self._started
+        if started is not None and self._otel.metering:
+            if exc is not None:
+                self._attributes["error.type"] = error_type(exc)
+            measure(self._otel, "agentcomm.websocket.request.duration", started, self._attributes)
+
+    def message(self, message: Message) -> Message:
+        """The message to send: with ``trace_field``, a JSON object carries the span's context."""
+        field = self._field
+        if field and self._scope is not None:
+            return self._otel.inject_field(message, field)
+        return message
+
+
+class _NoTelemetry:
+    """What send() and request() use instead of :class:`_Telemetry` when telemetry is off."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> _NoTelemetry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def message(self, message: Message) -> Message:
+        """The message, unchanged."""
+        return message
+
+
+_NO_TELEMETRY = _NoTelemetry()
