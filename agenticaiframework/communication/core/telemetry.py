@@ -45,7 +45,8 @@ from collections.abc import (
     MutableMapping,
     Sequence,
 )
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 
 from .security import redact_text
 
@@ -55,9 +56,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DISABLED",
+    "NO_TELEMETRY",
     "SCOPE",
     "TRACE_KEYS",
     "Instrumentation",
+    "NoTelemetry",
+    "OperationTelemetry",
     "TraceLogFilter",
     "error_type",
     "extract",
@@ -785,6 +789,97 @@ def install_log_correlation(names: Iterable[str] | None = None) -> None:
         logger = logging.getLogger(name)
         if _LOG_FILTER not in logger.filters:
             logger.addFilter(_LOG_FILTER)
+
+
+class OperationTelemetry:
+    """One operation's telemetry (a send, a call, a request) as a ``with`` block.
+
+    The clients' per-message methods run their body once, inside ``with
+    (Subclass(...) if otel.enabled else NO_TELEMETRY) as t:``, so the path
+    with telemetry off adds no coroutine frame. The span scope given (from
+    :meth:`Instrumentation.span` or :meth:`Instrumentation.current`, or None
+    when not tracing) is entered and left with the block, and an exception
+    leaving the block marks the span failed. Subclasses hook in: :meth:`begin`
+    once the span is current, :meth:`end` just before it ends, :meth:`finish`
+    after it (metrics; also when not tracing); those that put the trace context
+    on what is sent have an ``outgoing(value)`` giving the value to send
+    (:class:`NoTelemetry`'s gives it back unchanged).
+
+    Args:
+        otel: The client's instrumentation (enabled).
+        scope: The span's context manager, or None.
+    """
+
+    __slots__ = ("_otel", "_scope", "_span")
+
+    def __init__(self, otel: Instrumentation, scope: Any) -> None:
+        self._otel = otel
+        self._scope = scope
+        self._span: Any = None
+
+    def __enter__(self) -> Self:
+        if self._scope is not None:
+            self._span = self._scope.__enter__()
+            self.begin()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._scope is not None:
+                try:
+                    self.end(exc)
+                finally:
+                    self._scope.__exit__(exc_type, exc, tb)
+        finally:
+            self.finish(exc)
+
+    def begin(self) -> None:
+        """While tracing, once the span is current. Nothing by default."""
+        return None
+
+    def end(self, exc: BaseException | None) -> None:
+        """While tracing, just before the span ends (``exc``: how it failed). Nothing by default."""
+        return None
+
+    def finish(self, exc: BaseException | None) -> None:
+        """Record the operation's metrics once its span ended (``exc``: how it failed).
+
+        Nothing by default: operations counted when they start need nothing here.
+        """
+        return None
+
+
+class NoTelemetry:
+    """The stand-in for :class:`OperationTelemetry` when telemetry is off (one shared instance).
+
+    Entering and leaving it does nothing, :meth:`outgoing` gives the value
+    back unchanged, and a ``status`` written to it is never read.
+    """
+
+    __slots__ = ("status",)
+
+    def __init__(self) -> None:
+        self.status: int | None = None
+
+    def __enter__(self) -> NoTelemetry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    @staticmethod
+    def outgoing(value: T) -> T:
+        """``value``, unchanged."""
+        return value
+
+
+#: The one :class:`NoTelemetry` every client uses.
+NO_TELEMETRY: Final = NoTelemetry()
 
 
 async def traced_call(

@@ -49,7 +49,13 @@ from ..core.health import HealthStatus, run_probe
 from ..core.lifecycle import BaseClient
 from ..core.retry import retry_after_first, retrying
 from ..core.security import check_endpoint, grpc_target_hosts, redact_url
-from ..core.telemetry import Instrumentation, measure, monotonic
+from ..core.telemetry import (
+    NO_TELEMETRY,
+    Instrumentation,
+    OperationTelemetry,
+    measure,
+    monotonic,
+)
 from .convert import message_schema, message_to_dict, to_message
 from .descriptors import MethodInfo, Schema, schema_from_protos
 from .reflection import load_schema
@@ -575,7 +581,7 @@ class GRPCClient(BaseClient):
         info = await self._method(service, method, "call")
         # The telemetry is a with-block, not a coroutine wrapping the call: the
         # plain path runs in this frame.
-        with _CallTelemetry(self, info) if self._otel.enabled else _NO_TELEMETRY:
+        with _CallTelemetry(self, info) if self._otel.enabled else NO_TELEMETRY:
             message = to_message(info.request_type, request)
             channel = await self._ready()
             stub = self._callable(channel, info)
@@ -694,7 +700,7 @@ class GRPCClient(BaseClient):
             CommunicationError: The status errors listed on :meth:`call`.
         """
         info = await self._method(service, method, "stream_send")
-        with _CallTelemetry(self, info) if self._otel.enabled else _NO_TELEMETRY:
+        with _CallTelemetry(self, info) if self._otel.enabled else NO_TELEMETRY:
             channel = await self._ready()
             stub = self._callable(channel, info)
             call = stub(timeout=self._timeout(timeout), metadata=await self._metadata(metadata))
@@ -1182,52 +1188,28 @@ def _otel_end(
     measure(otel, "rpc.client.call.duration", started, attributes)
 
 
-class _CallTelemetry:
+class _CallTelemetry(OperationTelemetry):
     """A unary or client-streaming call's CLIENT span and duration, for a ``with`` block.
 
     The span is current in the block (the metadata carries its context); it
     ends with the call's gRPC status, from the exception leaving the block.
     """
 
-    __slots__ = ("_attributes", "_current", "_info", "_otel", "_span", "_started")
+    __slots__ = ("_attributes", "_call_span", "_info", "_started")
 
     def __init__(self, client: GRPCClient, info: MethodInfo) -> None:
-        otel = self._otel = client._otel
+        otel = client._otel
         self._info = info
         self._started = monotonic()
         # The span copies them; the end adds the status.
         self._attributes = attributes = client._otel_attributes(info)
         span = otel.start_span(info.path[1:], "client", attributes) if otel.tracing else None
-        self._span = span
-        self._current = otel.current(span)
+        self._call_span = span
+        super().__init__(otel, otel.current(span) if span is not None else None)
 
-    def __enter__(self) -> _CallTelemetry:
-        self._current.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._current.__exit__(exc_type, exc, tb)
-        _otel_end(self._otel, self._span, self._info, self._attributes, self._started, exc)
-
-
-class _NoTelemetry:
-    """What call() and stream_send() use instead of :class:`_CallTelemetry` when it is off."""
-
-    __slots__ = ()
-
-    def __enter__(self) -> _NoTelemetry:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-_NO_TELEMETRY = _NoTelemetry()
+    def finish(self, exc: BaseException | None) -> None:
+        """End the span with the call's status and record its duration."""
+        _otel_end(self._otel, self._call_span, self._info, self._attributes, self._started, exc)
 
 
 def _status_name(exc: BaseException) -> str:

@@ -17,7 +17,6 @@ from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Mapping
 from contextlib import aclosing, asynccontextmanager
 from contextvars import ContextVar
 from time import perf_counter
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -43,7 +42,14 @@ from ..core.security import (
     redact_url,
     strip_credentials,
 )
-from ..core.telemetry import Instrumentation, error_type, measure, monotonic
+from ..core.telemetry import (
+    NO_TELEMETRY,
+    Instrumentation,
+    OperationTelemetry,
+    error_type,
+    measure,
+    monotonic,
+)
 from .engine import (
     bind_response,
     build_client,
@@ -363,7 +369,7 @@ class HTTPClient(BaseClient):
         else:
             may_retry = retry
         # The retry policy runs in this frame: one coroutine less per request in flight.
-        with _RequestTelemetry(self._otel, request) if self._otel.enabled else _NO_TELEMETRY as t:
+        with _RequestTelemetry(self._otel, request) if self._otel.enabled else NO_TELEMETRY as t:
             try:
                 response = await self._send(client, request, follow, limit, stream=False)
             except (errors.ConnectionError, errors.TimeoutError) as exc:
@@ -715,69 +721,40 @@ def _parse_base_url(cfg: HTTPConfig) -> httpx.URL:
 _SENDS: ContextVar[list[int] | None] = ContextVar("agentcomm_http_sends", default=None)
 
 
-class _RequestTelemetry:
+class _RequestTelemetry(OperationTelemetry):
     """The CLIENT span and duration metric of one logical request, for a ``with`` block.
 
     Set ``status`` to the final response's status before the block ends; an
     exception leaving the block marks the span failed.
     """
 
-    __slots__ = ("_attributes", "_otel", "_scope", "_span", "_started", "_token", "status")
+    __slots__ = ("_attributes", "_started", "_token", "status")
 
     def __init__(self, otel: Instrumentation, request: httpx.Request) -> None:
-        self._otel = otel
-        self._attributes = _http_attributes(request)
+        attributes = _http_attributes(request)
+        super().__init__(
+            otel, otel.span(request.method, "client", attributes) if otel.tracing else None
+        )
+        self._attributes = attributes
         self._started = monotonic()
-        self._scope: Any = None
-        self._span: Any = None
         self._token: Any = None
         self.status: int | None = None
-        if otel.tracing:
-            self._scope = otel.span(request.method, "client", self._attributes)
 
-    def __enter__(self) -> _RequestTelemetry:
-        if self._scope is not None:
-            self._span = self._scope.__enter__()
-            self._token = _SENDS.set([0])
-        return self
+    def begin(self) -> None:
+        """Count the sends of this request (retries and redirects become child spans)."""
+        self._token = _SENDS.set([0])
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            if self._scope is not None:
-                _SENDS.reset(self._token)
-                if exc is None and self.status is not None:
-                    _end_attempt(self._otel, self._span, self.status)
-                self._scope.__exit__(exc_type, exc, tb)
-        finally:
-            error = error_type(exc) if exc is not None else None
-            status = self.status if exc is None else None
-            _record_http(self._otel, self._attributes, self._started, status, error)
+    def end(self, exc: BaseException | None) -> None:
+        """Put the final status on the span."""
+        _SENDS.reset(self._token)
+        if exc is None and self.status is not None:
+            _end_attempt(self._otel, self._span, self.status)
 
-
-class _NoTelemetry:
-    """What request() uses instead of :class:`_RequestTelemetry` when telemetry is off.
-
-    One instance serves every request: its ``status`` is written, never read.
-    """
-
-    __slots__ = ("status",)
-
-    def __init__(self) -> None:
-        self.status: int | None = None
-
-    def __enter__(self) -> _NoTelemetry:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-_NO_TELEMETRY = _NoTelemetry()
+    def finish(self, exc: BaseException | None) -> None:
+        """Record ``http.client.request.duration``."""
+        error = error_type(exc) if exc is not None else None
+        status = self.status if exc is None else None
+        _record_http(self._otel, self._attributes, self._started, status, error)
 
 
 # (method, URL) -> its attributes: a client calls the same few URLs over and over, and

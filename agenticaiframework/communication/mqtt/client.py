@@ -64,7 +64,6 @@ import math
 import ssl
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -79,7 +78,15 @@ from ..core.health import HealthStatus, run_probe
 from ..core.lifecycle import BaseClient, ClientState
 from ..core.retry import retrying
 from ..core.security import check_endpoint, check_url
-from ..core.telemetry import error_type, extract_pairs, measure, monotonic, new_trace
+from ..core.telemetry import (
+    NO_TELEMETRY,
+    OperationTelemetry,
+    error_type,
+    extract_pairs,
+    measure,
+    monotonic,
+    new_trace,
+)
 from ..core.tls import client_ssl_context
 from .engine import (
     TOPIC_ALIAS_MAXIMUM,
@@ -1134,8 +1141,8 @@ class MQTTClient(BaseClient):
         )
         # The telemetry is a with-block, not a coroutine wrapping the publish: the
         # plain path runs in this frame.
-        with _PublishTelemetry(self, topic, qos) if self._otel.enabled else _NO_TELEMETRY as t:
-            options = t.options(options)
+        with _PublishTelemetry(self, topic, qos) if self._otel.enabled else NO_TELEMETRY as t:
+            options = t.outgoing(options)
             if self._state is not ClientState.OPEN:
                 self._ensure_usable()
                 if self._failure is not None:
@@ -1653,41 +1660,27 @@ def _url_fields(url: str) -> dict[str, Any]:
     return fields
 
 
-class _PublishTelemetry:
+class _PublishTelemetry(OperationTelemetry):
     """One publish's PRODUCER span and its count, for a ``with`` block.
 
     The span is current in the block; an exception leaving it marks it
-    failed. Over MQTT 5 :meth:`options` puts the span's context in the user
+    failed. Over MQTT 5 :meth:`outgoing` puts the span's context in the user
     properties; MQTT 3.1.1 has no place for it: the message goes out as it is.
     """
 
-    __slots__ = ("_otel", "_scope", "_v5")
+    __slots__ = ("_v5",)
 
     def __init__(self, client: MQTTClient, topic: str, qos: int | None) -> None:
-        otel = self._otel = client._otel
+        otel = client._otel
         level = client.config.default_qos if qos is None else qos
         attributes = client._otel_attributes(topic, "publish", level)
         otel.count("messaging.client.sent.messages", 1, attributes)
         self._v5 = client._v5
-        self._scope = (
-            otel.span(f"publish {topic}", "producer", attributes) if otel.tracing else None
+        super().__init__(
+            otel, otel.span(f"publish {topic}", "producer", attributes) if otel.tracing else None
         )
 
-    def __enter__(self) -> _PublishTelemetry:
-        if self._scope is not None:
-            self._scope.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._scope is not None:
-            self._scope.__exit__(exc_type, exc, tb)
-
-    def options(self, options: _PublishOptions | None) -> _PublishOptions | None:
+    def outgoing(self, options: _PublishOptions | None) -> _PublishOptions | None:
         """The properties to publish with: over MQTT 5, the trace context added."""
         if self._scope is None or not self._v5:
             return options
@@ -1699,22 +1692,3 @@ class _PublishTelemetry:
             else list(user_properties or ())
         )
         return options._replace(user_properties=self._otel.inject_pairs(pairs))
-
-
-class _NoTelemetry:
-    """What publish() uses instead of :class:`_PublishTelemetry` when telemetry is off."""
-
-    __slots__ = ()
-
-    def __enter__(self) -> _NoTelemetry:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def options(self, options: _PublishOptions | None) -> _PublishOptions | None:
-        """The properties, unchanged."""
-        return options
-
-
-_NO_TELEMETRY = _NoTelemetry()

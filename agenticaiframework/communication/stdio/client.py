@@ -73,7 +73,6 @@ import os
 import signal
 from collections.abc import Callable, Sequence
 from time import monotonic
-from types import TracebackType
 from typing import Any, Self, cast
 
 from ..core import errors
@@ -82,7 +81,7 @@ from ..core.config import STDIOConfig, merge_config
 from ..core.events import EventEmitter, Handler
 from ..core.health import HealthStatus, run_probe
 from ..core.lifecycle import BaseClient, ClientState
-from ..core.telemetry import Instrumentation, error_type
+from ..core.telemetry import NO_TELEMETRY, Instrumentation, OperationTelemetry, error_type
 from . import jsonrpc
 from .framing import (
     ContentLengthDecoder,
@@ -1209,8 +1208,8 @@ class STDIOClient(BaseClient):
             ClosedError: The client was closed.
         """
         self._require_jsonrpc("request")
-        with _RequestTelemetry(self._otel, method) if self._otel.enabled else _NO_TELEMETRY as t:
-            params = t.params(params)
+        with _RequestTelemetry(self._otel, method) if self._otel.enabled else NO_TELEMETRY as t:
+            params = t.outgoing(params)
             stdin = self._writable_stdin() or await self._ready_to_write()
             if self._stdout_gone:
                 raise self._stdout_error()
@@ -1321,17 +1320,16 @@ class STDIOClient(BaseClient):
         )
 
 
-class _RequestTelemetry:
+class _RequestTelemetry(OperationTelemetry):
     """The CLIENT span and ``rpc.client.call.duration`` of one request(), for a ``with`` block.
 
     The span is current in the block; an exception leaving it marks it
     failed and is recorded as the duration's ``error.type``.
     """
 
-    __slots__ = ("_attributes", "_otel", "_scope", "_started")
+    __slots__ = ("_attributes", "_started")
 
     def __init__(self, otel: Instrumentation, method: str) -> None:
-        self._otel = otel
         self._started = monotonic()
         self._attributes: dict[str, Any] = {
             "rpc.system": "jsonrpc",
@@ -1339,49 +1337,19 @@ class _RequestTelemetry:
             "rpc.jsonrpc.version": "2.0",
             "network.transport": "pipe",
         }
-        self._scope = otel.span(method, "client", self._attributes) if otel.tracing else None
+        super().__init__(
+            otel, otel.span(method, "client", self._attributes) if otel.tracing else None
+        )
 
-    def __enter__(self) -> _RequestTelemetry:
-        if self._scope is not None:
-            self._scope.__enter__()
-        return self
+    def finish(self, exc: BaseException | None) -> None:
+        """Record ``rpc.client.call.duration``."""
+        otel = self._otel
+        if otel.metering:
+            attributes = self._attributes
+            if exc is not None:
+                attributes = {**attributes, "error.type": error_type(exc)}
+            otel.record("rpc.client.call.duration", monotonic() - self._started, attributes)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            if self._scope is not None:
-                self._scope.__exit__(exc_type, exc, tb)
-        finally:
-            otel = self._otel
-            if otel.metering:
-                attributes = self._attributes
-                if exc is not None:
-                    attributes = {**attributes, "error.type": error_type(exc)}
-                otel.record("rpc.client.call.duration", monotonic() - self._started, attributes)
-
-    def params(self, params: Any) -> Any:
+    def outgoing(self, params: Any) -> Any:
         """The params to send: a dict carries ``_meta.traceparent`` (MCP's place for it)."""
         return self._otel.inject_meta(params) if isinstance(params, dict) else params
-
-
-class _NoTelemetry:
-    """What request() uses instead of :class:`_RequestTelemetry` when telemetry is off."""
-
-    __slots__ = ()
-
-    def __enter__(self) -> _NoTelemetry:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def params(self, params: Any) -> Any:
-        """The params, unchanged."""
-        return params
-
-
-_NO_TELEMETRY = _NoTelemetry()

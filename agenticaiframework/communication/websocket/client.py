@@ -61,7 +61,6 @@ import collections
 import ssl
 from collections.abc import Callable, Mapping
 from time import monotonic
-from types import TracebackType
 from typing import Any, Self, TypeVar, overload
 from urllib.parse import urlsplit
 
@@ -92,7 +91,13 @@ from ..core.security import (
     origin_of,
     redact_text,
 )
-from ..core.telemetry import error_type, extract_field, measure
+from ..core.telemetry import (
+    NO_TELEMETRY,
+    OperationTelemetry,
+    error_type,
+    extract_field,
+    measure,
+)
 from ..core.tls import client_ssl_context
 from . import engine as _engine
 from .engine import DialOptions, Link, check_engine
@@ -428,8 +433,8 @@ class WebSocketClient(BaseClient):
         """
         # The telemetry is a with-block, not a coroutine wrapping the send: the
         # plain path runs in this frame.
-        with _Telemetry(self, "send") if self._otel.enabled else _NO_TELEMETRY as t:
-            data = encode(t.message(message))
+        with _Telemetry(self, "send") if self._otel.enabled else NO_TELEMETRY as t:
+            data = encode(t.outgoing(message))
             conn = self._conn
             if self._live and conn is not None and conn.is_open:
                 try:
@@ -529,7 +534,7 @@ class WebSocketClient(BaseClient):
             ConnectionError: The connection was lost for good before the reply.
             ClosedError: The client was closed while waiting.
         """
-        with _Telemetry(self, "request") if self._otel.enabled else _NO_TELEMETRY:
+        with _Telemetry(self, "request") if self._otel.enabled else NO_TELEMETRY:
             if not isinstance(message, Mapping):
                 raise errors.ProtocolError(
                     f"request() needs a dict message, got {type(message).__name__}"
@@ -1169,7 +1174,7 @@ class WebSocketClient(BaseClient):
         await self._events.emit("open")
 
 
-class _Telemetry:
+class _Telemetry(OperationTelemetry):
     """The span of one send (PRODUCER) or request (CLIENT), for a ``with`` block.
 
     The span is current in the block; an exception leaving it marks it
@@ -1177,10 +1182,10 @@ class _Telemetry:
     request timed in ``agentcomm.websocket.request.duration``.
     """
 
-    __slots__ = ("_attributes", "_field", "_otel", "_scope", "_started")
+    __slots__ = ("_attributes", "_field", "_started")
 
     def __init__(self, client: WebSocketClient, operation: str) -> None:
-        otel = self._otel = client._otel
+        otel = client._otel
         attributes = self._attributes = client._otel_attributes()
         attributes["messaging.operation.name"] = operation
         request = operation == "request"
@@ -1188,52 +1193,23 @@ class _Telemetry:
         if not request:
             otel.count("messaging.client.sent.messages", 1, attributes)
         self._field = client._config.trace_field
-        self._scope: Any = None
+        scope = None
         if otel.tracing:
             name = f"{operation} {attributes['messaging.destination.name']}"
-            self._scope = otel.span(name, "client" if request else "producer", attributes)
+            scope = otel.span(name, "client" if request else "producer", attributes)
+        super().__init__(otel, scope)
 
-    def __enter__(self) -> _Telemetry:
-        if self._scope is not None:
-            self._scope.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._scope is not None:
-            self._scope.__exit__(exc_type, exc, tb)
+    def finish(self, exc: BaseException | None) -> None:
+        """Time a request in ``agentcomm.websocket.request.duration``."""
         started = self._started
         if started is not None and self._otel.metering:
             if exc is not None:
                 self._attributes["error.type"] = error_type(exc)
             measure(self._otel, "agentcomm.websocket.request.duration", started, self._attributes)
 
-    def message(self, message: Message) -> Message:
+    def outgoing(self, message: Message) -> Message:
         """The message to send: with ``trace_field``, a JSON object carries the span's context."""
         field = self._field
         if field and self._scope is not None:
             return self._otel.inject_field(message, field)
         return message
-
-
-class _NoTelemetry:
-    """What send() and request() use instead of :class:`_Telemetry` when telemetry is off."""
-
-    __slots__ = ()
-
-    def __enter__(self) -> _NoTelemetry:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def message(self, message: Message) -> Message:
-        """The message, unchanged."""
-        return message
-
-
-_NO_TELEMETRY = _NoTelemetry()
