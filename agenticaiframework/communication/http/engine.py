@@ -40,8 +40,8 @@ __all__ = [
 DEFAULT_ENGINE = "aiohttp"
 """The wire engine of clients whose ``transport`` is None: ``"aiohttp"`` or ``"httpx"``.
 
-aiohttp under httpx's API, because it measured 1.05-1.3x (sequential) and
-2.4-7x (100 in flight) raw httpx on loopback GETs, with every HTTP, SSE and
+aiohttp under httpx's API, because it measured 1.4-2.2x (sequential) and
+8.6-10x (100 in flight) raw httpx on loopback GETs, with every HTTP, SSE and
 tools test passing on it (benchmarks/bench_http.py, docs/protocols/http.md).
 """
 
