@@ -349,3 +349,28 @@ async def test_each_request_goes_out_with_its_own_headers(wire_engine: str) -> N
             await client.get("/h", headers={"X-N": str(i)})
     sent = [line for head, _ in recorder.requests for line in head.split(b"\r\n") if b"X-N" in line]
     assert sent == [f"X-N: {i}".encode() for i in [*range(40), *range(40)]]
+
+
+async def test_no_cache_keeps_a_credential_or_a_query() -> None:
+    # The aiohttp engine keeps converted header sets and URLs for speed; none of
+    # them may hold a token, a password or a (maybe signed) query after use.
+    from agenticaiframework.communication.http import aiohttp_engine
+
+    urls = aiohttp_engine._cached_wire_url
+    recorder = RecordingServer()
+    async with recorder.running() as url:
+        async with HTTPClient(url, transport="aiohttp") as client:
+            await client.get("/a", headers={"Authorization": "Bearer s3cret-token"})
+            before = urls.cache_info().currsize
+            await client.get("/b?sig=s3cret-sig")
+            await client.get(url.replace("http://", "http://user:s3cret-pw@") + "/c")
+            assert urls.cache_info().currsize == before
+            await client.get("/d")
+            assert urls.cache_info().currsize == before + 1  # a plain URL is kept
+            inner = client._client
+            assert inner is not None
+            kept = repr(inner._transport._headers) + repr(inner._merged)
+            assert "/d" in kept
+    assert "s3cret" not in kept
+    heads = b"".join(head for head, _ in recorder.requests)
+    assert heads.count(b"s3cret") == 2  # the token and the query went out (the password as Basic)

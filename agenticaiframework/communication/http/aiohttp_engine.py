@@ -25,7 +25,7 @@ import yarl
 from httpx_aiohttp.transport import AiohttpResponseStream, AiohttpTransport
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from ..core.security import parse_ip
+from ..core.security import is_credential_header, parse_ip
 from .engine import ack_promptly
 
 __all__ = ["AiohttpEngine", "to_httpx_error"]
@@ -85,15 +85,24 @@ def _waited_for_pool(exc: BaseException) -> bool:
     return False
 
 
-@lru_cache(maxsize=256)
 def _wire_url(url: httpx.URL) -> yarl.URL:
-    """The URL aiohttp is given for a request to ``url`` (cached: URLs repeat).
+    """The URL aiohttp is given for a request to ``url``.
 
-    As httpx encoded it: yarl would re-normalise dot segments and refuse
-    spellings such as 127.1 that httpx sends as they are. httpx has turned URL
-    credentials into the Authorization header (or the auth object set one):
-    aiohttp would refuse both, and neither goes on the wire with httpx's
-    transport.
+    Cached for URLs without userinfo or query (the same few repeat; a query
+    may carry a signature, which no cache here keeps).
+    """
+    if url.userinfo or url.query:
+        return _to_wire_url(url)
+    return _cached_wire_url(url)
+
+
+def _to_wire_url(url: httpx.URL) -> yarl.URL:
+    """``url`` for aiohttp, as httpx encoded it, without userinfo.
+
+    yarl would re-normalise dot segments and refuse spellings such as 127.1
+    that httpx sends as they are. httpx has turned URL credentials into the
+    Authorization header (or the auth object set one): aiohttp would refuse
+    both, and neither goes on the wire with httpx's transport.
     """
     if url.userinfo:
         url = url.copy_with(username=None, password=None)
@@ -101,6 +110,9 @@ def _wire_url(url: httpx.URL) -> yarl.URL:
     if canonical is not None:
         url = url.copy_with(host=canonical)
     return yarl.URL(str(url), encoded=True)
+
+
+_cached_wire_url = lru_cache(maxsize=256)(_to_wire_url)
 
 
 @lru_cache(maxsize=64)
@@ -234,15 +246,17 @@ class AiohttpEngine(AiohttpTransport):
 
         Most requests of one client carry the same headers: the first
         ``_HEADER_SETS`` distinct sets are kept (with this engine, never
-        beyond it), and later ones are converted each time.
+        beyond it), and later ones are converted each time. A set with a
+        secret-looking header (credentials, tokens, cookies) is never kept.
         """
         key = tuple(raw)
         wire = self._headers.get(key)
         if wire is None:
-            wire = CIMultiDictProxy(
-                CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
-            )
-            if len(self._headers) < _HEADER_SETS:
+            pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
+            wire = CIMultiDictProxy(CIMultiDict(pairs))
+            if len(self._headers) < _HEADER_SETS and not any(
+                is_credential_header(name) or name.lower() == "cookie" for name, _ in pairs
+            ):
                 self._headers[key] = wire
         return wire
 

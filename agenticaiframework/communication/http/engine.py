@@ -437,7 +437,8 @@ class _AsyncClient(httpx.AsyncClient):
         return self._transport_for_url(url)
 
     def _merge_url(self, url: httpx.URL | str) -> httpx.URL:
-        if not isinstance(url, str):
+        if not isinstance(url, str) or "@" in url or "?" in url:
+            # Only plain URLs are kept: never userinfo or a (maybe signed) query.
             return super()._merge_url(url)
         merged = self._merged.get(url)
         if merged is None:
