@@ -357,6 +357,7 @@ async def test_no_cache_keeps_a_credential_or_a_query() -> None:
     from agenticaiframework.communication.http import aiohttp_engine
 
     urls = aiohttp_engine._cached_wire_url
+    urls.cache_clear()  # other tests' URLs may have filled it: /d must not evict one
     recorder = RecordingServer()
     async with recorder.running() as url:
         async with HTTPClient(url, transport="aiohttp") as client:
