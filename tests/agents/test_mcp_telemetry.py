@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
+from traceback import walk_stack
 from typing import Any
 
+import pytest
 from opentelemetry.trace import SpanKind
 
 from agenticaiframework.communication.agents.mcp import MCPClient
@@ -88,3 +90,25 @@ async def test_over_streamable_http_the_http_post_is_a_child_of_the_mcp_span(ote
     ]
     assert len(posts) == 1 and posts[0].kind is SpanKind.CLIENT
     assert posts[0].context.trace_id == span.context.trace_id
+
+
+async def test_with_telemetry_off_a_request_is_sent_from_its_own_frame(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Per-request cost: no wrapping coroutine (the old _send_request) between the
+    # session's request() and the transport; the session frames the send sits under.
+    chains: list[list[str]] = []
+    async with MCPClient(command=CHILD, telemetry=False) as mcp:
+        session = mcp._session
+        assert session is not None
+        transport = session._transport
+        wire = transport.send
+
+        async def send(message: Any) -> None:
+            frames = [f.f_code.co_qualname for f, _ in walk_stack(sys._getframe(1))]
+            chains.append([name for name in frames if name.startswith("MCPSession.")])
+            await wire(message)
+
+        monkeypatch.setattr(transport, "send", send)
+        assert await mcp.call_tool("add", {"a": 1, "b": 2})
+    assert chains[0] == ["MCPSession._request", "MCPSession.request"]

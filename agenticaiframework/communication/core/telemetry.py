@@ -38,7 +38,6 @@ import sys
 import time
 import weakref
 from collections.abc import (
-    Awaitable,
     Callable,
     Iterable,
     Mapping,
@@ -73,7 +72,6 @@ __all__ = [
     "measure",
     "monotonic",
     "new_trace",
-    "traced_call",
 ]
 
 T = TypeVar("T")
@@ -880,53 +878,6 @@ class NoTelemetry:
 
 #: The one :class:`NoTelemetry` every client uses.
 NO_TELEMETRY: Final = NoTelemetry()
-
-
-async def traced_call(
-    otel: Instrumentation,
-    name: str,
-    attributes: dict[str, Any],
-    metric: str,
-    call: Callable[[], Awaitable[T]],
-    *,
-    kind: str = "client",
-) -> T:
-    """Run ``call()`` in a span made current (when tracing) and time it (when metering).
-
-    The span is current while ``call()`` runs, so context injected by it
-    (``inject_meta``, ``inject_pairs``) names this span.
-
-    Args:
-        otel: The client's instrumentation (enabled).
-        name: The span name.
-        attributes: Span and metric attributes (``error.type`` is added on failure).
-        metric: The duration histogram to record.
-        call: What to run.
-        kind: The span kind.
-
-    Returns:
-        What ``call()`` returned.
-    """
-    started = monotonic()
-    span = None
-    token = None
-    if otel.tracing:
-        span = otel.tracer.start_span(name, kind=_api.kinds[kind], attributes=attributes)
-        token = _api.attach(_api.set_span_in_context(span))
-    try:
-        return await call()
-    except BaseException as exc:
-        if span is not None:
-            Instrumentation.fail(span, exc)
-        if otel.metering:
-            attributes = {**attributes, "error.type": error_type(exc)}
-        raise
-    finally:
-        if span is not None:
-            _api.detach(token)
-            span.end()
-        if otel.metering:
-            otel.instrument(metric).record(monotonic() - started, attributes)
 
 
 def measure(

@@ -24,10 +24,13 @@ from ...core.events import EventEmitter
 from ...core.security import redact_url
 from ...core.telemetry import (
     DISABLED,
+    NO_TELEMETRY,
     Instrumentation,
+    OperationTelemetry,
+    error_type,
     extract_meta,
     instrumentation_for,
-    traced_call,
+    monotonic,
 )
 from ...stdio import jsonrpc
 
@@ -340,59 +343,14 @@ class MCPSession:
                 for a stdio server that exited).
         """
         seconds = self.timeout if timeout is True else timeout
-        if self._otel.enabled:
-            return await self._otel_request(method, params, seconds, on_progress)
-        return await self._send_request(method, params, seconds, on_progress)
-
-    async def _otel_request(
-        self,
-        method: str,
-        params: dict[str, Any] | None,
-        seconds: float | None,
-        on_progress: ProgressHandler | None,
-    ) -> Any:
-        """A request in its MCP CLIENT span (``tools/call <tool>``), timed."""
-        attributes: dict[str, Any] = {
-            "mcp.method.name": method,
-            "network.transport": "tcp" if hasattr(self._transport, "http") else "pipe",
-        }
-        if self.protocol_version:
-            attributes["mcp.protocol.version"] = self.protocol_version
-        session_id = getattr(self._transport, "session_id", None)
-        if session_id:
-            attributes["mcp.session.id"] = session_id
-        name = method
-        target = (params or {}).get("name")
-        if method == "tools/call" and isinstance(target, str):
-            attributes["gen_ai.tool.name"] = target
-            attributes["gen_ai.operation.name"] = "execute_tool"
-            name = f"{method} {target}"
-        elif method == "prompts/get" and isinstance(target, str):
-            attributes["gen_ai.prompt.name"] = target
-            name = f"{method} {target}"
-        elif method.startswith("resources/") and isinstance((params or {}).get("uri"), str):
-            attributes["mcp.resource.uri"] = redact_url((params or {})["uri"])
-        return await traced_call(
-            self._otel,
-            name,
-            attributes,
-            "mcp.client.operation.duration",
-            lambda: self._send_request(method, params, seconds, on_progress),
-        )
-
-    async def _send_request(
-        self,
-        method: str,
-        params: dict[str, Any] | None,
-        seconds: float | None,
-        on_progress: ProgressHandler | None,
-    ) -> Any:
-        generation = self._generation
-        try:
-            return await self._request(method, params, timeout=seconds, on_progress=on_progress)
-        except SessionExpiredError:
-            await self._reinitialize(generation)
-            return await self._request(method, params, timeout=seconds, on_progress=on_progress)
+        # One body with telemetry on or off: no coroutine frame of its own per request.
+        with _RequestTelemetry(self, method, params) if self._otel.enabled else NO_TELEMETRY:
+            generation = self._generation
+            try:
+                return await self._request(method, params, timeout=seconds, on_progress=on_progress)
+            except SessionExpiredError:
+                await self._reinitialize(generation)
+                return await self._request(method, params, timeout=seconds, on_progress=on_progress)
 
     async def _reinitialize(self, generation: int) -> None:
         """Start a new session, once for every request that saw the old one expire."""
@@ -667,3 +625,44 @@ async def _maybe_await(value: Any) -> Any:
 
 def _hashable(value: Any) -> bool:
     return isinstance(value, int | str) and not isinstance(value, bool)
+
+
+class _RequestTelemetry(OperationTelemetry):
+    """A request's MCP CLIENT span (``tools/call <tool>``) and duration, for a ``with`` block."""
+
+    __slots__ = ("_attributes", "_started")
+
+    def __init__(self, session: MCPSession, method: str, params: dict[str, Any] | None) -> None:
+        otel = session._otel
+        self._started = monotonic()
+        attributes: dict[str, Any] = {
+            "mcp.method.name": method,
+            "network.transport": "tcp" if hasattr(session._transport, "http") else "pipe",
+        }
+        if session.protocol_version:
+            attributes["mcp.protocol.version"] = session.protocol_version
+        session_id = getattr(session._transport, "session_id", None)
+        if session_id:
+            attributes["mcp.session.id"] = session_id
+        name = method
+        target = (params or {}).get("name")
+        if method == "tools/call" and isinstance(target, str):
+            attributes["gen_ai.tool.name"] = target
+            attributes["gen_ai.operation.name"] = "execute_tool"
+            name = f"{method} {target}"
+        elif method == "prompts/get" and isinstance(target, str):
+            attributes["gen_ai.prompt.name"] = target
+            name = f"{method} {target}"
+        elif method.startswith("resources/") and isinstance((params or {}).get("uri"), str):
+            attributes["mcp.resource.uri"] = redact_url((params or {})["uri"])
+        self._attributes = attributes
+        super().__init__(otel, otel.span(name, "client", attributes) if otel.tracing else None)
+
+    def finish(self, exc: BaseException | None) -> None:
+        """Record ``mcp.client.operation.duration``."""
+        otel = self._otel
+        if otel.metering:
+            attributes = self._attributes
+            if exc is not None:
+                attributes = {**attributes, "error.type": error_type(exc)}
+            otel.record("mcp.client.operation.duration", monotonic() - self._started, attributes)
