@@ -851,6 +851,23 @@ class OperationTelemetry:
         """
         return None
 
+    def measure(
+        self,
+        metric: str,
+        started: float,
+        attributes: Mapping[str, Any],
+        exc: BaseException | None,
+    ) -> None:
+        """Record ``now - started`` seconds on ``metric`` (if metrics are on).
+
+        ``exc`` (how the operation failed, or None) adds ``error.type``.
+        """
+        otel = self._otel
+        if otel.metering:
+            if exc is not None:
+                attributes = {**attributes, "error.type": error_type(exc)}
+            otel.instrument(metric).record(monotonic() - started, attributes)
+
 
 class NoTelemetry:
     """The stand-in for :class:`OperationTelemetry` when telemetry is off (one shared instance).

@@ -81,7 +81,7 @@ from ..core.config import STDIOConfig, merge_config
 from ..core.events import EventEmitter, Handler
 from ..core.health import HealthStatus, run_probe
 from ..core.lifecycle import BaseClient, ClientState
-from ..core.telemetry import NO_TELEMETRY, Instrumentation, OperationTelemetry, error_type
+from ..core.telemetry import NO_TELEMETRY, Instrumentation, OperationTelemetry
 from . import jsonrpc
 from .framing import (
     ContentLengthDecoder,
@@ -1343,12 +1343,7 @@ class _RequestTelemetry(OperationTelemetry):
 
     def finish(self, exc: BaseException | None) -> None:
         """Record ``rpc.client.call.duration``."""
-        otel = self._otel
-        if otel.metering:
-            attributes = self._attributes
-            if exc is not None:
-                attributes = {**attributes, "error.type": error_type(exc)}
-            otel.record("rpc.client.call.duration", monotonic() - self._started, attributes)
+        self.measure("rpc.client.call.duration", self._started, self._attributes, exc)
 
     def outgoing(self, params: Any) -> Any:
         """The params to send: a dict carries ``_meta.traceparent`` (MCP's place for it)."""

@@ -27,7 +27,6 @@ from ...core.telemetry import (
     NO_TELEMETRY,
     Instrumentation,
     OperationTelemetry,
-    error_type,
     extract_meta,
     instrumentation_for,
     monotonic,
@@ -660,9 +659,4 @@ class _RequestTelemetry(OperationTelemetry):
 
     def finish(self, exc: BaseException | None) -> None:
         """Record ``mcp.client.operation.duration``."""
-        otel = self._otel
-        if otel.metering:
-            attributes = self._attributes
-            if exc is not None:
-                attributes = {**attributes, "error.type": error_type(exc)}
-            otel.record("mcp.client.operation.duration", monotonic() - self._started, attributes)
+        self.measure("mcp.client.operation.duration", self._started, self._attributes, exc)
