@@ -152,7 +152,7 @@ async def _calls(engine: str, auth: dict[str, str] | None) -> list[tuple[bytes, 
 
 
 # With auth, requests go through httpx's send; without, the aiohttp engine's requests
-# go straight to the transport (engine.send_streaming): both must match httpx's.
+# go straight to the transport (engine.direct_transport): both must match httpx's.
 @pytest.mark.parametrize("auth", [{"type": "bearer", "token": "t-1"}, None], ids=["auth", "none"])
 async def test_both_engines_send_byte_identical_requests(auth: dict[str, str] | None) -> None:
     httpx_requests = await _calls("httpx", auth)

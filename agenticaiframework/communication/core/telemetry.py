@@ -862,11 +862,9 @@ class OperationTelemetry:
 
         ``exc`` (how the operation failed, or None) adds ``error.type``.
         """
-        otel = self._otel
-        if otel.metering:
-            if exc is not None:
-                attributes = {**attributes, "error.type": error_type(exc)}
-            otel.instrument(metric).record(monotonic() - started, attributes)
+        if exc is not None and self._otel.metering:
+            attributes = {**attributes, "error.type": error_type(exc)}
+        measure(self._otel, metric, started, attributes)
 
 
 class NoTelemetry:

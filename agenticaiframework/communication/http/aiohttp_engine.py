@@ -337,7 +337,7 @@ class AiohttpEngine(AiohttpTransport):
         if response.content.is_eof():
             # The whole body came with the headers (most small replies): take it
             # now and give the connection back, rather than stream it through
-            # two more layers of iterators (engine.send_streaming then marks it read).
+            # two more layers of iterators (engine.bind_response then marks it read).
             stream = httpx.ByteStream(response.content.read_nowait())
             response.release()
         else:

@@ -419,7 +419,7 @@ class _AsyncClient(httpx.AsyncClient):
 
     @property
     def has_event_hooks(self) -> bool:
-        """Whether request or response hooks are set (:func:`send_streaming` then uses ``send``)."""
+        """Whether request or response hooks are set (:func:`direct_transport` then says None)."""
         hooks = self._event_hooks
         return bool(hooks["request"] or hooks["response"])
 

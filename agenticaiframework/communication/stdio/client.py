@@ -72,7 +72,6 @@ import logging
 import os
 import signal
 from collections.abc import Callable, Sequence
-from time import monotonic
 from typing import Any, Self, cast
 
 from ..core import errors
@@ -81,7 +80,7 @@ from ..core.config import STDIOConfig, merge_config
 from ..core.events import EventEmitter, Handler
 from ..core.health import HealthStatus, run_probe
 from ..core.lifecycle import BaseClient, ClientState
-from ..core.telemetry import NO_TELEMETRY, Instrumentation, OperationTelemetry
+from ..core.telemetry import NO_TELEMETRY, Instrumentation, OperationTelemetry, monotonic
 from . import jsonrpc
 from .framing import (
     ContentLengthDecoder,

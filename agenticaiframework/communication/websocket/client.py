@@ -60,7 +60,6 @@ import asyncio
 import collections
 import ssl
 from collections.abc import Callable, Mapping
-from time import monotonic
 from typing import Any, Self, TypeVar, overload
 from urllib.parse import urlsplit
 
@@ -94,9 +93,8 @@ from ..core.security import (
 from ..core.telemetry import (
     NO_TELEMETRY,
     OperationTelemetry,
-    error_type,
     extract_field,
-    measure,
+    monotonic,
 )
 from ..core.tls import client_ssl_context
 from . import engine as _engine
@@ -1201,11 +1199,10 @@ class _Telemetry(OperationTelemetry):
 
     def finish(self, exc: BaseException | None) -> None:
         """Time a request in ``agentcomm.websocket.request.duration``."""
-        started = self._started
-        if started is not None and self._otel.metering:
-            if exc is not None:
-                self._attributes["error.type"] = error_type(exc)
-            measure(self._otel, "agentcomm.websocket.request.duration", started, self._attributes)
+        if self._started is not None:
+            self.measure(
+                "agentcomm.websocket.request.duration", self._started, self._attributes, exc
+            )
 
     def outgoing(self, message: Message) -> Message:
         """The message to send: with ``trace_field``, a JSON object carries the span's context."""
