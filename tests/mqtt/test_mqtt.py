@@ -261,6 +261,9 @@ async def test_connect_refused_raises_connection_error() -> None:
     with pytest.raises(ConnectionError) as info:
         await mqtt.connect()
     assert info.value.code == "ERR_CONNECTION"
+    # Said once: the engine's error is not wrapped in a second copy of itself.
+    assert str(info.value).count("ERR_CONNECTION") == 1, str(info.value)
+    assert str(info.value).count("MQTT connect to") == 1, str(info.value)
     await mqtt.close()
 
 

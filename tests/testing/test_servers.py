@@ -33,6 +33,7 @@ from agenticaiframework.communication.testing import (
     serve_websocket,
 )
 from agenticaiframework.communication.testing import mqtt as testing_mqtt
+from tests.servers.ports import free_port
 
 
 def _alive(pid: int) -> bool:
@@ -139,6 +140,16 @@ async def test_mosquitto_restarts_on_the_same_port_for_outages() -> None:
             await mqtt.publish("up/again", "yes")
         pid = broker.pid
     assert pid is not None and not _alive(pid)
+
+
+async def test_mosquitto_accepts_on_every_extra_listener_once_started() -> None:
+    # Mosquitto opens listeners in turn; start() returning means all of them are up.
+    for _ in range(5):
+        extra_port = free_port()
+        async with MosquittoBroker(extra_config=f"listener {extra_port} 127.0.0.1\n"):
+            _, writer = await asyncio.open_connection("127.0.0.1", extra_port)
+            writer.close()
+            await writer.wait_closed()
 
 
 async def test_no_broker_at_all_is_an_error_naming_both_installs(

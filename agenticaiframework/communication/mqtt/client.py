@@ -692,6 +692,8 @@ class MQTTClient(BaseClient):
                     await engine.connect()
         except BaseException as exc:
             await engine.shutdown(cfg.connect_timeout)
+            if isinstance(exc, errors.CommunicationError):
+                raise  # the engine already said what went wrong, and where
             # Our deadline and the library's own (the same length) race: both
             # mean the broker accepted the socket but sent no CONNACK.
             if isinstance(exc, TimeoutError):

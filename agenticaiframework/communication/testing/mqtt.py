@@ -186,6 +186,17 @@ class MosquittoBroker(LoopbackServer):
         """Whether the process is alive."""
         return self._proc is not None and self._proc.returncode is None
 
+    def _listener_ports(self) -> list[int]:
+        """Our port, then every ``listener <port>`` that ``extra_config`` adds."""
+        ports = [self.port]
+        for line in (self.extra_config or "").splitlines():
+            fields = line.split()
+            # Port 0 is a unix socket listener: nothing to connect to on TCP.
+            port = fields[1] if fields[:1] == ["listener"] and len(fields) > 1 else ""
+            if port.isdigit() and int(port):
+                ports.append(int(port))
+        return ports
+
     def _write_config(self, directory: str) -> str:
         lines = [
             f"listener {self.port} 127.0.0.1",
@@ -241,7 +252,10 @@ class MosquittoBroker(LoopbackServer):
             return await proc.stderr.read() if proc.stderr else b""
 
         try:
-            await wait_listening(proc, self.port, name="mosquitto", timeout=timeout, stderr=stderr)
+            # Mosquitto opens its listeners one after another: wait for every
+            # one, not only the first, or a TLS listener may not be up yet.
+            for port in self._listener_ports():
+                await wait_listening(proc, port, name="mosquitto", timeout=timeout, stderr=stderr)
         except BaseException:
             await self.stop()
             raise
