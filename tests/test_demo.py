@@ -103,13 +103,20 @@ def _start_demo_and_wait_for_children(
     before: dict[int, str],
 ) -> tuple[subprocess.Popen[str], dict[int, str]]:
     """Start the demo in a session of its own and wait until both children run."""
-    proc = subprocess.Popen(
-        DEMO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # like a terminal's job: our signals reach its group
-    )
+    # An ignored SIGINT is inherited across exec, and a shell ignores it in the
+    # background jobs it starts (`pytest ... &`): the demo would then rightly
+    # ignore Ctrl-C too. A terminal's job has the default; start it with that.
+    ignored = signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        proc = subprocess.Popen(
+            DEMO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # like a terminal's job: our signals reach its group
+        )
+    finally:
+        signal.signal(signal.SIGINT, ignored)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         mine = {pid: cmd for pid, cmd in _children().items() if pid not in before}

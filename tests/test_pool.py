@@ -162,7 +162,7 @@ async def test_waiting_past_connection_timeout_raises_pool_timeout(
                 async with pool.get_connection(url):
                     pass
             elapsed = time.perf_counter() - start
-        assert 0.28 <= elapsed < 0.8
+        assert 0.28 <= elapsed < 2.0
         assert info.value.code == "ERR_TIMEOUT"
         assert isinstance(info.value, TimeoutError)
         assert pool.stats.timeouts == 1 and pool.stats.waiting == 0
@@ -299,7 +299,7 @@ async def test_dead_and_hung_peers_free_their_slots() -> None:
             with pytest.raises(TimeoutError):
                 async with pool.get_connection(hung) as conn:
                     await conn.get("/", timeout=0.2)
-            assert time.perf_counter() - start < 1
+            assert time.perf_counter() - start < 3  # the client's own timeout is 5 s
             stats = pool.stats
             assert (stats.total, stats.in_use, stats.discarded) == (0, 0, 2)
 
@@ -367,7 +367,7 @@ async def test_close_with_grace_waits_for_borrowers(server: tuple[str, CountingA
     await asyncio.sleep(0.02)
     start = time.perf_counter()
     await pool.close(grace=2)
-    assert time.perf_counter() - start < 1
+    assert time.perf_counter() - start < 1.5  # the borrower's 0.1 s, not the 2 s grace
     await task
     assert got == [200]
 

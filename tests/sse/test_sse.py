@@ -384,7 +384,7 @@ async def test_close_while_waiting_to_reconnect(sse_server: SSEServer) -> None:
         started = time.monotonic()
         await sse.close()
         await asyncio.wait_for(task, 2)
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 2.0  # not the 30 s reconnect delay
 
 
 async def test_headers_params_auth_and_initial_last_event_id(sse_server: SSEServer) -> None:

@@ -413,7 +413,7 @@ async def test_receive_timeout() -> None:
         assert info.value.code == "ERR_TIMEOUT"
         with pytest.raises(errors.TimeoutError):
             await stdio.receive(timeout=0.05)
-        assert time.perf_counter() - started < 1
+        assert time.perf_counter() - started < 2
         await stdio.send("still fine")
         assert await stdio.receive() == "still fine"
 

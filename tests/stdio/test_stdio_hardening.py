@@ -203,7 +203,7 @@ async def test_closed_stdout_fails_pending_and_new_requests_at_once() -> None:
             await stdio.request("echo", timeout=None)
         with pytest.raises(errors.StdoutClosedError):
             await stdio.receive(timeout=None)
-        assert time.perf_counter() - started < 1
+        assert time.perf_counter() - started < 3  # no timeout: failed at once
         status = await stdio.health_check()
         assert not status.is_healthy and "stdout" in status.detail
 
