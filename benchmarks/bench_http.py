@@ -1,8 +1,12 @@
 """HTTP: HTTPClient on each wire engine vs raw httpx, httpx + aiohttp transport and raw aiohttp.
 
 Same server, same run, over plain HTTP and over TLS (a trustme certificate,
-the same CA trusted by every client). Our client runs on its two engines: httpx's own
-transport (``transport="httpx"``) and aiohttp under httpx
+the same CA trusted by every client). The server is
+:mod:`benchmarks.canned_http_server`, a child process on its own CPU that
+answers with a canned response: behind uvicorn the server's own time per
+request exceeded the fastest client's and hid the differences being measured.
+Our client runs on its two engines:
+httpx's own transport (``transport="httpx"``) and aiohttp under httpx
 (``transport="aiohttp"``). The baselines: raw ``httpx.AsyncClient``, raw
 httpx with httpx-aiohttp's ``AiohttpTransport``, and raw
 ``aiohttp.ClientSession`` (the ceiling: no httpx at all).
@@ -26,7 +30,7 @@ from agenticaiframework.communication.http.aiohttp_engine import AiohttpEngine
 from agenticaiframework.communication.http.engine import _default_ssl_context
 
 from .harness import Result, Side, compare_rows
-from .servers import uvicorn_server
+from .servers import canned_http_server
 
 Get = Callable[[], Awaitable[Any]]
 
@@ -66,9 +70,9 @@ async def run(quick: bool) -> list[Result]:
         tls = ssl.create_default_context()
         ca.configure_trust(tls)
         results: list[Result] = []
-        async with uvicorn_server() as url:
+        async with canned_http_server() as url:
             results += await _rows(url, _default_ssl_context(False), "", n, quick)
-        async with uvicorn_server(tls=(key_file, cert_file)) as url:
+        async with canned_http_server(tls=(key_file, cert_file)) as url:
             results += await _rows(url, tls, "TLS, ", n, quick)
         return results
 

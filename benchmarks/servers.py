@@ -25,6 +25,7 @@ from agenticaiframework.communication.testing._process import (
 )
 
 __all__ = [
+    "canned_http_server",
     "child_server",
     "free_port",
     "pin_client",
@@ -115,5 +116,18 @@ async def uvicorn_server(tls: tuple[str, str] | None = None) -> AsyncIterator[st
     ]
     if tls is not None:
         args += ["--ssl-keyfile", tls[0], "--ssl-certfile", tls[1]]
+    async with child_server(args, port):
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+
+
+@contextlib.asynccontextmanager
+async def canned_http_server(tls: tuple[str, str] | None = None) -> AsyncIterator[str]:
+    """:mod:`benchmarks.canned_http_server` in a child process; yields its URL.
+
+    Args:
+        tls: ``(key file, certificate file)`` to serve HTTPS instead of HTTP.
+    """
+    port = free_port()
+    args = ["-m", "benchmarks.canned_http_server", str(port), *(tls or ())]
     async with child_server(args, port):
         yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
