@@ -223,6 +223,28 @@ def test_interface_choice_follows_the_card_order() -> None:
         select_interface(only_old, binding="GRPC", available=lambda b: True, source="t")
 
 
+@pytest.mark.parametrize(
+    ("entry", "usable"),
+    [
+        ({}, True),  # ProtoJSON leaves an unset version out
+        ({"protocolVersion": ""}, True),
+        ({"protocolVersion": "v1.0"}, True),
+        ({"protocolVersion": "1.2"}, True),
+        ({"protocolVersion": "v0.3"}, False),
+        ({"protocolVersion": "2.0"}, False),
+    ],
+)
+def test_interface_versions_a_card_may_write(entry: dict[str, str], usable: bool) -> None:
+    interface = {"url": "https://a.test/rpc", "protocolBinding": "JSONRPC", **entry}
+    card = validate_card({"name": "n", "supportedInterfaces": [interface]}, source="t")
+    if usable:
+        chosen = select_interface(card, binding=None, available=lambda b: True, source="t")
+        assert chosen.url == "https://a.test/rpc"
+    else:
+        with pytest.raises(VersionNotSupportedError, match=r"none at A2A 1\.0"):
+            select_interface(card, binding=None, available=lambda b: True, source="t")
+
+
 def test_card_url_for() -> None:
     assert card_url_for("https://a.test") == "https://a.test/.well-known/agent-card.json"
     assert card_url_for("https://a.test/x/") == "https://a.test/x/.well-known/agent-card.json"

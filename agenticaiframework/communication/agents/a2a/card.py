@@ -84,8 +84,19 @@ class Interface:
 
 
 def _version_ok(version: str) -> bool:
-    major = version.strip().split(".", 1)[0]
-    return major == PROTOCOL_VERSION.split(".", 1)[0]
+    """Whether an interface's ``protocolVersion`` is one we speak (1.x).
+
+    An absent or empty version counts as 1.x: ProtoJSON leaves a field at its
+    default out, so a card built from the 1.0 proto without the field set
+    says nothing, and ``supportedInterfaces`` exists only from 1.0 on. A
+    leading ``v`` (``"v1.0"``) is accepted, as a2a-go accepts it.
+    """
+    text = version.strip()
+    if not text:
+        return True
+    if text[0] in "vV":
+        text = text[1:]
+    return text.split(".", 1)[0] == PROTOCOL_VERSION.split(".", 1)[0]
 
 
 def _unwrap_oneofs(value: Any, depth: int = 0) -> Any:
