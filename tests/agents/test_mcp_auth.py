@@ -74,7 +74,8 @@ class AuthServer:
 # Servers shared by the module (each takes seconds to start): "plain" with
 # three pre-registered clients and a machine client; "step-up" needing scopes
 # "mcp extra" that the user grants only partly the first time, and accepting
-# Client ID Metadata Document URLs; "legacy-sse" on the 2024-11-05 transport.
+# Client ID Metadata Document URLs; "legacy-sse" on the 2024-11-05 transport;
+# "no-prm" without Protected Resource Metadata, as a 2025-03-26 server.
 FLAGS = {
     "plain": (
         "--preregister",
@@ -88,6 +89,7 @@ FLAGS = {
     ),
     "step-up": ("--scopes", "mcp,extra", "--first-grant", "mcp", "--cimd"),
     "legacy-sse": ("--legacy-sse",),
+    "no-prm": ("--no-prm",),
 }
 
 
@@ -177,6 +179,25 @@ async def test_dynamic_registration_and_authorization_code_with_pkce_and_resourc
     for secret in (tokens.access_token, tokens.refresh_token):
         assert secret not in shown
         assert secret not in caplog.text
+
+
+async def test_a_2025_03_26_server_without_resource_metadata_uses_its_origin(
+    servers: Any,
+) -> None:
+    server = servers("no-prm")
+    browser = Browser()
+    oauth = MCPOAuth(authorize=browser)
+    async with MCPClient(server.url, auth=oauth) as mcp:
+        result = await mcp.call_tool("add", {"a": 2, "b": 3})
+        assert result["structuredContent"] == {"result": 5}
+    # The SDK's own metadata at the origin named the endpoints; DCR, PKCE as ever.
+    assert oauth.authorization_server == server.base
+    assert browser.urls[0].startswith(f"{server.base}/authorize?")
+    assert browser.param("code_challenge_method", 0) == "S256"
+    client_id = browser.param("client_id", 0)
+    stats = await server.stats()
+    assert mine(stats, "registered", client_id)
+    assert mine(stats, "token", client_id)[0]["grant"] == "authorization_code"
 
 
 async def test_the_2024_11_05_http_sse_transport_is_authorized_too(servers: Any) -> None:

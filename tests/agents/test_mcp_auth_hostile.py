@@ -291,6 +291,64 @@ async def test_well_known_fallbacks_in_the_specified_order(peer: Peer) -> None:
     ]
 
 
+def without_resource_metadata(peer: Peer) -> None:
+    """The peer as a 2025-03-26 server: no Protected Resource Metadata anywhere."""
+    peer.state.challenge = 'Bearer error="invalid_token"'
+    del peer.state.responses[("GET", "/prm")]
+
+
+async def test_without_resource_metadata_the_origin_metadata_is_used(peer: Peer) -> None:
+    without_resource_metadata(peer)
+    callback = Callback()
+    async with MCPClient(peer.url, auth=MCPOAuth(authorize=callback)) as mcp:
+        await mcp.ping()
+    assert peer.state.paths("GET") == [
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-authorization-server",  # at the MCP server's origin
+    ]
+    assert callback.urls[0].startswith(f"{peer.base}/authorize?")
+
+
+async def test_without_any_metadata_the_default_endpoints_are_used(peer: Peer) -> None:
+    without_resource_metadata(peer)
+    del peer.state.responses[("GET", "/.well-known/oauth-authorization-server")]
+    callback = Callback()
+    async with MCPClient(peer.url, auth=MCPOAuth(authorize=callback)) as mcp:
+        await mcp.ping()
+    assert peer.state.paths("POST") == ["/register", "/token"]
+    query = parse_qs(urlsplit(callback.urls[0]).query)
+    assert callback.urls[0].startswith(f"{peer.base}/authorize?")
+    assert query["client_id"] == ["dynamic"] and query["code_challenge_method"] == ["S256"]
+    (_, _, _, body) = next(s for s in peer.state.seen if s[1] == "/token")
+    assert parse_qs(body.decode())["code_verifier"]
+
+
+async def test_origin_metadata_naming_another_issuer_is_refused(peer: Peer) -> None:
+    without_resource_metadata(peer)
+    document = json.loads(
+        peer.state.responses[("GET", "/.well-known/oauth-authorization-server")][2]
+    )
+    peer.state.json(
+        "GET",
+        "/.well-known/oauth-authorization-server",
+        {**document, "issuer": "https://evil.test"},
+    )
+    exc = await connect_fails(peer.url, MCPOAuth(authorize=Callback()))
+    assert isinstance(exc, errors.SecurityError) and "evil.test" in str(exc)
+    assert not peer.state.paths("POST")  # nothing registered, no token asked
+
+
+async def test_a_failing_resource_metadata_server_is_not_taken_for_an_old_one(
+    peer: Peer,
+) -> None:
+    without_resource_metadata(peer)
+    peer.state.json("GET", "/.well-known/oauth-protected-resource", {}, status=503)
+    exc = await connect_fails(peer.url, MCPOAuth(authorize=Callback()))
+    assert isinstance(exc, errors.AuthenticationError) and "503" in str(exc)
+    assert "/.well-known/oauth-authorization-server" not in peer.state.paths("GET")
+
+
 async def test_the_challenged_scope_comes_before_scopes_supported(peer: Peer) -> None:
     peer.state.challenge = f'Bearer resource_metadata="{peer.base}/prm", scope="files:read"'
     callback = Callback()

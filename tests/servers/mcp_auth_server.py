@@ -293,6 +293,26 @@ class TokenWithClientCredentials:
         await response(scope, receive, send)
 
 
+def _without_resource_metadata(app: Any) -> Any:
+    """``app`` with ``resource_metadata=...`` taken out of every ``WWW-Authenticate``."""
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        async def send_without(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = []
+                for name, value in message.get("headers", []):
+                    if name.lower() == b"www-authenticate":
+                        parts = [p for p in value.split(b", ") if b"resource_metadata=" not in p]
+                        value = b", ".join(parts)
+                    headers.append((name, value))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await app(scope, receive, send_without)
+
+    return wrapped
+
+
 def _flag(argv: list[str], name: str) -> str | None:
     return argv[argv.index(name) + 1] if name in argv else None
 
@@ -389,9 +409,18 @@ async def main(argv: list[str]) -> None:
 
         extra.append(Route("/.well-known/oauth-authorization-server", as_metadata))
     app.router.routes[0:0] = extra  # before the SDK's own routes: matched first
+    served: Any = app
+    if "--no-prm" in argv:
+        # A server of the 2025-03-26 specification: no Protected Resource Metadata.
+        app.router.routes = [
+            route
+            for route in app.router.routes
+            if not getattr(route, "path", "").startswith("/.well-known/oauth-protected-resource")
+        ]
+        served = _without_resource_metadata(app)
 
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="none"
+        served, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="none"
     )
     uv = uvicorn.Server(config)
     task = asyncio.create_task(uv.serve(sockets=[sock]))

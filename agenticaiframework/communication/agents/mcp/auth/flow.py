@@ -3,7 +3,9 @@
 ``MCPClient(url, auth=MCPOAuth(...))``. Every request carries the current
 access token. On 401 the flow discovers the authorization server (the
 Protected Resource Metadata named by ``WWW-Authenticate``, else the
-well-known URIs; then RFC 8414 / OpenID Connect discovery), registers the
+well-known URIs; then RFC 8414 / OpenID Connect discovery; for a server
+without that metadata, the 2025-03-26 rule: its origin is the authorization
+server, at its RFC 8414 metadata or the default endpoints), registers the
 client if it must (pre-registered, Client ID Metadata Document, Dynamic
 Client Registration, in that order), obtains a token (authorization code
 with PKCE S256 and the ``resource`` parameter through the user's
@@ -396,7 +398,8 @@ class MCPOAuth(Auth):
             async with self._http() as http:
                 metadata_url = challenge.get("resource_metadata")
                 if self._asm is None or (
-                    metadata_url and self._prm is not None and metadata_url != self._prm.url
+                    # A new document, or one a server without any (2025-03-26) now names.
+                    metadata_url and (self._prm is None or metadata_url != self._prm.url)
                 ):
                     await self._discover(http, metadata_url)
                 if self._cc is not None and not step_up:
@@ -415,7 +418,7 @@ class MCPOAuth(Auth):
                     return self._tokens.access_token, True
                 if step_up:
                     granted = tokens.scope if tokens is not None else None
-                    wanted = select_scope(challenge.get("scope"), self._prm)
+                    wanted = self._scope_for(challenge.get("scope"))
                     scope = union_scopes(self._requested_scope, granted, wanted)
                     logger.info(
                         "%s: insufficient_scope; re-authorizing with scope %r",
@@ -423,8 +426,21 @@ class MCPOAuth(Auth):
                         scope,
                     )
                 else:
-                    scope = self.scope or select_scope(challenge.get("scope"), self._prm)
+                    scope = self.scope or self._scope_for(challenge.get("scope"))
                 return await self._obtain(http, scope), False
+
+    def _scope_for(self, challenged: str | None) -> str | None:
+        """The scope to ask for: the challenge's, else the resource's ``scopes_supported``.
+
+        A server without Protected Resource Metadata (2025-03-26) has only its
+        authorization server's ``scopes_supported`` to offer; those are asked
+        for then, as the official SDK does.
+        """
+        scope = select_scope(challenged, self._prm)
+        asm = self._asm
+        if scope is None and self._prm is None and asm is not None and asm.scopes_supported:
+            scope = " ".join(asm.scopes_supported)
+        return scope
 
     async def _current_token(self) -> str | None:
         if self._cc is not None:
@@ -434,7 +450,7 @@ class MCPOAuth(Auth):
     async def _obtain(self, http: HTTPClient, scope: str | None) -> str:
         """A new token by the configured grant, for ``scope``."""
         asm = self._asm
-        assert asm is not None and self._prm is not None
+        assert asm is not None
         self._requested_scope = scope
         if self.grant == "client_credentials":
             return await self._client_credentials(http, asm, scope)
@@ -503,45 +519,16 @@ class MCPOAuth(Auth):
         if prm is None:
             if problems:
                 raise problems[0]
-            raise errors.AuthenticationError(
-                f"{redact_url(self._server_url)} asks for authorization but publishes no "
-                f"protected resource metadata (tried {', '.join(tried)})"
-            )
-        if not resource_allowed(self._resource, prm.resource):
-            raise errors.SecurityError(
-                f"protected resource metadata at {redact_url(prm.url)} is for "
-                f"{redact_url(prm.resource)!r}, not {redact_url(self._resource)!r} (RFC 9728)"
-            )
-        issuer = prm.authorization_servers[0]
-        await self._check(issuer, "authorization server")
-        asm: AuthServerMetadata | None = None
-        problems = []
-        tried = []
-        for url in as_metadata_urls(issuer):
-            tried.append(redact_url(url))
-            try:
-                status, body = await self._get_json(http, url)
-            except errors.ProtocolError as exc:
-                problems.append(exc)
-                continue
-            if status == 200:
-                try:
-                    asm = parse_as_metadata(body, url, issuer)
-                    break
-                except errors.ProtocolError as exc:
-                    problems.append(exc)
-                    continue
-            if status >= 500:
-                raise errors.AuthenticationError(
-                    f"authorization server metadata at {redact_url(url)} answered {status}"
+            # A server of the 2025-03-26 specification publishes no Protected
+            # Resource Metadata: its origin is the authorization server.
+            asm = await self._origin_as_metadata(http, tried)
+        else:
+            if not resource_allowed(self._resource, prm.resource):
+                raise errors.SecurityError(
+                    f"protected resource metadata at {redact_url(prm.url)} is for "
+                    f"{redact_url(prm.resource)!r}, not {redact_url(self._resource)!r} (RFC 9728)"
                 )
-        if asm is None:
-            if problems:
-                raise problems[0]
-            raise errors.AuthenticationError(
-                f"the authorization server {redact_url(issuer)!r} publishes no metadata "
-                f"(tried {', '.join(tried)})"
-            )
+            asm = await self._as_metadata(http, prm.authorization_servers[0])
         for name, value in asm.urls().items():
             await self._check(value, name)
         if self._tokens is not None and self._tokens.issuer not in (None, asm.issuer):
@@ -553,6 +540,73 @@ class MCPOAuth(Auth):
         logger.info(
             "%s: authorization server %s", redact_url(self._server_url), redact_url(asm.issuer)
         )
+
+    async def _as_metadata(self, http: HTTPClient, issuer: str) -> AuthServerMetadata:
+        """The metadata of the authorization server ``issuer``, from the first well-known URI."""
+        await self._check(issuer, "authorization server")
+        problems: list[errors.CommunicationError] = []
+        tried: list[str] = []
+        for url in as_metadata_urls(issuer):
+            tried.append(redact_url(url))
+            try:
+                status, body = await self._get_json(http, url)
+            except errors.ProtocolError as exc:
+                problems.append(exc)
+                continue
+            if status == 200:
+                try:
+                    return parse_as_metadata(body, url, issuer)
+                except errors.ProtocolError as exc:
+                    problems.append(exc)
+                    continue
+            if status >= 500:
+                raise errors.AuthenticationError(
+                    f"authorization server metadata at {redact_url(url)} answered {status}"
+                )
+        if problems:
+            raise problems[0]
+        raise errors.AuthenticationError(
+            f"the authorization server {redact_url(issuer)!r} publishes no metadata "
+            f"(tried {', '.join(tried)})"
+        )
+
+    async def _origin_as_metadata(self, http: HTTPClient, tried: list[str]) -> AuthServerMetadata:
+        """The 2025-03-26 rule: the MCP server's origin is its authorization server.
+
+        Its RFC 8414 metadata at ``/.well-known/oauth-authorization-server``,
+        else the specification's default endpoints ``/authorize``, ``/token``
+        and ``/register`` at the origin (PKCE S256 assumed: that revision
+        requires OAuth 2.1, which requires PKCE).
+        """
+        assert self._server_url is not None
+        parts = urlsplit(self._server_url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        await self._check(origin, "authorization server")
+        url = f"{origin}/.well-known/oauth-authorization-server"
+        status, body = await self._get_json(http, url)
+        if status == 200:
+            asm = parse_as_metadata(body, url, origin)
+        elif status >= 500 or status == 429:
+            raise errors.AuthenticationError(
+                f"authorization server metadata at {redact_url(url)} answered {status}"
+            )
+        else:
+            asm = AuthServerMetadata(
+                issuer=origin,
+                token_endpoint=f"{origin}/token",
+                authorization_endpoint=f"{origin}/authorize",
+                registration_endpoint=f"{origin}/register",
+                code_challenge_methods_supported=("S256",),
+                url=url,
+            )
+        logger.info(
+            "%s: no protected resource metadata (tried %s); its origin is the authorization "
+            "server (MCP 2025-03-26)%s",
+            redact_url(self._server_url),
+            ", ".join(tried),
+            "" if status == 200 else ", at the default endpoints",
+        )
+        return asm
 
     # -- clients -----------------------------------------------------------------------
 
