@@ -1,8 +1,8 @@
 """A Streamable HTTP MCP server of our own that misbehaves on request, for the tests.
 
 ``make_app(state)`` returns a starlette app answering ``POST/GET/DELETE /mcp``.
-``initialize`` is answered correctly (with ``state.version`` and a session
-id unless ``state.stateless``); every other request is answered by
+``initialize`` is answered correctly (with ``state.version``,
+``state.capabilities`` and a session id unless ``state.stateless``); every other request is answered by
 ``state.behaviour[method]``, one of:
 
 * ``"json"``: a normal JSON body with ``state.results[method]`` (for
@@ -58,6 +58,7 @@ class HostileState:
 
     version: str = "2025-11-25"
     stateless: bool = False
+    capabilities: dict[str, Any] = dataclasses.field(default_factory=lambda: {"tools": {}})
     behaviour: dict[str, str] = dataclasses.field(default_factory=dict)
     results: dict[str, Any] = dataclasses.field(default_factory=dict)
     pages: dict[str | None, tuple[list[dict[str, Any]], str | None]] = dataclasses.field(
@@ -112,7 +113,7 @@ def make_app(state: HostileState) -> Starlette:
         if method == "initialize":
             result = {
                 "protocolVersion": state.version,
-                "capabilities": {"tools": {}},
+                "capabilities": state.capabilities,
                 "serverInfo": {"name": "hostile", "version": "1"},
             }
             state.initialized += 1

@@ -12,6 +12,7 @@ Results are the specification's JSON objects, as dicts.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -33,11 +34,14 @@ from .session import (
 )
 from .stdio import StdioTransport
 from .streamable_http import StreamableHTTPTransport
+from .tasks import check_task, server_runs_tool_tasks, task_field
 
 __all__ = ["LOG_LEVELS", "MCPClient"]
 
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 _HTTP_SCHEMES = frozenset({"http", "https"})
+# How long giving up on a task's result may spend asking the server to cancel it.
+_CANCEL_GRACE = 5.0
 
 
 def _client_info() -> dict[str, str]:
@@ -147,6 +151,8 @@ class MCPClient(BaseClient):
             self._target = os.path.basename(str(command[0]))
             transport = StdioTransport(command, **options)
         self._transport = transport
+        # Each listed tool's execution.taskSupport ("required" tools run as tasks).
+        self._task_support: dict[str, str] = {}
         self._session = MCPSession(
             transport,
             client_info=client_info or _client_info(),
@@ -311,7 +317,14 @@ class MCPClient(BaseClient):
         Returns:
             The ``Tool`` objects.
         """
-        return await self._paginate("tools/list", "tools", None)
+        tools = await self._paginate("tools/list", "tools", None)
+        support: dict[str, str] = {}
+        for tool in tools:
+            execution = tool.get("execution") if isinstance(tool, dict) else None
+            if isinstance(execution, dict) and isinstance(tool.get("name"), str):
+                support[tool["name"]] = str(execution.get("taskSupport", "forbidden"))
+        self._task_support = support
+        return tools
 
     async def call_tool(
         self,
@@ -320,6 +333,8 @@ class MCPClient(BaseClient):
         *,
         timeout: float | bool | None = True,
         on_progress: ProgressHandler | None = None,
+        task: bool | None = None,
+        task_ttl: float | None = None,
     ) -> dict[str, Any]:
         """Call a tool.
 
@@ -331,16 +346,149 @@ class MCPClient(BaseClient):
             arguments: Its arguments.
             timeout: Seconds to wait (default: the client's); on expiry
                 ``notifications/cancelled`` is sent and TimeoutError raised.
+                For a task: seconds to wait for its result, after which the
+                task is cancelled (``tasks/cancel``) and TimeoutError raised.
             on_progress: Called with each ``notifications/progress`` params.
+            task: Run the call as an MCP task (the server answers at once
+                with a task; its result is fetched with ``tasks/result``
+                when it is done). Default: only for a tool that
+                :meth:`list_tools` listed with ``execution.taskSupport``
+                ``"required"``.
+            task_ttl: Seconds the server should keep the task and its result
+                (default: the server's).
 
         Returns:
             The ``CallToolResult`` (``content``, ``structuredContent``, ``isError``).
+
+        Raises:
+            ConfigError: ``task=True`` with a server that does not run tools as tasks.
         """
+        if task is None:
+            task = self._task_support.get(name) == "required"
+        if task:
+            return await self._call_tool_as_task(name, arguments, timeout, task_ttl)
         params = {"name": name, "arguments": dict(arguments or {})}
         result: dict[str, Any] = await self.request(
             "tools/call", params, timeout=timeout, on_progress=on_progress
         )
         return result
+
+    async def _call_tool_as_task(
+        self,
+        name: str,
+        arguments: Mapping[str, Any] | None,
+        timeout: float | bool | None,
+        ttl: float | None,
+    ) -> dict[str, Any]:
+        started = await self.start_tool_task(name, arguments, ttl=ttl, timeout=timeout)
+        task_id = started["taskId"]
+        try:
+            return await self.task_result(task_id, timeout=timeout)
+        except (errors.TimeoutError, asyncio.CancelledError):
+            # The caller gave up on the result: the work stops too (tasks/cancel,
+            # not notifications/cancelled, is how a task is stopped).
+            try:
+                await self._session.request(
+                    "tasks/cancel", {"taskId": task_id}, timeout=_CANCEL_GRACE
+                )
+            except errors.CommunicationError as exc:
+                self.logger.info("tasks/cancel of %r failed: %s", task_id[:64], exc.message)
+            raise
+
+    # -- tasks -----------------------------------------------------------------------
+
+    async def start_tool_task(
+        self,
+        name: str,
+        arguments: Mapping[str, Any] | None = None,
+        *,
+        ttl: float | None = None,
+        timeout: float | bool | None = True,
+    ) -> dict[str, Any]:
+        """Start a tool call as an MCP task and return the task at once.
+
+        Args:
+            name: The tool name.
+            arguments: Its arguments.
+            ttl: Seconds the server should keep the task and its result.
+            timeout: Seconds to wait for the server to create the task.
+
+        Returns:
+            The task: ``taskId``, ``status`` (``working`` ...), and as the
+            server gives them ``statusMessage``, ``pollInterval`` (ms),
+            ``ttl`` (ms), ``createdAt``.
+
+        Raises:
+            ConfigError: The server does not run ``tools/call`` as a task
+                (no ``tasks.requests.tools.call`` capability).
+            ProtocolError: The answer holds no task.
+        """
+        field = task_field(ttl)
+        await self._ready()
+        if not server_runs_tool_tasks(self.server_capabilities):
+            raise errors.ConfigError(
+                f"task: the MCP server {self._target} does not run tools/call as a task "
+                "(no tasks.requests.tools.call capability)"
+            )
+        params = {"name": name, "arguments": dict(arguments or {}), "task": field}
+        result = await self.request("tools/call", params, timeout=timeout)
+        what = f"tools/call {name[:64]!r} as a task"
+        return check_task(result.get("task") if isinstance(result, dict) else None, what)
+
+    async def get_task(
+        self, task_id: str, *, timeout: float | bool | None = True
+    ) -> dict[str, Any]:
+        """A task's current state (``tasks/get``).
+
+        Returns:
+            The task (``status``, ``statusMessage`` ...).
+        """
+        result = await self.request("tasks/get", {"taskId": _task_id(task_id)}, timeout=timeout)
+        return check_task(result, "tasks/get")
+
+    async def task_result(
+        self, task_id: str, *, timeout: float | bool | None = True
+    ) -> dict[str, Any]:
+        """Wait until a task is done and return its request's result (``tasks/result``).
+
+        Requests the server sends meanwhile (an ``input_required`` task's
+        elicitation, say) go to the client's handlers.
+
+        Args:
+            task_id: The task.
+            timeout: Seconds to wait (default: the client's; None: no limit).
+
+        Returns:
+            The result of the request the task ran (a ``CallToolResult``).
+
+        Raises:
+            RemoteError: The server answered with an error (an unknown task,
+                or the error the task's request ended with).
+        """
+        result = await self.request("tasks/result", {"taskId": _task_id(task_id)}, timeout=timeout)
+        if not isinstance(result, dict):
+            raise errors.ProtocolError(
+                f"tasks/result: expected an object, got {type(result).__name__}"
+            )
+        return result
+
+    async def cancel_task(
+        self, task_id: str, *, timeout: float | bool | None = True
+    ) -> dict[str, Any]:
+        """Ask the server to stop a task (``tasks/cancel``).
+
+        Returns:
+            The task as the server left it (``status`` ``cancelled``).
+        """
+        result = await self.request("tasks/cancel", {"taskId": _task_id(task_id)}, timeout=timeout)
+        return check_task(result, "tasks/cancel")
+
+    async def list_tasks(self) -> list[dict[str, Any]]:
+        """Every task the server keeps for this client (all pages of ``tasks/list``)."""
+        return [
+            check_task(task, "tasks/list")
+            for task in await self._paginate("tasks/list", "tasks", None)
+        ]
 
     async def list_resources(self) -> list[dict[str, Any]]:
         """Every resource of the server (all pages)."""
@@ -475,3 +623,10 @@ class MCPClient(BaseClient):
             f"<MCPClient {self._target!r} protocol={self.protocol_version} "
             f"state={self.state.value}>"
         )
+
+
+def _task_id(task_id: Any) -> str:
+    if not isinstance(task_id, str) or not task_id:
+        shown = "an empty string" if task_id == "" else type(task_id).__name__
+        raise errors.ConfigError(f"task_id: must be a non-empty string, got {shown}")
+    return task_id
