@@ -348,7 +348,8 @@ class MCPClient(BaseClient):
                 ``notifications/cancelled`` is sent and TimeoutError raised.
                 For a task: seconds to wait for its result, after which the
                 task is cancelled (``tasks/cancel``) and TimeoutError raised.
-            on_progress: Called with each ``notifications/progress`` params.
+            on_progress: Called with each ``notifications/progress`` params
+                (a direct call's; a task reports its state in ``get_task``).
             task: Run the call as an MCP task (the server answers at once
                 with a task; its result is fetched with ``tasks/result``
                 when it is done). Default: only for a tool that
