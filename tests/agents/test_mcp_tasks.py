@@ -77,7 +77,7 @@ async def test_cancelling_a_task_and_giving_up_on_one() -> None:
         assert (await mcp.get_task(task["taskId"]))["status"] == "cancelled"
         # A caller who stops waiting stops the work too: the task is cancelled.
         with pytest.raises(errors.TimeoutError):
-            await mcp.call_tool(TOOL, {"topic": "snow"}, task=True, timeout=0.5)
+            await mcp.call_tool(TOOL, {"topic": "snow"}, task=True, timeout=2)
         statuses = [t["status"] for t in await mcp.list_tasks() if t["taskId"] != task["taskId"]]
         assert statuses == ["cancelled"]
 
@@ -135,7 +135,7 @@ async def test_a_task_whose_result_never_comes_is_cancelled_on_timeout(
     state.behaviour["tasks/result"] = "endless-sse"
     async with MCPClient(url) as mcp:
         with pytest.raises(errors.TimeoutError):
-            await mcp.call_tool("slow", {}, task=True, timeout=0.5)
+            await mcp.call_tool("slow", {}, task=True, timeout=2)
     sent = [(method, params) for method, params in state.params if method and "tasks" in method]
     assert sent[:2] == [("tasks/result", {"taskId": "t-1"}), ("tasks/cancel", {"taskId": "t-1"})]
     (call,) = [params for method, params in state.params if method == "tools/call"]
