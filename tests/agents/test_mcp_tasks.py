@@ -16,6 +16,7 @@ import pytest
 from agenticaiframework.communication.agents.mcp import MCPClient
 from agenticaiframework.communication.core import errors
 from agenticaiframework.communication.testing import mcp_server_command
+from tests.agents.mcp_checks import wait_for
 from tests.agents.test_mcp_everything import _stdio, _text, http_url  # noqa: F401
 from tests.servers.mcp_hostile import HostileState, make_app
 from tests.servers.uvicorn_server import serve_asgi
@@ -54,6 +55,8 @@ async def test_a_tool_that_needs_a_task_runs_as_one(mcp: MCPClient) -> None:
 
 async def test_the_task_by_hand_and_an_ambiguous_one_that_asks_the_user() -> None:
     async with _stdio(elicitation_handler=_clarify) as mcp:
+        updates: list[dict[str, Any]] = []
+        mcp.on("task_status", updates.append)
         task = await mcp.start_tool_task(TOOL, {"topic": "moss"}, ttl=60)
         assert task["status"] == "working" and task["pollInterval"] == 1000
         task_id = task["taskId"]
@@ -62,6 +65,11 @@ async def test_the_task_by_hand_and_an_ambiguous_one_that_asks_the_user() -> Non
         result = await mcp.task_result(task_id, timeout=30)
         assert "# Research Report: moss" in _text(result)
         assert (await mcp.get_task(task_id))["status"] == "completed"
+        # The server's notifications/tasks/status reached the task_status event.
+        await wait_for(lambda: any(u["status"] == "completed" for u in updates))
+        mine = [u for u in updates if u["taskId"] == task_id]
+        assert mine[0]["status"] == "working" and mine[-1]["status"] == "completed"
+        assert "Gathering sources..." in [u.get("statusMessage") for u in mine]
 
         # input_required: the server's elicitation reaches our handler while we wait.
         asked = await mcp.call_tool(TOOL, {"topic": "python", "ambiguous": True}, task=True)

@@ -230,7 +230,8 @@ class MCPClient(BaseClient):
         Events: ``notification`` (every notification, the message dict),
         ``log`` (``notifications/message`` params), ``progress``,
         ``tools_list_changed``, ``resources_list_changed``,
-        ``prompts_list_changed``, ``resource_updated`` (the params dict), and
+        ``prompts_list_changed``, ``resource_updated`` (the params dict),
+        ``task_status`` (a task's new state, as ``get_task`` returns it), and
         ``error`` (a handler that raised, a message that is not JSON-RPC).
         Handlers run in order in one task, never on the reader.
 

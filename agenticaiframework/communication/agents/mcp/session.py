@@ -59,6 +59,7 @@ EVENTS = (
     "resources_list_changed",
     "prompts_list_changed",
     "resource_updated",
+    "task_status",
     "error",
 )
 # notification method -> the named event it is also delivered to
@@ -69,6 +70,7 @@ _NAMED_EVENTS = {
     "notifications/resources/list_changed": "resources_list_changed",
     "notifications/prompts/list_changed": "prompts_list_changed",
     "notifications/resources/updated": "resource_updated",
+    "notifications/tasks/status": "task_status",
 }
 # How long a best-effort notifications/cancelled may take to go out.
 _CANCEL_SEND_TIMEOUT = 5.0
