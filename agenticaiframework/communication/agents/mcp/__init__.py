@@ -15,6 +15,7 @@ from .session import (
 )
 from .stdio import StdioTransport
 from .streamable_http import StreamableHTTPTransport
+from .url_elicitation import URLElicitationRequiredError
 
 __all__ = [
     "LATEST_PROTOCOL_VERSION",
@@ -27,4 +28,5 @@ __all__ = [
     "SessionExpiredError",
     "StdioTransport",
     "StreamableHTTPTransport",
+    "URLElicitationRequiredError",
 ]

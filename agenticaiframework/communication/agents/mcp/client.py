@@ -35,6 +35,7 @@ from .session import (
 from .stdio import StdioTransport
 from .streamable_http import StreamableHTTPTransport
 from .tasks import check_task, server_runs_tool_tasks, task_field
+from .url_elicitation import URLElicitationHandler
 
 __all__ = ["LOG_LEVELS", "MCPClient"]
 
@@ -62,6 +63,12 @@ class MCPClient(BaseClient):
         elicitation_handler: Answers ``elicitation/create`` (params in,
             ``{"action": ..., "content": ...}`` out); an accepted answer gets
             the schema's ``default`` for every field it leaves out.
+        url_elicitation_handler: Answers URL-mode ``elicitation/create``
+            (params with ``url``, ``message``, ``elicitationId`` in,
+            ``{"action": "accept" | "decline" | "cancel"}`` out; may be async):
+            show the message and URL to the user, who opens it or not. A URL
+            that is not ``https`` (or ``http`` to this machine) is declined
+            without calling it.
         roots: What ``roots/list`` answers (``[{"uri": "file:///..."}]``).
         client_info: ``clientInfo`` for ``initialize``.
         protocol_version: The revision asked for first (the server may choose
@@ -90,6 +97,7 @@ class MCPClient(BaseClient):
         timeout: float | None = 60.0,
         sampling_handler: SamplingHandler | None = None,
         elicitation_handler: ElicitationHandler | None = None,
+        url_elicitation_handler: URLElicitationHandler | None = None,
         roots: Sequence[Mapping[str, Any]] | None = None,
         client_info: Mapping[str, Any] | None = None,
         protocol_version: str = LATEST_PROTOCOL_VERSION,
@@ -111,6 +119,7 @@ class MCPClient(BaseClient):
         for name, handler in (
             ("sampling_handler", sampling_handler),
             ("elicitation_handler", elicitation_handler),
+            ("url_elicitation_handler", url_elicitation_handler),
         ):
             if handler is not None and not callable(handler):
                 raise errors.ConfigError(f"{name}: must be callable, got {handler!r}")
@@ -160,6 +169,7 @@ class MCPClient(BaseClient):
             timeout=timeout,
             sampling_handler=sampling_handler,
             elicitation_handler=elicitation_handler,
+            url_elicitation_handler=url_elicitation_handler,
             roots=roots,
             max_queued_events=max_queued_events,
             logger=self.logger,
@@ -231,8 +241,10 @@ class MCPClient(BaseClient):
         ``log`` (``notifications/message`` params), ``progress``,
         ``tools_list_changed``, ``resources_list_changed``,
         ``prompts_list_changed``, ``resource_updated`` (the params dict),
-        ``task_status`` (a task's new state, as ``get_task`` returns it), and
-        ``error`` (a handler that raised, a message that is not JSON-RPC).
+        ``task_status`` (a task's new state, as ``get_task`` returns it),
+        ``elicitation_complete`` (``notifications/elicitation/complete``
+        params: ``elicitationId``), and ``error`` (a handler that raised, a
+        message that is not JSON-RPC).
         Handlers run in order in one task, never on the reader.
 
         Args:

@@ -32,6 +32,12 @@ from ...core.telemetry import (
     monotonic,
 )
 from ...stdio import jsonrpc
+from .url_elicitation import (
+    URL_ELICITATION_REQUIRED,
+    URLElicitationHandler,
+    URLElicitationRequiredError,
+    answer_url_elicitation,
+)
 
 __all__ = [
     "EVENTS",
@@ -60,6 +66,7 @@ EVENTS = (
     "prompts_list_changed",
     "resource_updated",
     "task_status",
+    "elicitation_complete",
     "error",
 )
 # notification method -> the named event it is also delivered to
@@ -71,6 +78,7 @@ _NAMED_EVENTS = {
     "notifications/prompts/list_changed": "prompts_list_changed",
     "notifications/resources/updated": "resource_updated",
     "notifications/tasks/status": "task_status",
+    "notifications/elicitation/complete": "elicitation_complete",
 }
 # How long a best-effort notifications/cancelled may take to go out.
 _CANCEL_SEND_TIMEOUT = 5.0
@@ -192,7 +200,9 @@ class MCPSession:
         protocol_version: The revision asked for first.
         timeout: Default seconds to wait for a reply (None: no limit).
         sampling_handler: Answers ``sampling/createMessage``.
-        elicitation_handler: Answers ``elicitation/create``.
+        elicitation_handler: Answers ``elicitation/create`` in form mode.
+        url_elicitation_handler: Answers ``elicitation/create`` in URL mode
+            (see :mod:`.url_elicitation`).
         roots: What ``roots/list`` answers (None: the capability is not declared).
         max_queued_events: Events waiting for their handlers beyond which
             new ones are dropped (counted in ``dropped_events`` and logged);
@@ -210,6 +220,7 @@ class MCPSession:
         timeout: float | None = 60.0,
         sampling_handler: SamplingHandler | None = None,
         elicitation_handler: ElicitationHandler | None = None,
+        url_elicitation_handler: URLElicitationHandler | None = None,
         roots: Sequence[Mapping[str, Any]] | None = None,
         max_queued_events: int = 1024,
         logger: logging.Logger = _logger,
@@ -220,6 +231,7 @@ class MCPSession:
         self.timeout = timeout
         self._sampling = sampling_handler
         self._elicitation = elicitation_handler
+        self._url_elicitation = url_elicitation_handler
         self.roots: list[dict[str, Any]] | None = (
             None if roots is None else [dict(root) for root in roots]
         )
@@ -252,8 +264,13 @@ class MCPSession:
             caps["roots"] = {"listChanged": True}
         if self._sampling is not None:
             caps["sampling"] = {}
+        elicitation: dict[str, Any] = {}
         if self._elicitation is not None:
-            caps["elicitation"] = {"form": {}}
+            elicitation["form"] = {}
+        if self._url_elicitation is not None:
+            elicitation["url"] = {}
+        if elicitation:
+            caps["elicitation"] = elicitation
         return caps
 
     async def start(self) -> None:
@@ -464,7 +481,10 @@ class MCPSession:
             if kind is jsonrpc.MessageKind.RESPONSE:
                 call.future.set_result(message["result"])
             else:
-                call.future.set_exception(jsonrpc.remote_error(message, method=call.method))
+                error = jsonrpc.remote_error(message, method=call.method)
+                if error.remote_code == URL_ELICITATION_REQUIRED:
+                    error = URLElicitationRequiredError.from_remote(error)
+                call.future.set_exception(error)
             return
         if kind is jsonrpc.MessageKind.NOTIFICATION:
             self._on_notification(message)
@@ -610,9 +630,17 @@ class MCPSession:
             return {"roots": self.roots}
         if method == "sampling/createMessage" and self._sampling is not None:
             return dict(await _maybe_await(self._sampling(params)))
-        if method == "elicitation/create" and self._elicitation is not None:
-            answer = await _maybe_await(self._elicitation(params))
-            return apply_elicitation_defaults(answer, params.get("requestedSchema"))
+        if method == "elicitation/create":
+            if params.get("mode") == "url":
+                if self._url_elicitation is None:
+                    raise errors.RemoteError(
+                        "URL-mode elicitation is not supported by this client",
+                        remote_code=jsonrpc.INVALID_PARAMS,
+                    )
+                return await answer_url_elicitation(self._url_elicitation, params, self.logger)
+            if self._elicitation is not None:
+                answer = await _maybe_await(self._elicitation(params))
+                return apply_elicitation_defaults(answer, params.get("requestedSchema"))
         raise errors.RemoteError(
             f"Method not found: {method}", remote_code=jsonrpc.METHOD_NOT_FOUND
         )
