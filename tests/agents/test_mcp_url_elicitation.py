@@ -57,11 +57,16 @@ async def test_a_url_outside_the_policy_is_declined_without_asking(
     user = User()
     async with _stdio(url_elicitation_handler=user) as mcp:
         await mcp.list_tools()
-        for url in ("http://auth.example.com/connect", "javascript:alert(1)", "file:///etc/passwd"):
+        for url in (
+            "http://auth.example.com/connect?sig=s3cret-sig",
+            "javascript:alert(1)",
+            "file:///etc/passwd",
+        ):
             result = await mcp.call_tool(TOOL, {"url": url})
             assert "User declined to open the URL" in _text(result), url
     assert user.shown == []
     assert caplog.text.count("declined a URL elicitation without asking") == 3
+    assert "auth.example.com/connect" in caplog.text and "s3cret-sig" not in caplog.text
 
 
 async def test_a_request_refused_until_a_url_is_opened_says_which() -> None:

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ...core import errors
-from ...core.security import check_url
+from ...core.security import check_url, redact_url
 from ...stdio import jsonrpc
 
 __all__ = [
@@ -92,8 +92,11 @@ async def answer_url_elicitation(
         )
     try:
         check_url(url, schemes=_URL_SCHEMES)
-    except errors.CommunicationError as exc:  # SecurityError, or ConfigError for a bad URL
-        logger.warning("declined a URL elicitation without asking: %s", exc.message)
+    except errors.CommunicationError:  # SecurityError, or ConfigError for a bad URL
+        logger.warning(
+            "declined a URL elicitation without asking: %s is not https (or http to this machine)",
+            redact_url(url)[:200],
+        )
         return {"action": "decline"}
     answer = handler(dict(params))
     if inspect.isawaitable(answer):
