@@ -160,8 +160,8 @@ class MCPClient(BaseClient):
             self._target = os.path.basename(str(command[0]))
             transport = StdioTransport(command, **options)
         self._transport = transport
-        # Each listed tool's execution.taskSupport ("required" tools run as tasks).
-        self._task_support: dict[str, str] = {}
+        # The listed tools whose execution.taskSupport is "required": they run as tasks.
+        self._task_only: frozenset[str] = frozenset()
         self._session = MCPSession(
             transport,
             client_info=client_info or _client_info(),
@@ -331,12 +331,14 @@ class MCPClient(BaseClient):
             The ``Tool`` objects.
         """
         tools = await self._paginate("tools/list", "tools", None)
-        support: dict[str, str] = {}
-        for tool in tools:
-            execution = tool.get("execution") if isinstance(tool, dict) else None
-            if isinstance(execution, dict) and isinstance(tool.get("name"), str):
-                support[tool["name"]] = str(execution.get("taskSupport", "forbidden"))
-        self._task_support = support
+        self._task_only = frozenset(
+            tool["name"]
+            for tool in tools
+            if isinstance(tool, dict)
+            and isinstance(tool.get("execution"), dict)
+            and tool["execution"].get("taskSupport") == "required"
+            and isinstance(tool.get("name"), str)
+        )
         return tools
 
     async def call_tool(
@@ -378,7 +380,7 @@ class MCPClient(BaseClient):
             ConfigError: ``task=True`` with a server that does not run tools as tasks.
         """
         if task is None:
-            task = self._task_support.get(name) == "required"
+            task = name in self._task_only
         if task:
             return await self._call_tool_as_task(name, arguments, timeout, task_ttl)
         params = {"name": name, "arguments": dict(arguments or {})}
@@ -402,9 +404,7 @@ class MCPClient(BaseClient):
             # The caller gave up on the result: the work stops too (tasks/cancel,
             # not notifications/cancelled, is how a task is stopped).
             try:
-                await self._session.request(
-                    "tasks/cancel", {"taskId": task_id}, timeout=_CANCEL_GRACE
-                )
+                await self.cancel_task(task_id, timeout=_CANCEL_GRACE)
             except errors.CommunicationError as exc:
                 self.logger.info("tasks/cancel of %r failed: %s", task_id[:64], exc.message)
             raise
