@@ -16,10 +16,14 @@ import asyncio
 import ssl
 import sys
 
-BODY = b'{"status":"ok","items":[1,2,3]}'
+from .asgi_app import BODY, HEADERS
+
+# The same body and headers as the uvicorn benchmark app's.
 RESPONSE = (
-    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-    b"content-length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY
+    b"HTTP/1.1 200 OK\r\n"
+    + b"".join(name + b": " + value + b"\r\n" for name, value in HEADERS)
+    + b"\r\n"
+    + BODY
 )
 _END_OF_HEAD = b"\r\n\r\n"
 _LENGTH = b"\r\ncontent-length:"
@@ -46,7 +50,7 @@ class CannedHTTP(asyncio.Protocol):
             if end < 0:
                 break
             size = end + 4
-            at = buffer.lower().find(_LENGTH, 0, end)
+            at = buffer[:end].lower().find(_LENGTH)  # the head only, not what follows
             if at >= 0:
                 line_end = buffer.find(b"\r\n", at + 2)
                 size += int(buffer[at + len(_LENGTH) : line_end])
