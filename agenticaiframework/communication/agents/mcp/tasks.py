@@ -17,7 +17,6 @@ from ...core import errors
 
 __all__ = [
     "TASK_STATUSES",
-    "TERMINAL_STATUSES",
     "check_task",
     "server_runs_tool_tasks",
     "task_field",
@@ -25,9 +24,6 @@ __all__ = [
 
 TASK_STATUSES = frozenset({"working", "input_required", "completed", "failed", "cancelled"})
 """Every status a task can have."""
-
-TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
-"""The statuses a task never leaves."""
 
 
 def server_runs_tool_tasks(capabilities: Mapping[str, Any]) -> bool:
